@@ -1,0 +1,184 @@
+//! The `main` harness every tool uses: parse the arguments with clap, run the tool, print
+//! exactly one envelope on stdout, exit with the kind's code.
+//!
+//! Argument errors still print the envelope (`error.kind = "usage"`, exit 2) with clap's
+//! text on stderr, so a script that parses stdout always gets JSON; `--help` and
+//! `--version` stay plain text on stdout with exit 0, as people expect.
+
+use crate::envelope::{Envelope, Outcome};
+use crate::error::ToolError;
+use crate::output::{JsonStyle, Output};
+use clap::error::ErrorKind as ClapErrorKind;
+use clap::Parser;
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// A tool's identity in its envelope.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+/// `Tool` for the calling crate: `conventions::tool!("envpatch")`.
+#[macro_export]
+macro_rules! tool {
+    ($name:expr) => {
+        $crate::Tool {
+            name: $name,
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    };
+}
+
+/// The flags every tool takes. Flatten into the tool's clap parser with
+/// `#[command(flatten)] common: CommonArgs`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CommonArgs {
+    /// JSON layout on stdout [default: pretty on a terminal, short otherwise]
+    #[arg(long, value_enum, value_name = "STYLE", global = true)]
+    pub json: Option<JsonStyle>,
+    /// Print only errors on stderr
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// Gives the harness the common flags of a parsed command line.
+pub trait HasCommonArgs {
+    fn common_args(&self) -> &CommonArgs;
+}
+
+/// Parses the process's arguments and runs the tool. What `main` returns.
+pub fn run<C, F>(tool: Tool, body: F) -> ExitCode
+where
+    C: Parser + HasCommonArgs,
+    F: FnOnce(C, &Output) -> Outcome,
+{
+    run_from(tool, std::env::args_os(), body)
+}
+
+/// [`run`] with explicit arguments (the first is the program name).
+pub fn run_from<C, F, I, T>(tool: Tool, args: I, body: F) -> ExitCode
+where
+    C: Parser + HasCommonArgs,
+    F: FnOnce(C, &Output) -> Outcome,
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    match C::try_parse_from(&args) {
+        Ok(cli) => {
+            let common = cli.common_args().clone();
+            let output = Output::new(tool.name, common.quiet);
+            let outcome = body(cli, &output);
+            if let Some(error) = &outcome.error {
+                output.error(&error.message);
+            }
+            finish(tool, JsonStyle::resolve(common.json), outcome)
+        }
+        Err(err) => match err.kind() {
+            ClapErrorKind::DisplayHelp | ClapErrorKind::DisplayVersion => {
+                // Plain text for people, exit 0; a closed stdout is not an error.
+                let _ = write!(std::io::stdout(), "{}", err.render());
+                ExitCode::SUCCESS
+            }
+            _ => {
+                let rendered = err.render().to_string();
+                let mut stderr = std::io::stderr().lock();
+                let _ = write!(
+                    stderr,
+                    "{}: {}",
+                    tool.name,
+                    crate::secrets::scrub(&rendered)
+                );
+                drop(stderr);
+                let message = usage_message(&rendered);
+                finish(
+                    tool,
+                    JsonStyle::resolve(json_style_in(&args)),
+                    Outcome::failure(ToolError::usage(message)),
+                )
+            }
+        },
+    }
+}
+
+/// Prints the envelope and returns the exit code.
+pub fn finish(tool: Tool, style: JsonStyle, outcome: Outcome) -> ExitCode {
+    let code = outcome.exit_code();
+    let value = Envelope::new(tool.name, tool.version, outcome).to_scrubbed_value();
+    let text = match style {
+        JsonStyle::Pretty => serde_json::to_string_pretty(&value),
+        JsonStyle::Short => serde_json::to_string(&value),
+    }
+    .unwrap_or_else(|_| String::from("{}"));
+    let mut stdout = std::io::stdout().lock();
+    // A reader that went away (broken pipe) ends the tool quietly with its normal code.
+    let _ = writeln!(stdout, "{text}").and_then(|_| stdout.flush());
+    ExitCode::from(code)
+}
+
+/// clap's first `error:` line, made into one sentence that says what to do.
+fn usage_message(rendered: &str) -> String {
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments")
+        .trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    format!("{first}; see --help")
+}
+
+/// The `--json` style asked for on a command line that clap could not parse, so that even
+/// a usage error comes out in the layout the caller wanted.
+fn json_style_in(args: &[OsString]) -> Option<JsonStyle> {
+    let mut found = None;
+    let mut iter = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            break;
+        }
+        let value = if let Some(v) = arg.strip_prefix("--json=") {
+            Some(v.to_string())
+        } else if arg == "--json" {
+            iter.next().map(|v| v.to_string())
+        } else {
+            None
+        };
+        match value.as_deref() {
+            Some("pretty") => found = Some(JsonStyle::Pretty),
+            Some("short") => found = Some(JsonStyle::Short),
+            _ => {}
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_message_is_clap_first_line() {
+        let msg = usage_message(
+            "error: unexpected argument '--nope' found\n\nUsage: envpatch [OPTIONS] FILE\n",
+        );
+        assert_eq!(msg, "unexpected argument '--nope' found; see --help");
+    }
+
+    #[test]
+    fn json_style_prescan() {
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            json_style_in(&args(&["t", "--json=short", "--bad"])),
+            Some(JsonStyle::Short)
+        );
+        assert_eq!(
+            json_style_in(&args(&["t", "--json", "pretty"])),
+            Some(JsonStyle::Pretty)
+        );
+        assert_eq!(json_style_in(&args(&["t", "--", "--json=short"])), None);
+        assert_eq!(json_style_in(&args(&["t", "--json=xml"])), None);
+    }
+}

@@ -1,0 +1,194 @@
+//! The JSON envelope every run prints exactly once on stdout.
+
+use crate::error::{ErrorKind, ToolError};
+use crate::secrets;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Bumped when a field is renamed or changes type; adding a field keeps it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The envelope fields that a tool's own report may not shadow.
+pub const ENVELOPE_FIELDS: [&str; 7] = [
+    "tool",
+    "version",
+    "schema_version",
+    "ok",
+    "changed",
+    "dry_run",
+    "error",
+];
+
+/// The result of one run, before it is printed: the envelope's state plus the tool's own
+/// report fields, which sit beside the envelope's at top level.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub changed: bool,
+    pub dry_run: bool,
+    pub report: Map<String, Value>,
+    pub error: Option<ToolError>,
+}
+
+impl Outcome {
+    /// A success carrying the tool's report (any struct serialising to a JSON object).
+    pub fn success<R: Serialize>(report: &R, changed: bool, dry_run: bool) -> Outcome {
+        Outcome {
+            changed,
+            dry_run,
+            report: to_object(report),
+            error: None,
+        }
+    }
+
+    /// A failure with no report fields.
+    pub fn failure(error: ToolError) -> Outcome {
+        Outcome {
+            changed: false,
+            dry_run: false,
+            report: Map::new(),
+            error: Some(error),
+        }
+    }
+
+    /// A failure that still reports what was seen or done (states, blockers, steps).
+    pub fn failure_with<R: Serialize>(
+        error: ToolError,
+        report: &R,
+        changed: bool,
+        dry_run: bool,
+    ) -> Outcome {
+        Outcome {
+            changed,
+            dry_run,
+            report: to_object(report),
+            error: Some(error),
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    pub fn error_kind(&self) -> Option<ErrorKind> {
+        self.error.as_ref().map(|e| e.kind)
+    }
+
+    /// 0 on success, else the error kind's code.
+    pub fn exit_code(&self) -> u8 {
+        self.error.as_ref().map_or(0, ToolError::exit_code)
+    }
+}
+
+/// The document as printed: envelope first, then the report's fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct Envelope {
+    pub tool: String,
+    pub version: String,
+    pub schema_version: u32,
+    pub ok: bool,
+    pub changed: bool,
+    pub dry_run: bool,
+    pub error: Option<ToolError>,
+    #[serde(flatten)]
+    pub report: Map<String, Value>,
+}
+
+impl Envelope {
+    pub fn new(tool: &str, version: &str, outcome: Outcome) -> Envelope {
+        let mut report = outcome.report;
+        for field in ENVELOPE_FIELDS {
+            report.remove(field);
+        }
+        Envelope {
+            tool: tool.to_string(),
+            version: version.to_string(),
+            schema_version: SCHEMA_VERSION,
+            ok: outcome.error.is_none(),
+            changed: outcome.changed,
+            dry_run: outcome.dry_run,
+            error: outcome.error,
+            report,
+        }
+    }
+
+    /// The JSON value with every secret scrubbed out (the safety net of [`secrets`]).
+    pub fn to_scrubbed_value(&self) -> Value {
+        let mut value = serde_json::to_value(self).unwrap_or_else(|e| {
+            serde_json::json!({"tool": self.tool, "ok": false,
+                "error": {"kind": "failed", "message": format!("report could not be encoded: {e}")}})
+        });
+        secrets::scrub_json(&mut value);
+        value
+    }
+}
+
+fn to_object<R: Serialize>(report: &R) -> Map<String, Value> {
+    match serde_json::to_value(report) {
+        Ok(Value::Object(map)) => map,
+        Ok(Value::Null) => Map::new(),
+        Ok(other) => {
+            let mut map = Map::new();
+            map.insert("report".into(), other);
+            map
+        }
+        Err(e) => {
+            let mut map = Map::new();
+            map.insert(
+                "report_error".into(),
+                Value::String(format!("report could not be encoded: {e}")),
+            );
+            map
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn envelope_fields_come_first_and_cannot_be_shadowed() {
+        let outcome = Outcome::success(&json!({"file": "/etc/x.env", "ok": "shadow"}), true, false);
+        let env = Envelope::new("envpatch", "0.1.0", outcome);
+        let v = env.to_scrubbed_value();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "tool",
+                "version",
+                "schema_version",
+                "ok",
+                "changed",
+                "dry_run",
+                "error",
+                "file"
+            ]
+        );
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["error"], Value::Null);
+        assert_eq!(v["schema_version"], 1);
+    }
+
+    #[test]
+    fn failure_carries_kind_and_exit_code() {
+        let outcome = Outcome::failure(ToolError::busy("locked"));
+        assert_eq!(outcome.exit_code(), 5);
+        let v = Envelope::new("svcctl", "0.1.0", outcome).to_scrubbed_value();
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["error"]["kind"], "busy");
+        assert_eq!(v["error"]["message"], "locked");
+    }
+
+    #[test]
+    fn urls_in_reports_lose_their_password() {
+        let outcome = Outcome::success(
+            &json!({"database": "postgres://u:pw1234@h/db"}),
+            false,
+            false,
+        );
+        let v = Envelope::new("pgtruncate", "0.1.0", outcome).to_scrubbed_value();
+        assert_eq!(v["database"], "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,118 @@
+//! How a tool talks: one JSON document on stdout (pretty on a terminal, one line
+//! otherwise), human messages on stderr prefixed with the tool's name, `-q` for quiet,
+//! colour only on a terminal and never with `NO_COLOR`.
+
+use crate::secrets;
+use std::io::{IsTerminal, Write};
+
+/// The layout of the JSON document on stdout (`--json=pretty|short`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JsonStyle {
+    /// Indented, for people.
+    Pretty,
+    /// One line, for scripts and pipes.
+    Short,
+}
+
+impl JsonStyle {
+    /// The style asked for, else pretty on a terminal and short otherwise.
+    pub fn resolve(requested: Option<JsonStyle>) -> JsonStyle {
+        requested.unwrap_or_else(|| {
+            if std::io::stdout().is_terminal() {
+                JsonStyle::Pretty
+            } else {
+                JsonStyle::Short
+            }
+        })
+    }
+
+    pub fn as_flag(self) -> &'static str {
+        match self {
+            JsonStyle::Pretty => "--json=pretty",
+            JsonStyle::Short => "--json=short",
+        }
+    }
+}
+
+/// Whether colour may be used on stderr: only on a terminal, never when `NO_COLOR` is set
+/// to anything non-empty (no-color.org), never with `TERM=dumb`.
+pub fn stderr_colour_allowed() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+    !no_color && !dumb && std::io::stderr().is_terminal()
+}
+
+/// The stderr side of a tool. Every message is scrubbed of secrets before it is written.
+#[derive(Debug, Clone)]
+pub struct Output {
+    tool: &'static str,
+    quiet: bool,
+    colour: bool,
+}
+
+impl Output {
+    pub fn new(tool: &'static str, quiet: bool) -> Self {
+        Output {
+            tool,
+            quiet,
+            colour: stderr_colour_allowed(),
+        }
+    }
+
+    /// An Output that writes nothing but errors and never colours: for tests and libraries.
+    pub fn silent(tool: &'static str) -> Self {
+        Output {
+            tool,
+            quiet: true,
+            colour: false,
+        }
+    }
+
+    pub fn tool(&self) -> &'static str {
+        self.tool
+    }
+
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// Progress: what is happening now. Silenced by `-q`.
+    pub fn progress(&self, message: &str) {
+        if !self.quiet {
+            self.write(None, message);
+        }
+    }
+
+    /// A warning. Silenced by `-q` (which keeps only errors).
+    pub fn warn(&self, message: &str) {
+        if !self.quiet {
+            self.write(Some(("warning", "33")), message);
+        }
+    }
+
+    /// The error in words. Never silenced.
+    pub fn error(&self, message: &str) {
+        self.write(Some(("error", "31")), message);
+    }
+
+    /// A line from a child process's stderr, passed on as it is (it carries its own
+    /// prefix), scrubbed all the same.
+    pub fn pass_through(&self, line: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{}", secrets::scrub(line));
+    }
+
+    fn write(&self, label: Option<(&str, &str)>, message: &str) {
+        let message = secrets::scrub(message);
+        let line = match (label, self.colour) {
+            (Some((label, code)), true) => {
+                format!("{}: \x1b[1;{code}m{label}\x1b[0m: {message}", self.tool)
+            }
+            (Some((label, _)), false) => format!("{}: {label}: {message}", self.tool),
+            (None, _) => format!("{}: {message}", self.tool),
+        };
+        let mut err = std::io::stderr().lock();
+        // A closed stderr is no reason to fail the operation.
+        let _ = writeln!(err, "{line}");
+    }
+}

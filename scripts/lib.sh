@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Shared by scripts/*.sh: install what a fresh machine lacks, build, start sandboxes.
+# Source it; it defines functions only.
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# apt packages the tools and their tests need (Debian names), checked by the command
+# each provides so a machine that has them is not touched.
+ensure_packages() {
+  local missing=()
+  command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  command -v psql >/dev/null || missing+=(postgresql-client)
+  [ -x /usr/lib/systemd/systemd ] || missing+=(systemd)
+  command -v unshare >/dev/null && command -v nsenter >/dev/null && command -v script >/dev/null || missing+=(util-linux)
+  command -v runuser >/dev/null || missing+=(util-linux)
+  command -v setpriv >/dev/null || missing+=(util-linux)
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v jq >/dev/null || missing+=(jq)
+  command -v strace >/dev/null || missing+=(strace)
+  command -v python3 >/dev/null || missing+=(python3)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    # Debian starts a default cluster on install; our sandboxes never use it.
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if ! python3 -c 'import dotenv' 2>/dev/null; then
+    say "installing python-dotenv (the app's env reader, for envpatch's round-trip tests)"
+    python3 -m pip install -q python-dotenv 2>/dev/null || apt-get install -y -qq python3-dotenv >/dev/null
+  fi
+  if ! command -v cargo >/dev/null; then
+    echo "cargo is not installed: install a Rust toolchain (rustup) first" >&2
+    return 1
+  fi
+}
+
+# Starts the throwaway PostgreSQL cluster and exports HOLD_PG_*; stop_pg tears it down.
+start_pg() {
+  local vars
+  vars=$("$REPO_ROOT/scripts/sandbox/pg.sh" start) || return 1
+  while IFS= read -r line; do export "${line?}"; done <<<"$vars"
+}
+
+stop_pg() {
+  if [ -n "${HOLD_PG_DIR:-}" ]; then
+    "$REPO_ROOT/scripts/sandbox/pg.sh" stop "$HOLD_PG_DIR" || true
+    unset HOLD_PG_DIR
+  fi
+}

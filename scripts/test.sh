@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every test of holdkit, against a real PostgreSQL and a real systemd.
+#
+# Installs what a fresh machine lacks, builds, starts a throwaway PostgreSQL cluster,
+# runs the whole suite (each systemd test boots its own sandbox systemd), prints the
+# runner's summary, stops the cluster (also when a test fails) and exits non-zero on any
+# failure. Extra arguments go to `cargo test` (e.g. `./scripts/test.sh envpatch`).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+
+ensure_packages
+
+say "building"
+cargo build --workspace --bins --quiet
+export HOLD_BIN_DIR="$REPO_ROOT/target/debug"
+
+say "starting the PostgreSQL sandbox"
+trap stop_pg EXIT
+start_pg
+say "PostgreSQL on 127.0.0.1:$HOLD_PG_PORT (socket $HOLD_PG_SOCKET)"
+
+say "running the tests"
+cargo test --workspace --no-fail-fast --quiet "$@" 2>&1 | tee /tmp/holdkit-test.log
+status=${PIPESTATUS[0]}
+
+passed=$(grep -Eo '[0-9]+ passed' /tmp/holdkit-test.log | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' /tmp/holdkit-test.log | awk '{s+=$1} END {print s+0}')
+skipped=$(grep -c 'SKIPPED:' /tmp/holdkit-test.log || true)
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit "$status"

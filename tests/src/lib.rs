@@ -1,0 +1,60 @@
+//! Test support: find the holdkit binaries, run them and check the envelope, and reach the
+//! real sandboxes (a throwaway PostgreSQL cluster, a throwaway systemd booted as PID 1 of
+//! its own namespaces). No mock stands in for either.
+//!
+//! A test that needs root, PostgreSQL or systemd calls [`require`]: on a developer's
+//! laptop it skips itself loudly; when `CI` is set it fails instead, so CI skips nothing.
+
+pub mod pg;
+pub mod run;
+pub mod systemd;
+
+pub use run::{bin, bin_dir, run_tool, ToolRun};
+
+use std::path::PathBuf;
+
+/// The repository root (the workspace this crate lives in).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Whether we run in CI, where nothing may be skipped.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Checks a precondition of a test. `Err(reason)` skips the test with a loud message on
+/// stderr, or panics in CI. Use as `let Some(x) = require("...", thing) else { return };`.
+pub fn require<T>(what: &str, thing: Result<T, String>) -> Option<T> {
+    match thing {
+        Ok(t) => Some(t),
+        Err(reason) if in_ci() => panic!("{what} is required in CI and is not available: {reason}"),
+        Err(reason) => {
+            eprintln!("\n*** SKIPPED: {what} is not available: {reason}. Run ./scripts/test.sh to get it. ***\n");
+            None
+        }
+    }
+}
+
+/// Root, or why not.
+pub fn root() -> Result<(), String> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err("this test must run as root".into())
+    }
+}
+
+/// A process-wide unique suffix for names (databases, units, files).
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}

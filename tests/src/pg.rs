@@ -1,0 +1,132 @@
+//! The throwaway PostgreSQL cluster that scripts/test.sh starts (scripts/sandbox/pg.sh)
+//! and announces through `HOLD_PG_*`; each test works in a database of its own.
+
+use postgres::{Client, NoTls};
+
+/// The running cluster, as announced by scripts/sandbox/pg.sh.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub host: String,
+    pub port: u16,
+    /// Directory of the Unix socket.
+    pub socket: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl Cluster {
+    /// The cluster from the environment, or why there is none.
+    pub fn from_env() -> Result<Cluster, String> {
+        let var = |name: &str| {
+            std::env::var(name)
+                .map_err(|_| format!("{name} is not set (start one with scripts/sandbox/pg.sh)"))
+        };
+        Ok(Cluster {
+            host: var("HOLD_PG_HOST")?,
+            port: var("HOLD_PG_PORT")?
+                .parse()
+                .map_err(|e| format!("HOLD_PG_PORT: {e}"))?,
+            socket: var("HOLD_PG_SOCKET")?,
+            user: var("HOLD_PG_USER")?,
+            password: var("HOLD_PG_PASSWORD")?,
+        })
+    }
+
+    /// A TCP URL to `db` as the superuser, password included.
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "postgresql://{}:{}@{}:{}/{}",
+            self.user, self.password, self.host, self.port, db
+        )
+    }
+
+    /// A TCP URL to `db` as another role.
+    pub fn url_as(&self, user: &str, password: &str, db: &str) -> String {
+        format!(
+            "postgresql://{user}:{password}@{}:{}/{db}",
+            self.host, self.port
+        )
+    }
+
+    /// A superuser connection to `db` over the Unix socket.
+    pub fn connect(&self, db: &str) -> Client {
+        let conninfo = format!(
+            "host={} port={} user={} dbname={} application_name=holdkit-tests",
+            self.socket, self.port, self.user, db
+        );
+        Client::connect(&conninfo, NoTls)
+            .unwrap_or_else(|e| panic!("connect to test cluster db {db}: {e}"))
+    }
+
+    /// A fresh database, dropped when the returned value is.
+    pub fn create_database(&self, prefix: &str) -> TestDb {
+        let name = crate::unique(prefix).to_lowercase();
+        let mut admin = self.connect("postgres");
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .unwrap_or_else(|e| panic!("create database {name}: {e}"));
+        TestDb {
+            cluster: self.clone(),
+            name,
+        }
+    }
+}
+
+/// A database of one test's own.
+#[derive(Debug)]
+pub struct TestDb {
+    pub cluster: Cluster,
+    pub name: String,
+}
+
+impl TestDb {
+    /// TCP URL with the superuser's password.
+    pub fn url(&self) -> String {
+        self.cluster.url(&self.name)
+    }
+
+    pub fn client(&self) -> Client {
+        self.cluster.connect(&self.name)
+    }
+
+    /// Runs SQL (several statements allowed).
+    #[track_caller]
+    pub fn exec(&self, sql: &str) {
+        self.client()
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// The first column of the first row, as i64 (counts, sums).
+    #[track_caller]
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        let row = self
+            .client()
+            .query_one(sql, &[])
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        row.get::<_, i64>(0)
+    }
+
+    /// `count(*)` of a table (a quoted or plain name as written in SQL).
+    #[track_caller]
+    pub fn count(&self, table: &str) -> i64 {
+        self.query_i64(&format!("SELECT count(*) FROM {table}"))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = Client::connect(
+            &format!(
+                "host={} port={} user={} dbname=postgres",
+                self.cluster.socket, self.cluster.port, self.cluster.user
+            ),
+            NoTls,
+        ) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}

@@ -1,12 +1,25 @@
 //! holdctl: put a Cornice server on hold (hibernate, wake, status, plan) by running
-//! envpatch, svcctl and pgtruncate as child processes and chaining their JSON.
+//! envpatch, svcctl and pgtruncate as child processes and chaining their JSON, exactly as
+//! the runbook's shell script did. It never links the other tools: every step it takes is
+//! an argv in its report that can be copied out and run by hand.
 
+pub mod child;
+pub mod lock;
+pub mod report;
+pub mod steps;
+
+use child::{run_step, Invocation, Sibling, StepRecord};
 use clap::{Parser, Subcommand};
 use conventions::{CommonArgs, HasCommonArgs, Outcome, Output, ToolError};
+use report::Report;
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use steps::Target;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
-pub enum Command {
+pub enum Operation {
     /// Flags on, services stopped and disabled, runtime tables emptied
     Hibernate,
     /// Flags off, services enabled and started (cleared data is not restored)
@@ -17,13 +30,24 @@ pub enum Command {
     Plan,
 }
 
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Hibernate => "hibernate",
+            Operation::Wake => "wake",
+            Operation::Status => "status",
+            Operation::Plan => "plan",
+        }
+    }
+}
+
 /// Put a Cornice server on hold safely, as the hibernate runbook does, one step per tool.
 #[derive(Debug, Parser)]
 #[command(name = "holdctl", version)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
-    /// The env file [default: the API unit's EnvironmentFile=]
+    pub operation: Operation,
+    /// The env file [default: the API unit's EnvironmentFile=, as systemd reports it]
     #[arg(long, value_name = "FILE", global = true)]
     pub env_file: Option<PathBuf>,
     /// The API unit
@@ -73,6 +97,254 @@ impl HasCommonArgs for Cli {
     }
 }
 
-pub fn run(_cli: Cli, _out: &Output) -> Outcome {
-    Outcome::failure(ToolError::failed("holdctl: not implemented yet"))
+/// Runs the operation and returns the report.
+pub fn run(cli: Cli, out: &Output) -> Outcome {
+    if let Some(url) = &cli.database_url {
+        conventions::secrets::remember(url);
+        if let Some(pw) = conventions::secrets::url_password(url) {
+            conventions::secrets::remember(&pw);
+        }
+    }
+    let operation = cli.operation;
+    let dry_run = cli.dry_run || operation == Operation::Plan;
+    let mut chain = Chain::new(out, cli.common.quiet);
+    let mut report = Report::new(operation.as_str());
+
+    let interactive = std::io::stdin().is_terminal();
+    let destructive = operation == Operation::Hibernate && !dry_run;
+    if destructive && !cli.yes && !interactive {
+        return Outcome::failure(ToolError::refused(
+            "hibernate empties database tables and stdin is not a terminal to ask on: \
+             run `holdctl plan` to see what it would do, then add --yes",
+        ));
+    }
+
+    // Only runs that change the host take the lock; status and plans only read.
+    let mutating = matches!(operation, Operation::Hibernate | Operation::Wake) && !dry_run;
+    let _lock = if mutating {
+        match lock::acquire(&cli.lock) {
+            Ok(lock) => Some(lock),
+            Err(e) => return Outcome::failure(e),
+        }
+    } else {
+        None
+    };
+
+    // The units' state comes first for status: it is a report field, and it names the env file.
+    if operation == Operation::Status {
+        let units = steps::units_status("read_units", &cli.service, &cli.monitor);
+        if let Some(record) = chain.run(&units, None) {
+            report.units = report::units(&record.report);
+        }
+    }
+    let env_file = match &cli.env_file {
+        Some(path) => path.clone(),
+        None => match find_env_file(&mut chain, &cli) {
+            Ok(path) => path,
+            Err(e) => return report.finish(chain, Some(e), false, dry_run),
+        },
+    };
+    report.env_file = Some(env_file.display().to_string());
+    let target = Target {
+        env_file,
+        service: cli.service.clone(),
+        monitor: cli.monitor.clone(),
+        database_url: cli.database_url.clone(),
+        include_opportunities: cli.include_opportunities,
+        include_auth: cli.include_auth,
+        keep_api: cli.keep_api,
+        dry_run,
+    };
+
+    match operation {
+        Operation::Status => {
+            // Read-only steps all run, so one unreachable part does not hide the others.
+            for step in steps::status(&target) {
+                chain.run(&step, None);
+            }
+            report.fill_status(&chain.records);
+            report.finish(chain, None, false, false)
+        }
+        Operation::Hibernate | Operation::Plan => {
+            let plan = steps::hibernate(&target);
+            if destructive && !cli.yes {
+                match confirm(&mut chain, &target, out) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return report.finish(
+                            chain,
+                            Some(ToolError::refused(
+                                "hibernate was not confirmed: nothing was changed",
+                            )),
+                            false,
+                            false,
+                        )
+                    }
+                    Err(e) => return report.finish(chain, Some(e), false, false),
+                }
+            }
+            chain.run_all(&plan);
+            report.finish(chain, None, true, dry_run)
+        }
+        Operation::Wake => {
+            out.warn("wake restores no data: tables emptied by hibernate stay empty");
+            report.note = Some("wake restores no data: tables emptied by hibernate stay empty");
+            chain.run_all(&steps::wake(&target));
+            report.finish(chain, None, true, dry_run)
+        }
+    }
+}
+
+/// The env file the API unit reads (`EnvironmentFile=`), as systemd reports it.
+fn find_env_file(chain: &mut Chain, cli: &Cli) -> Result<PathBuf, ToolError> {
+    if chain.error.is_none() && !chain.records.iter().any(|r| r.name == "read_units") {
+        let step = Invocation {
+            name: "find_env_file",
+            tool: Sibling::Svcctl,
+            args: vec!["status".into(), "--".into(), cli.service.clone()],
+            env: vec![],
+        };
+        chain.run(&step, None);
+    }
+    if let Some(e) = chain.error.take() {
+        return Err(e);
+    }
+    let units_report = chain
+        .records
+        .last()
+        .map(|r| r.report.clone())
+        .unwrap_or_default();
+    let files = report::environment_files(&units_report, &cli.service);
+    match files.as_slice() {
+        [] => Err(ToolError::usage(format!(
+            "unit {} names no EnvironmentFile=: pass the env file with --env-file",
+            cli.service
+        ))),
+        [only] => Ok(PathBuf::from(only)),
+        [.., last] => {
+            // systemd reads them in order and the last assignment wins: flags go there.
+            chain.out.warn(&format!(
+                "unit {} reads {} env files; using the last, {last}, which overrides the others",
+                cli.service,
+                files.len()
+            ));
+            Ok(PathBuf::from(last))
+        }
+    }
+}
+
+/// On a terminal: show what hibernate would do (a dry run of every step) and ask.
+fn confirm(chain: &mut Chain, target: &Target, out: &Output) -> Result<bool, ToolError> {
+    let mut dry = target.clone();
+    dry.dry_run = true;
+    let mut planner = Chain::new(out, true);
+    planner.run_all(&steps::hibernate(&dry));
+    if let Some(e) = planner.error.take() {
+        chain.records.extend(planner.records);
+        return Err(e);
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "holdctl: hibernate will:");
+    for record in &planner.records {
+        let _ = writeln!(err, "  {}", report::describe(record));
+    }
+    let _ = write!(err, "holdctl: proceed? [y/N] ");
+    let _ = err.flush();
+    drop(err);
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| ToolError::failed(format!("reading the answer from the terminal: {e}")))?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+/// The steps run so far, and the error that stopped them.
+pub struct Chain<'a> {
+    out: &'a Output,
+    child_flags: Vec<&'static str>,
+    pub records: Vec<StepRecord>,
+    pub not_run: Vec<&'static str>,
+    pub error: Option<ToolError>,
+    interrupted: Arc<AtomicBool>,
+}
+
+impl<'a> Chain<'a> {
+    fn new(out: &'a Output, quiet: bool) -> Self {
+        let interrupted = Arc::new(AtomicBool::new(false));
+        // A handler (not SIG_IGN, which children would inherit): Ctrl-C reaches the child
+        // through the terminal's process group; holdctl then reports and stops the chain.
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
+        }
+        let mut child_flags = vec!["--json=short"];
+        if quiet {
+            child_flags.push("-q");
+        }
+        Chain {
+            out,
+            child_flags,
+            records: Vec::new(),
+            not_run: Vec::new(),
+            error: None,
+            interrupted,
+        }
+    }
+
+    /// Runs the steps in order, stopping at the first that fails.
+    fn run_all(&mut self, steps: &[Invocation]) {
+        let total = steps.len();
+        for (i, step) in steps.iter().enumerate() {
+            if self.error.is_some() {
+                self.not_run.push(step.name);
+                continue;
+            }
+            self.run(step, Some((i + 1, total)));
+        }
+    }
+
+    /// Runs one step; returns its record when it succeeded.
+    fn run(&mut self, step: &Invocation, position: Option<(usize, usize)>) -> Option<&StepRecord> {
+        let label = match position {
+            Some((i, n)) => format!("[{i}/{n}] {}", step.name),
+            None => step.name.to_string(),
+        };
+        self.out.progress(&format!(
+            "{label}: {} {}",
+            step.tool.name(),
+            step.args.join(" ")
+        ));
+        let result = run_step(step, &self.child_flags, self.out);
+        let verdict = match (&result.error, result.record.changed) {
+            (Some(_), _) => format!(
+                "failed (exit {})",
+                result
+                    .record
+                    .exit_code
+                    .map_or("-".into(), |c| c.to_string())
+            ),
+            (None, true) if result.record.report["dry_run"] == true => "would change".to_string(),
+            (None, true) => "changed".to_string(),
+            (None, false) => "no change".to_string(),
+        };
+        self.out.progress(&format!("{label}: {verdict}"));
+        self.records.push(result.record);
+        if let Some(e) = result.error {
+            if self.error.is_none() {
+                self.error = Some(e);
+            }
+            return None;
+        }
+        if self.interrupted.load(Ordering::SeqCst) && self.error.is_none() {
+            self.error = Some(ToolError::failed(format!(
+                "interrupted after step {}: the remaining steps were not run; run the same command again to finish",
+                step.name
+            )));
+            return None;
+        }
+        self.records.last()
+    }
 }

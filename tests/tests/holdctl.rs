@@ -1,0 +1,624 @@
+//! holdctl end to end: a Cornice host made of a real systemd sandbox (units `cornice` and
+//! `cornice-monitor` reading an env file) and a real PostgreSQL database with the
+//! Cornice-like fixture. Each test checks what really happened to the host, and that no
+//! planted secret appears in any output.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::pg::{Cluster, TestDb};
+use support::systemd::Sandbox;
+use support::{bin_dir, repo_root, require, ToolRun};
+use tempfile::TempDir;
+
+const RUNTIME: [&str; 13] = [
+    "execution_orders",
+    "executions",
+    "simulator_trades",
+    "simulator_runs",
+    "agent_findings",
+    "agent_runs",
+    "opportunity_observations",
+    "hourly_prices",
+    "market_snapshots",
+    "orderbook_snapshots",
+    "requests",
+    "arb_go_signals",
+    "arb_observations",
+];
+const KEPT: [&str; 10] = [
+    "users",
+    "user_profiles",
+    "user_secrets",
+    "opportunities",
+    "global_markets",
+    "markets",
+    "market_links",
+    "arb_monitor_profiles",
+    "arb_opportunity_instances",
+    "arb_opportunity_legs",
+];
+
+/// A throwaway Cornice server: units, env file, database.
+struct CorniceHost {
+    sb: Sandbox,
+    db: TestDb,
+    dir: TempDir,
+    env_file: PathBuf,
+    jwt_secret: String,
+}
+
+fn unit(env_file: &Path) -> String {
+    format!(
+        "[Unit]\nDescription=Cornice (test)\nDefaultDependencies=no\n\n\
+         [Service]\nEnvironmentFile={}\nExecStart=/bin/sleep 600\n\n\
+         [Install]\nWantedBy=default.target\n",
+        env_file.display()
+    )
+}
+
+fn cornice_host(with_monitor: bool) -> Option<CorniceHost> {
+    let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
+    require("root", support::root())?;
+    let db = cluster.create_database("cornice");
+    let fixture = repo_root().join("scripts/sandbox/cornice.sql");
+    let out = Command::new("psql")
+        .args(["-q", "-v", "rows=300", "-f"])
+        .arg(&fixture)
+        .arg(db.url())
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "fixture: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let dir = tempfile::Builder::new()
+        .prefix("holdkit-cornice.")
+        .tempdir()
+        .unwrap();
+    let env_file = dir.path().join("cornice.env");
+    let jwt_secret = format!("planted-jwt-{}", support::unique("s"));
+    std::fs::write(
+        &env_file,
+        format!(
+            "# Cornice server settings\n\
+             DATABASE_URL=postgresql+asyncpg://{}:{}@{}:{}/{}\n\
+             JWT_SECRET={jwt_secret}\n\
+             HIBERNATE_MODE=false\n\
+             INGEST_ENABLED=true\n\
+             LOG_LEVEL=info\n",
+            cluster.user, cluster.password, cluster.host, cluster.port, db.name
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o640)).unwrap();
+
+    let text = unit(&env_file);
+    let mut units = vec![("cornice.service", text.as_str())];
+    if with_monitor {
+        units.push(("cornice-monitor.service", text.as_str()));
+    }
+    let sb = require("systemd sandbox", Sandbox::boot(&units))?;
+    let mut enable = vec!["enable", "--now", "cornice.service"];
+    if with_monitor {
+        enable.push("cornice-monitor.service");
+    }
+    let out = sb.systemctl(&enable);
+    assert!(out.status.success(), "enable: {out:?}");
+    Some(CorniceHost {
+        sb,
+        db,
+        dir,
+        env_file,
+        jwt_secret,
+    })
+}
+
+impl CorniceHost {
+    fn lock(&self) -> String {
+        self.dir.path().join("holdctl.lock").display().to_string()
+    }
+
+    /// holdctl inside the sandbox, with a private lock file.
+    fn holdctl(&self, args: &[&str]) -> ToolRun {
+        let lock = self.lock();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--lock", &lock]);
+        let run = self.sb.run_tool("holdctl", &all, &[], None);
+        self.assert_no_secret(&run.all_output());
+        run
+    }
+
+    fn assert_no_secret(&self, text: &str) {
+        assert!(
+            !text.contains(&self.db.cluster.password),
+            "database password leaked:\n{text}"
+        );
+        assert!(
+            !text.contains(&self.jwt_secret),
+            "JWT_SECRET leaked:\n{text}"
+        );
+    }
+
+    fn counts(&self, tables: &[&str]) -> Vec<i64> {
+        tables.iter().map(|t| self.db.count(t)).collect()
+    }
+
+    fn env_text(&self) -> String {
+        std::fs::read_to_string(&self.env_file).unwrap()
+    }
+
+    /// Everything a hibernate could touch, to prove that nothing was.
+    fn snapshot(&self) -> (String, Vec<i64>, Vec<String>) {
+        let units = ["cornice.service", "cornice-monitor.service"]
+            .iter()
+            .map(|u| format!("{}/{}", self.sb.active_state(u), self.sb.unit_file_state(u)))
+            .collect();
+        (self.env_text(), self.counts(&RUNTIME), units)
+    }
+
+    fn assert_hibernated(&self, with_monitor: bool) {
+        let text = self.env_text();
+        assert!(text.contains("HIBERNATE_MODE=true\n"), "{text}");
+        assert!(text.contains("INGEST_ENABLED=false\n"), "{text}");
+        assert!(
+            text.starts_with("# Cornice server settings\n"),
+            "comments kept: {text}"
+        );
+        let mode = std::fs::metadata(&self.env_file)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o640, "env file mode kept");
+        assert_eq!(self.sb.active_state("cornice.service"), "inactive");
+        assert_eq!(self.sb.unit_file_state("cornice.service"), "disabled");
+        if with_monitor {
+            assert_eq!(self.sb.active_state("cornice-monitor.service"), "inactive");
+            assert_eq!(
+                self.sb.unit_file_state("cornice-monitor.service"),
+                "disabled"
+            );
+        }
+        assert!(
+            self.counts(&RUNTIME).iter().all(|&n| n == 0),
+            "runtime emptied"
+        );
+        assert!(
+            self.counts(&KEPT).iter().all(|&n| n > 0),
+            "kept tables intact"
+        );
+        assert_eq!(self.db.count("alembic_version"), 1, "migrations kept");
+    }
+}
+
+fn step<'a>(run: &'a ToolRun, name: &str) -> &'a serde_json::Value {
+    run.json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {}", run.json))
+}
+
+fn step_names(run: &ToolRun) -> Vec<String> {
+    run.json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn hibernate_does_the_runbook_and_a_rerun_changes_nothing() {
+    let Some(host) = cornice_host(true) else {
+        return;
+    };
+    let kept_before = host.counts(&KEPT);
+    // No --env-file: it comes from the API unit's EnvironmentFile=.
+    let run = host.holdctl(&["hibernate", "--yes"]);
+    run.expect_code(0);
+    host.assert_hibernated(true);
+    assert_eq!(host.counts(&KEPT), kept_before);
+    assert_eq!(run.json["changed"], true);
+    assert_eq!(run.json["env_file"], host.env_file.display().to_string());
+    assert_eq!(
+        step_names(&run),
+        [
+            "find_env_file",
+            "set_flags",
+            "stop_api",
+            "stop_monitor",
+            "disable_api",
+            "disable_monitor",
+            "truncate"
+        ]
+    );
+    assert_eq!(run.json["not_run"], serde_json::json!([]));
+    for s in run.json["steps"].as_array().unwrap() {
+        assert_eq!(s["exit_code"], 0, "{s}");
+        assert_eq!(s["ok"], true);
+        assert!(
+            s["argv"][0].as_str().unwrap().starts_with('/'),
+            "argv names the binary: {s}"
+        );
+        assert_eq!(s["report"]["ok"], true);
+    }
+    assert!(
+        step(&run, "truncate")["report"]["bytes_freed"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    // Every step's argv can be run by hand: the truncate names no URL, only the env file.
+    let argv = step(&run, "truncate")["argv"].to_string();
+    assert!(argv.contains("--env-file"), "{argv}");
+
+    let again = host.holdctl(&["hibernate", "--yes"]);
+    again.expect_code(0);
+    assert_eq!(again.json["changed"], false, "{}", again.json);
+    assert!(again.json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["changed"] == false));
+    host.assert_hibernated(true);
+}
+
+#[test]
+fn plan_touches_nothing_and_says_what_would_change() {
+    let Some(host) = cornice_host(true) else {
+        return;
+    };
+    let before = host.snapshot();
+    let mtime = std::fs::metadata(&host.env_file)
+        .unwrap()
+        .modified()
+        .unwrap();
+    let run = host.holdctl(&["plan"]);
+    run.expect_code(0);
+    assert_eq!(run.json["dry_run"], true);
+    assert_eq!(run.json["changed"], true, "the plan would change things");
+    for name in ["set_flags", "stop_api", "disable_api", "truncate"] {
+        let s = step(&run, name);
+        assert_eq!(s["report"]["dry_run"], true, "{s}");
+        assert_eq!(s["changed"], true, "{s}");
+        assert!(s["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--dry-run"));
+    }
+    assert_eq!(host.snapshot(), before);
+    assert_eq!(
+        std::fs::metadata(&host.env_file)
+            .unwrap()
+            .modified()
+            .unwrap(),
+        mtime
+    );
+    // `hibernate --dry-run` is the same plan.
+    let same = host.holdctl(&["hibernate", "--dry-run"]);
+    same.expect_code(0);
+    assert_eq!(step_names(&same), step_names(&run));
+    assert_eq!(host.snapshot(), before);
+}
+
+#[test]
+fn hibernate_off_a_terminal_without_yes_refuses_and_touches_nothing() {
+    let Some(host) = cornice_host(true) else {
+        return;
+    };
+    let before = host.snapshot();
+    let run = host.holdctl(&["hibernate"]);
+    run.expect_code(3);
+    assert!(run.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--yes"));
+    assert_eq!(host.snapshot(), before);
+}
+
+#[test]
+fn a_second_holdctl_is_busy_and_names_the_holder() {
+    let Some(host) = cornice_host(true) else {
+        return;
+    };
+    let before = host.snapshot();
+    // Hold the lock the way another holdctl would: flock(1) on the same file, in the sandbox.
+    let mut holder = host
+        .sb
+        .command("flock")
+        .args(["--exclusive", &host.lock(), "sleep", "30"])
+        .spawn()
+        .expect("flock holder");
+    // Wait until the holder has the lock.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let probe = host
+            .sb
+            .command("flock")
+            .args(["--nonblock", &host.lock(), "true"])
+            .status()
+            .unwrap();
+        if !probe.success() || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::write(host.lock(), "4242\n").unwrap();
+    let run = host.holdctl(&["hibernate", "--yes"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    run.expect_code(5);
+    assert!(
+        run.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pid 4242"),
+        "{}",
+        run.json
+    );
+    assert_eq!(host.snapshot(), before);
+}
+
+#[test]
+fn a_failing_middle_step_stops_the_chain_and_a_rerun_finishes() {
+    let Some(host) = cornice_host(true) else {
+        return;
+    };
+    // Point the app at a port where nothing listens: the truncate step fails.
+    let good = host.env_text();
+    let bad = good.replace(&format!(":{}/", host.db.cluster.port), ":1/");
+    assert_ne!(good, bad);
+    std::fs::write(&host.env_file, &bad).unwrap();
+    let run = host.holdctl(&["hibernate", "--yes", "--keep-api"]);
+    assert_ne!(run.code, 0);
+    assert_eq!(
+        run.code,
+        step(&run, "truncate")["exit_code"].as_i64().unwrap() as i32
+    );
+    assert_eq!(step(&run, "truncate")["ok"], false);
+    assert_eq!(run.json["not_run"], serde_json::json!(["start_api"]));
+    assert!(run.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("truncate"));
+    // The steps before it did happen; the data is still there.
+    assert_eq!(host.sb.active_state("cornice.service"), "inactive");
+    assert!(host.counts(&RUNTIME).iter().all(|&n| n > 0));
+
+    // Fix the URL (keeping the flags hibernate wrote) and run again: it finishes the job.
+    let fixed = host
+        .env_text()
+        .replace(":1/", &format!(":{}/", host.db.cluster.port));
+    std::fs::write(&host.env_file, fixed).unwrap();
+    let again = host.holdctl(&["hibernate", "--yes", "--keep-api"]);
+    again.expect_code(0);
+    assert_eq!(step(&again, "set_flags")["changed"], false);
+    assert_eq!(step(&again, "truncate")["changed"], true);
+    assert!(host.counts(&RUNTIME).iter().all(|&n| n == 0));
+    assert_eq!(
+        host.sb.active_state("cornice.service"),
+        "active",
+        "--keep-api"
+    );
+}
+
+#[test]
+fn keep_api_starts_the_api_again_in_hibernate_mode() {
+    let Some(host) = cornice_host(true) else {
+        return;
+    };
+    let run = host.holdctl(&["hibernate", "--yes", "--keep-api"]);
+    run.expect_code(0);
+    assert_eq!(step_names(&run).last().unwrap(), "start_api");
+    assert_eq!(host.sb.active_state("cornice.service"), "active");
+    assert_eq!(host.sb.unit_file_state("cornice.service"), "disabled");
+    assert_eq!(host.sb.active_state("cornice-monitor.service"), "inactive");
+    // The API really came up with the hibernate flags in its environment.
+    let pid = host.sb.show("cornice.service", &["MainPID"])["MainPID"].clone();
+    let environ = host
+        .sb
+        .command("cat")
+        .arg(format!("/proc/{pid}/environ"))
+        .output()
+        .unwrap();
+    let environ = String::from_utf8_lossy(&environ.stdout);
+    assert!(
+        environ.split('\0').any(|v| v == "HIBERNATE_MODE=true"),
+        "{environ:?}"
+    );
+    assert!(environ.split('\0').any(|v| v == "INGEST_ENABLED=false"));
+}
+
+#[test]
+fn wake_brings_the_services_back_and_restores_no_data() {
+    let Some(host) = cornice_host(true) else {
+        return;
+    };
+    host.holdctl(&["hibernate", "--yes"]).expect_code(0);
+    let run = host.holdctl(&["wake"]);
+    run.expect_code(0);
+    assert_eq!(run.json["changed"], true);
+    assert!(run.json["note"]
+        .as_str()
+        .unwrap()
+        .contains("restores no data"));
+    assert!(run.stderr.contains("restores no data"));
+    let text = host.env_text();
+    assert!(text.contains("HIBERNATE_MODE=false\n") && text.contains("INGEST_ENABLED=true\n"));
+    for u in ["cornice.service", "cornice-monitor.service"] {
+        assert_eq!(host.sb.active_state(u), "active", "{u}");
+        assert_eq!(host.sb.unit_file_state(u), "enabled", "{u}");
+    }
+    assert!(
+        host.counts(&RUNTIME).iter().all(|&n| n == 0),
+        "wake restores nothing"
+    );
+    let again = host.holdctl(&["wake"]);
+    again.expect_code(0);
+    assert_eq!(again.json["changed"], false);
+}
+
+#[test]
+fn status_reads_flags_units_and_tables_and_changes_nothing() {
+    let Some(host) = cornice_host(true) else {
+        return;
+    };
+    let before = host.snapshot();
+    let run = host.holdctl(&["status"]);
+    run.expect_code(0);
+    assert_eq!(run.json["changed"], false);
+    assert_eq!(run.json["env"]["values"]["HIBERNATE_MODE"], "false");
+    assert_eq!(run.json["env"]["values"]["INGEST_ENABLED"], "true");
+    assert_eq!(run.json["env"]["hibernating"], false);
+    let units = run.json["units"].as_array().unwrap();
+    assert_eq!(units.len(), 2);
+    assert!(units
+        .iter()
+        .all(|u| u["active"] == "active" && u["enabled"] == "enabled"));
+    let tables = run.json["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), RUNTIME.len(), "{}", run.json["tables"]);
+    assert!(run.json["runtime_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(host.snapshot(), before);
+
+    host.holdctl(&["hibernate", "--yes"]).expect_code(0);
+    let after = host.holdctl(&["status"]);
+    after.expect_code(0);
+    assert_eq!(after.json["changed"], false);
+    assert_eq!(after.json["env"]["hibernating"], true);
+    assert!(after.json["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|u| u["active"] == "inactive" && u["enabled"] == "disabled"));
+}
+
+#[test]
+fn a_host_without_the_monitor_unit_hibernates() {
+    let Some(host) = cornice_host(false) else {
+        return;
+    };
+    let run = host.holdctl(&["hibernate", "--yes"]);
+    run.expect_code(0);
+    host.assert_hibernated(false);
+    let monitor = &step(&run, "stop_monitor")["report"]["units"][0];
+    assert_eq!(monitor["present"], false, "{monitor}");
+    assert_eq!(step(&run, "disable_monitor")["changed"], false);
+    let wake = host.holdctl(&["wake"]);
+    wake.expect_code(0);
+    assert_eq!(host.sb.active_state("cornice.service"), "active");
+}
+
+#[test]
+fn the_terminal_prompt_asks_and_only_yes_proceeds() {
+    let Some(host) = cornice_host(true) else {
+        return;
+    };
+    let before = host.snapshot();
+    let holdctl = bin_dir().join("holdctl");
+    let cmdline = format!(
+        "{} hibernate --json=short --lock {}",
+        holdctl.display(),
+        host.lock()
+    );
+    let on_pty = |answer: &str| -> (i32, String) {
+        // script(1) gives holdctl a real terminal and types the answer into it.
+        let mut child = host
+            .sb
+            .command("script")
+            .args(["-qec", &cmdline, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let answer = answer.to_string();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            // Give holdctl time to show the plan before typing, like a person would.
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            let _ = stdin.write_all(answer.as_bytes());
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code().unwrap_or(-1), text)
+    };
+
+    let (code, screen) = on_pty("n\n");
+    host.assert_no_secret(&screen);
+    assert!(screen.contains("proceed? [y/N]"), "{screen}");
+    assert!(screen.contains("truncate"), "the plan is shown: {screen}");
+    assert_eq!(code, 3, "{screen}");
+    assert_eq!(host.snapshot(), before, "a no touches nothing");
+
+    let (code, screen) = on_pty("y\n");
+    host.assert_no_secret(&screen);
+    assert_eq!(code, 0, "{screen}");
+    let json_line = screen
+        .lines()
+        .find(|l| l.trim_start().starts_with("{\"tool\":\"holdctl\""))
+        .unwrap_or_else(|| panic!("no envelope on the terminal: {screen}"));
+    let report: serde_json::Value = serde_json::from_str(json_line.trim()).unwrap();
+    assert_eq!(report["ok"], true);
+    host.assert_hibernated(true);
+}
+
+#[test]
+fn hibernate_server_script_is_a_plain_pipeline_of_the_tools() {
+    let Some(host) = cornice_host(true) else {
+        return;
+    };
+    let script = repo_root().join("scripts/hibernate_server.sh");
+    let path = format!(
+        "{}:{}",
+        bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = host
+        .sb
+        .command(&script)
+        .arg("--include-opportunities")
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    host.assert_no_secret(&format!("{stdout}{stderr}"));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // One JSON report per step, as JSON lines.
+    let tools: Vec<String> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
+        .map(|v| {
+            assert_eq!(v["ok"], true, "{v}");
+            v["tool"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        tools,
+        [
+            "svcctl",
+            "envpatch",
+            "svcctl",
+            "svcctl",
+            "svcctl",
+            "svcctl",
+            "pgtruncate"
+        ]
+    );
+    host.assert_hibernated(true);
+    assert_eq!(
+        host.db.count("opportunities"),
+        0,
+        "--include-opportunities passed on"
+    );
+    assert!(host.db.count("users") > 0);
+}

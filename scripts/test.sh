@@ -15,6 +15,16 @@ say "building"
 cargo build --workspace --bins --quiet
 export HOLD_BIN_DIR="$REPO_ROOT/target/debug"
 
+say "packaging (cargo-deb, debug build) for the packaging test"
+deb_status=0
+deb=$("$REPO_ROOT/scripts/package.sh" --dev) || deb_status=$?
+case $deb_status in
+  0) export HOLD_DEB="$deb" ;;
+  3) export HOLD_DEB_SKIP="cargo-deb could not be installed from crates.io"
+     say "WARNING: $HOLD_DEB_SKIP: the packaging test will be skipped" ;;
+  *) say "scripts/package.sh failed: the packaging test will fail" ;;
+esac
+
 say "starting the PostgreSQL sandbox"
 trap stop_pg EXIT
 start_pg

@@ -1,0 +1,283 @@
+//! envpatch against the real readers of an env file: python-dotenv (the app's settings
+//! loader, run by the real python3) and systemd 252's `EnvironmentFile=` (a real systemd
+//! in the test sandbox starts a unit that dumps the environment it was given).
+
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::require;
+use support::systemd::{service_unit, Sandbox};
+
+fn python_dotenv() -> Result<(), String> {
+    let ok = Command::new("python3")
+        .args(["-c", "import dotenv"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        Ok(())
+    } else {
+        Err("python3 with python-dotenv is not installed (pip install python-dotenv)".into())
+    }
+}
+
+/// `dotenv_values(path)` for each path, as the app reads them (interpolation on) or
+/// literally.
+fn dotenv_read(paths: &[PathBuf], interpolate: bool) -> Vec<Map<String, Value>> {
+    let script = "import json, sys\nfrom dotenv import dotenv_values\n\
+                  interpolate = sys.argv[1] == '1'\n\
+                  print(json.dumps([dotenv_values(p, interpolate=interpolate) for p in sys.argv[2:]]))";
+    let out = Command::new("python3")
+        .args(["-c", script, if interpolate { "1" } else { "0" }])
+        .args(paths)
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "python-dotenv failed: {out:?}");
+    let parsed: Vec<Value> = serde_json::from_slice(&out.stdout).expect("python printed JSON");
+    parsed
+        .into_iter()
+        .map(|v| v.as_object().cloned().expect("an object per file"))
+        .collect()
+}
+
+/// The environment `env -0` printed.
+fn parse_env_dump(bytes: &[u8]) -> HashMap<String, String> {
+    bytes
+        .split(|&b| b == 0)
+        .filter_map(|item| {
+            let text = String::from_utf8(item.to_vec()).expect("UTF-8 environment");
+            text.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// A oneshot unit reading `env_file` and writing its environment to `dump`.
+fn dump_unit(env_file: &str, dump: &str) -> String {
+    service_unit(
+        "/usr/bin/env -0",
+        &format!("Type=oneshot\nEnvironmentFile={env_file}\nStandardOutput=truncate:{dump}"),
+    )
+}
+
+/// Values no encoding carries in a shell-free way, each written by envpatch and read back.
+fn corpus() -> Vec<(String, String)> {
+    let values: Vec<String> = [
+        "",
+        "true",
+        "plain_value-1.2:3,4/5@6%7+8=9",
+        "two words",
+        " leading space",
+        "trailing space ",
+        "  both  ",
+        "a # not a comment",
+        "#starts-with-hash",
+        "ends-with-hash#",
+        "semi;colon",
+        ";leading-semicolon",
+        "double \"quotes\" inside",
+        "\"",
+        "'single quotes'",
+        "it's",
+        "back\\slash",
+        "C:\\new\\table",
+        "\\\\server\\share\\x",
+        "\\\"",
+        "\\'",
+        "\\n stays a backslash and an n",
+        "$HOME",
+        "$ alone and $",
+        "`backticks`",
+        "{braces} and $(command)",
+        "\\$not-a-variable",
+        "\\`",
+        "ünïcødé",
+        "emoji 🚀",
+        "中文",
+        "\u{a0}non-breaking space",
+        "\u{2028}line separator",
+        "=leading-equals",
+        "a=b=c",
+        "postgresql://cornice@db.local:5432/cornice?sslmode=require",
+        "*glob?[x]",
+        "&&|<>!~",
+        "%percent%",
+        "a\\\\b",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(std::iter::once("x".repeat(4000)))
+    .collect();
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (format!("V{:02}", i + 1), v))
+        .collect()
+}
+
+#[test]
+fn a_corpus_written_by_envpatch_reads_back_exactly_under_both_real_readers() {
+    let Some(()) = require("python-dotenv", python_dotenv()) else {
+        return;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("envpatch-readers.")
+        .tempdir()
+        .unwrap();
+    let env_file = dir.path().join("cornice.env");
+    let dump = dir.path().join("env.dump");
+    // A hostile starting file: an export line, inline comments on keys about to be set,
+    // quotes, and a last comment ending in a backslash without a newline.
+    std::fs::write(
+        &env_file,
+        "# Cornice\nexport LEGACY=1\nPORT=8000 # inline\nV05=old # comment\nV06='old value'\n# ends in a backslash \\",
+    )
+    .unwrap();
+    let unit = dump_unit(env_file.to_str().unwrap(), dump.to_str().unwrap());
+    let Some(sb) = require(
+        "systemd sandbox",
+        Sandbox::boot(&[("readback.service", &unit)]),
+    ) else {
+        return;
+    };
+
+    let corpus = corpus();
+    assert!(corpus.len() >= 30);
+    let mut args = vec![
+        "--json=short".to_string(),
+        env_file.to_str().unwrap().to_string(),
+    ];
+    args.extend(corpus.iter().map(|(k, v)| format!("{k}={v}")));
+    args.push("PORT=8001".into());
+    let run = support::run_tool("envpatch", &args, &[], None);
+    run.expect_code(0);
+    // Written once, a second identical run finds every value already readable by both.
+    let again = support::run_tool("envpatch", &args, &[], None);
+    again.expect_code(0);
+    assert_eq!(again.json["changed"], false, "{}", again.json);
+
+    let mut intended: HashMap<String, String> = corpus.into_iter().collect();
+    intended.insert("PORT".into(), "8001".into());
+
+    let start = sb.systemctl(&["start", "readback.service"]);
+    assert!(
+        start.status.success(),
+        "unit failed: {start:?}\n{}",
+        sb.log()
+    );
+    let systemd = parse_env_dump(&std::fs::read(&dump).unwrap());
+    let dotenv = dotenv_read(std::slice::from_ref(&env_file), true).remove(0);
+    let text = std::fs::read_to_string(&env_file).unwrap();
+    for (key, value) in &intended {
+        assert_eq!(
+            systemd.get(key),
+            Some(value),
+            "systemd reads {key} wrong from:\n{text}"
+        );
+        assert_eq!(
+            dotenv.get(key).and_then(Value::as_str),
+            Some(value.as_str()),
+            "python-dotenv reads {key} wrong from:\n{text}"
+        );
+    }
+    // The untouched export line still reads as before: the app sees it, systemd does not.
+    assert_eq!(dotenv["LEGACY"], "1");
+    assert!(!systemd.contains_key("LEGACY"));
+    assert!(text.starts_with("# Cornice\nexport LEGACY=1\n# inline\nPORT=8001\n# comment\nV05="));
+}
+
+/// A small deterministic generator (xorshift64*): the same files on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// envpatch's two parsers agree with the real readers on files made of the pieces the
+/// readers disagree about (quotes, backslashes, comments, `export`, CR, CRLF, `;`, tabs).
+#[test]
+fn envpatch_reads_generated_files_exactly_as_the_real_readers_do() {
+    let Some(()) = require("python-dotenv", python_dotenv()) else {
+        return;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("envpatch-diff.")
+        .tempdir()
+        .unwrap();
+    let base = dir.path().to_str().unwrap();
+    let unit = service_unit(
+        "/usr/bin/env -0",
+        &format!(
+            "Type=oneshot\nEnvironmentFile={base}/%i.env\nStandardOutput=truncate:{base}/%i.out"
+        ),
+    );
+    let Some(sb) = require("systemd sandbox", Sandbox::boot(&[("rd@.service", &unit)])) else {
+        return;
+    };
+    let pieces = [
+        "A", "B", "C", "A=", "B=", "C=", "=", "\"", "\"", "'", "\\", " ", "#", "export ", "\n",
+        "\n", "\n", "\r\n", "\r", "x", "\t", ";", "$", "é", "\u{a0}",
+    ];
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let count = 150;
+    let mut paths = Vec::new();
+    for i in 0..count {
+        let len = 1 + rng.below(30);
+        let text: String = (0..len).map(|_| pieces[rng.below(pieces.len())]).collect();
+        let path = Path::new(base).join(format!("{i}.env"));
+        std::fs::write(&path, text).unwrap();
+        paths.push(path);
+    }
+    let units: Vec<String> = (0..count).map(|i| format!("rd@{i}.service")).collect();
+    let mut args = vec!["start"];
+    args.extend(units.iter().map(String::as_str));
+    let start = sb.systemctl(&args);
+    assert!(start.status.success(), "{start:?}\n{}", sb.log());
+    let dotenv = dotenv_read(&paths, false);
+
+    for (i, path) in paths.iter().enumerate() {
+        let text = std::fs::read_to_string(path).unwrap();
+        let systemd =
+            parse_env_dump(&std::fs::read(Path::new(base).join(format!("{i}.out"))).unwrap());
+        let run = support::run_tool(
+            "envpatch",
+            [
+                "--json=short",
+                "-q",
+                path.to_str().unwrap(),
+                "--get",
+                "A",
+                "--get",
+                "B",
+                "--get",
+                "C",
+            ],
+            &[],
+            None,
+        );
+        run.expect_code(0);
+        for key in ["A", "B", "C"] {
+            let want_systemd = systemd
+                .get(key)
+                .map_or(Value::Null, |v| Value::String(v.clone()));
+            let want_dotenv = dotenv[i].get(key).cloned().unwrap_or(Value::Null);
+            assert_eq!(
+                run.json["values_by_reader"]["systemd"][key], want_systemd,
+                "systemd reading of {key} in {text:?}"
+            );
+            assert_eq!(
+                run.json["values_by_reader"]["dotenv"][key], want_dotenv,
+                "python-dotenv reading of {key} in {text:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,713 @@
+//! svcctl against a real systemd (the sandbox of scripts/sandbox/systemd.sh): every
+//! "must hold" of issue 4. No fake systemctl: each test boots its own manager.
+
+use serde_json::Value;
+use std::process::Command;
+use support::run::run_command;
+use support::systemd::{service_unit, Sandbox};
+use support::{bin, require, ToolRun};
+
+fn boot(units: &[(&str, &str)]) -> Option<Sandbox> {
+    require("systemd sandbox", Sandbox::boot(units))
+}
+
+/// `svcctl --json=short ARGS` inside the sandbox, as root.
+fn svcctl(sb: &Sandbox, args: &[&str]) -> ToolRun {
+    let mut all = vec!["--json=short"];
+    all.extend_from_slice(args);
+    sb.run_tool("svcctl", &all, &[], None)
+}
+
+fn main_pid(sb: &Sandbox, unit: &str) -> String {
+    sb.show(unit, &["MainPID"])
+        .remove("MainPID")
+        .unwrap_or_default()
+}
+
+fn unit_entry<'a>(run: &'a ToolRun, unit: &str) -> &'a Value {
+    run.json["units"]
+        .as_array()
+        .and_then(|units| units.iter().find(|u| u["unit"] == unit))
+        .unwrap_or_else(|| panic!("no entry for {unit}: {}", run.stdout))
+}
+
+/// The verbs (after `systemctl --no-pager --no-ask-password [scope]`) of every command run.
+fn commands(run: &ToolRun) -> Vec<Vec<String>> {
+    run.json["commands"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .map(|argv| {
+            argv.as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+fn ran(run: &ToolRun, verb: &str) -> Option<Vec<String>> {
+    commands(run)
+        .into_iter()
+        .find(|argv| argv.iter().any(|a| a == verb))
+}
+
+#[test]
+fn start_and_stop_act_on_real_state_and_a_second_run_changes_nothing() {
+    let unit = service_unit("/bin/sleep 300", "");
+    let Some(sb) = boot(&[("api.service", &unit)]) else {
+        return;
+    };
+    let first = svcctl(&sb, &["start", "api"]);
+    first.expect_code(0);
+    assert_eq!(first.json["changed"], true);
+    assert_eq!(first.json["verb"], "start");
+    let entry = unit_entry(&first, "api.service");
+    assert_eq!(entry["present"], true);
+    assert_eq!(entry["changed"], true);
+    assert_eq!(entry["before"]["active"], "inactive");
+    assert_eq!(entry["after"]["active"], "active");
+    assert_eq!(entry["after"]["sub"], "running");
+    let pid = main_pid(&sb, "api.service");
+    assert_eq!(entry["after"]["main_pid"].to_string(), pid);
+    assert_eq!(sb.active_state("api.service"), "active");
+    // The exact argv, unit names after `--`, jobs queued with --no-block.
+    assert_eq!(
+        ran(&first, "start").unwrap(),
+        [
+            "systemctl",
+            "--no-pager",
+            "--no-ask-password",
+            "--no-block",
+            "start",
+            "--",
+            "api.service"
+        ]
+    );
+    let show = ran(&first, "show").unwrap();
+    assert!(show.contains(&"-p".to_string()), "{show:?}");
+
+    let again = svcctl(&sb, &["start", "api.service"]);
+    again.expect_code(0);
+    assert_eq!(again.json["changed"], false);
+    assert_eq!(unit_entry(&again, "api.service")["changed"], false);
+    assert!(ran(&again, "start").is_none(), "a no-op runs no start");
+    assert_eq!(
+        main_pid(&sb, "api.service"),
+        pid,
+        "the unit was not restarted"
+    );
+
+    let stop = svcctl(&sb, &["stop", "api"]);
+    stop.expect_code(0);
+    assert_eq!(stop.json["changed"], true);
+    let entry = unit_entry(&stop, "api.service");
+    assert_eq!(entry["after"]["active"], "inactive");
+    assert_eq!(entry["after"]["main_pid"], 0);
+    assert!(
+        entry.get("warnings").is_none(),
+        "a clean stop has no warnings"
+    );
+    assert_eq!(sb.active_state("api.service"), "inactive");
+
+    let stop_again = svcctl(&sb, &["stop", "api"]);
+    stop_again.expect_code(0);
+    assert_eq!(stop_again.json["changed"], false);
+    assert!(ran(&stop_again, "stop").is_none());
+}
+
+#[test]
+fn several_units_and_template_instances_go_in_one_call() {
+    let unit = service_unit("/bin/sleep 300", "");
+    let Some(sb) = boot(&[("plain.service", &unit), ("worker@.service", &unit)]) else {
+        return;
+    };
+    let run = svcctl(&sb, &["start", "plain", "worker@one", "worker@two.service"]);
+    run.expect_code(0);
+    for u in ["plain.service", "worker@one.service", "worker@two.service"] {
+        assert_eq!(sb.active_state(u), "active", "{u}");
+        assert_eq!(unit_entry(&run, u)["after"]["active"], "active");
+    }
+    // One show before, one start for all three, and the polled show (same argv).
+    let cmds = commands(&run);
+    assert_eq!(cmds.len(), 2, "{cmds:?}");
+    assert_eq!(
+        cmds[1][cmds[1].len() - 3..],
+        ["plain.service", "worker@one.service", "worker@two.service"]
+    );
+
+    let enable = svcctl(&sb, &["enable", "--now", "worker@three"]);
+    enable.expect_code(0);
+    assert_eq!(sb.unit_file_state("worker@three.service"), "enabled");
+    assert_eq!(sb.active_state("worker@three.service"), "active");
+    let entry = unit_entry(&enable, "worker@three.service");
+    assert_eq!(entry["actions"], serde_json::json!(["enable", "start"]));
+    assert_eq!(entry["before"]["enabled"], "disabled");
+    assert_eq!(entry["after"]["enabled"], "enabled");
+
+    let disable = svcctl(&sb, &["disable", "--now", "worker@three"]);
+    disable.expect_code(0);
+    assert_eq!(sb.unit_file_state("worker@three.service"), "disabled");
+    assert_eq!(sb.active_state("worker@three.service"), "inactive");
+
+    let restart = svcctl(&sb, &["restart", "plain"]);
+    restart.expect_code(0);
+    let entry = unit_entry(&restart, "plain.service");
+    assert_ne!(entry["before"]["main_pid"], entry["after"]["main_pid"]);
+    assert_eq!(entry["changed"], true, "a new main process is a change");
+    assert_eq!(sb.active_state("plain.service"), "active");
+}
+
+#[test]
+fn enable_and_disable_judge_the_unit_file_state_not_the_exit_code() {
+    let unit = service_unit("/bin/sleep 300", "");
+    let static_unit = "[Unit]\nDefaultDependencies=no\n[Service]\nExecStart=/bin/sleep 300\n";
+    let Some(sb) = boot(&[("api.service", &unit), ("helper.service", static_unit)]) else {
+        return;
+    };
+    let link = sb.unit_dir().join("default.target.wants/api.service");
+    let enable = svcctl(&sb, &["enable", "api"]);
+    enable.expect_code(0);
+    assert_eq!(enable.json["changed"], true);
+    assert!(link.symlink_metadata().is_ok());
+    assert_eq!(sb.unit_file_state("api.service"), "enabled");
+    assert_eq!(
+        sb.active_state("api.service"),
+        "inactive",
+        "enable alone starts nothing"
+    );
+
+    // systemctl returns 0 for a no-op enable; svcctl says nothing changed and runs none.
+    let again = svcctl(&sb, &["enable", "api"]);
+    again.expect_code(0);
+    assert_eq!(again.json["changed"], false);
+    assert!(ran(&again, "enable").is_none());
+
+    let stat = svcctl(&sb, &["enable", "helper"]);
+    stat.expect_code(0);
+    assert_eq!(stat.json["changed"], false);
+    let warnings = unit_entry(&stat, "helper.service")["warnings"].to_string();
+    assert!(warnings.contains("[Install]"), "{}", stat.stdout);
+    assert!(stat.stderr.contains("warning"), "{}", stat.stderr);
+
+    let disable = svcctl(&sb, &["disable", "api"]);
+    disable.expect_code(0);
+    assert_eq!(disable.json["changed"], true);
+    assert!(link.symlink_metadata().is_err());
+    let again = svcctl(&sb, &["disable", "api"]);
+    again.expect_code(0);
+    assert_eq!(again.json["changed"], false);
+}
+
+#[test]
+fn mask_stops_first_and_unmask_undoes_it() {
+    // mask needs a unit whose file is not in /etc/systemd/system (systemd refuses to
+    // replace a real file there with the /dev/null link): a transient unit is one.
+    let Some(sb) = boot(&[]) else {
+        return;
+    };
+    let out = sb
+        .command("systemd-run")
+        .args([
+            "-q",
+            "-p",
+            "DefaultDependencies=no",
+            "--unit=transient",
+            "/bin/sleep",
+            "300",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "systemd-run: {out:?}");
+    assert_eq!(sb.active_state("transient.service"), "active");
+
+    let mask = svcctl(&sb, &["mask", "transient"]);
+    mask.expect_code(0);
+    let entry = unit_entry(&mask, "transient.service");
+    assert_eq!(entry["actions"], serde_json::json!(["stop", "mask"]));
+    assert_eq!(entry["after"]["load"], "masked");
+    let cmds = commands(&mask);
+    let stop_at = cmds
+        .iter()
+        .position(|c| c.contains(&"stop".into()))
+        .unwrap();
+    let mask_at = cmds
+        .iter()
+        .position(|c| c.contains(&"mask".into()))
+        .unwrap();
+    assert!(stop_at < mask_at, "mask stops first: {cmds:?}");
+    assert_eq!(sb.active_state("transient.service"), "inactive");
+    assert_eq!(sb.unit_file_state("transient.service"), "masked");
+
+    let again = svcctl(&sb, &["mask", "transient"]);
+    again.expect_code(0);
+    assert_eq!(again.json["changed"], false);
+
+    let unmask = svcctl(&sb, &["unmask", "transient"]);
+    unmask.expect_code(0);
+    assert_eq!(unmask.json["changed"], true);
+    assert!(!sb.unit_dir().join("transient.service").exists());
+    assert_ne!(sb.unit_file_state("transient.service"), "masked");
+}
+
+#[test]
+fn a_unit_ignoring_sigterm_still_ends_stopped_with_a_warning() {
+    let stubborn = service_unit(
+        "/bin/sh -c 'trap \"\" TERM; while :; do sleep 1; done'",
+        "TimeoutStopSec=2",
+    );
+    let failing_stop = service_unit("/bin/sleep 300", "ExecStop=/bin/false");
+    let Some(sb) = boot(&[
+        ("stubborn.service", &stubborn),
+        ("badstop.service", &failing_stop),
+    ]) else {
+        return;
+    };
+    assert!(sb
+        .systemctl(&["start", "stubborn.service", "badstop.service"])
+        .status
+        .success());
+    let run = svcctl(&sb, &["stop", "stubborn", "badstop"]);
+    run.expect_code(0);
+    for (unit, result) in [
+        ("stubborn.service", "timeout"),
+        ("badstop.service", "exit-code"),
+    ] {
+        let entry = unit_entry(&run, unit);
+        assert_eq!(entry["after"]["main_pid"], 0, "{unit}");
+        assert!(
+            ["inactive", "failed"].contains(&entry["after"]["active"].as_str().unwrap()),
+            "{unit}: {entry}"
+        );
+        assert_eq!(entry["after"]["result"], result, "{unit}");
+        assert!(
+            entry["warnings"].to_string().contains(result),
+            "{unit} warns about Result={result}: {entry}"
+        );
+        assert_eq!(sb.show(unit, &["MainPID"])["MainPID"], "0");
+    }
+}
+
+#[test]
+fn a_timeout_shorter_than_the_stop_is_exit_5_with_the_job_still_queued() {
+    let stubborn = service_unit(
+        "/bin/sh -c 'trap \"\" TERM; while :; do sleep 1; done'",
+        "TimeoutStopSec=3",
+    );
+    let Some(sb) = boot(&[("stubborn.service", &stubborn)]) else {
+        return;
+    };
+    assert!(sb
+        .systemctl(&["start", "stubborn.service"])
+        .status
+        .success());
+    let run = svcctl(&sb, &["stop", "--timeout", "500ms", "stubborn"]);
+    run.expect_code(5);
+    assert_eq!(run.error_kind(), Some("busy"));
+    let entry = unit_entry(&run, "stubborn.service");
+    assert_eq!(entry["pending_job"]["type"], "stop");
+    assert_eq!(entry["pending_job"]["unit"], "stubborn.service");
+    assert_eq!(entry["after"]["active"], "deactivating");
+    assert_eq!(run.json["error"]["jobs"][0]["type"], "stop");
+    assert!(ran(&run, "list-jobs").is_some());
+    // It really is still queued in systemd right now.
+    let job = sb.show("stubborn.service", &["Job"]).remove("Job").unwrap();
+    assert_eq!(entry["pending_job"]["id"].to_string(), job);
+}
+
+#[test]
+fn a_unit_that_fails_to_start_is_exit_1_and_a_oneshot_counts_when_it_ran() {
+    let broken = service_unit("/bin/false", "Type=oneshot");
+    let fine = service_unit("/bin/true", "Type=oneshot");
+    let Some(sb) = boot(&[("broken.service", &broken), ("once.service", &fine)]) else {
+        return;
+    };
+    let run = svcctl(&sb, &["start", "broken"]);
+    run.expect_code(1);
+    assert_eq!(run.error_kind(), Some("failed"));
+    let entry = unit_entry(&run, "broken.service");
+    assert_eq!(entry["after"]["active"], "failed");
+    assert_eq!(entry["after"]["result"], "exit-code");
+    assert_eq!(run.json["error"]["units"][0], "broken.service");
+    assert!(
+        run.stderr.contains("broken.service did not start"),
+        "{}",
+        run.stderr
+    );
+
+    let once = svcctl(&sb, &["start", "once"]);
+    once.expect_code(0);
+    let entry = unit_entry(&once, "once.service");
+    assert_eq!(entry["after"]["active"], "inactive");
+    assert_eq!(entry["after"]["result"], "success");
+    assert_eq!(entry["changed"], true, "the oneshot ran");
+}
+
+#[test]
+fn if_present_skips_a_missing_unit_and_without_it_nothing_is_touched() {
+    let unit = service_unit("/bin/sleep 300", "");
+    let Some(sb) = boot(&[("cornice.service", &unit)]) else {
+        return;
+    };
+    assert!(sb.systemctl(&["start", "cornice.service"]).status.success());
+    let pid = main_pid(&sb, "cornice.service");
+
+    let strict = svcctl(&sb, &["stop", "cornice", "cornice-monitor"]);
+    strict.expect_code(4);
+    assert_eq!(strict.error_kind(), Some("not_found"));
+    assert_eq!(strict.json["error"]["units"][0], "cornice-monitor.service");
+    assert_eq!(strict.json["changed"], false);
+    assert!(
+        ran(&strict, "stop").is_none(),
+        "nothing ran: {}",
+        strict.stdout
+    );
+    assert_eq!(sb.active_state("cornice.service"), "active");
+    assert_eq!(
+        main_pid(&sb, "cornice.service"),
+        pid,
+        "the existing unit was not touched"
+    );
+
+    let lenient = svcctl(&sb, &["stop", "--if-present", "cornice", "cornice-monitor"]);
+    lenient.expect_code(0);
+    let monitor = unit_entry(&lenient, "cornice-monitor.service");
+    assert_eq!(monitor["present"], false);
+    assert_eq!(monitor["changed"], false);
+    assert_eq!(monitor["skipped"], "not found");
+    assert_eq!(unit_entry(&lenient, "cornice.service")["changed"], true);
+    assert_eq!(sb.active_state("cornice.service"), "inactive");
+    let stop = ran(&lenient, "stop").unwrap();
+    assert!(
+        !stop.contains(&"cornice-monitor.service".to_string()),
+        "{stop:?}"
+    );
+}
+
+#[test]
+fn invalid_names_are_usage_errors_before_any_systemctl_call() {
+    let unit = service_unit("/bin/sleep 300", "");
+    let Some(sb) = boot(&[("api.service", &unit)]) else {
+        return;
+    };
+    assert!(sb.systemctl(&["start", "api.service"]).status.success());
+    let pid = main_pid(&sb, "api.service");
+    for bad in [
+        "-x",
+        "../etc/passwd",
+        "a b",
+        "foo;reboot",
+        "",
+        "api*",
+        "ap?",
+        "[a]pi",
+        "foo@.service",
+    ] {
+        let run = svcctl(&sb, &["stop", "--", "api", bad]);
+        run.expect_code(2);
+        assert_eq!(run.error_kind(), Some("usage"), "{bad:?}");
+        assert!(
+            run.json.get("commands").is_none(),
+            "{bad:?}: {}",
+            run.stdout
+        );
+        assert_eq!(
+            main_pid(&sb, "api.service"),
+            pid,
+            "{bad:?} touched the good unit"
+        );
+    }
+    // Outside any service manager too: had systemctl run, this would be exit 1.
+    let host = support::run_tool("svcctl", ["--json=short", "stop", "--", "a b"], &[], None);
+    host.expect_code(2);
+    let flags = svcctl(&sb, &["stop", "--now", "api"]);
+    flags.expect_code(2);
+    assert_eq!(main_pid(&sb, "api.service"), pid);
+}
+
+#[test]
+fn dry_run_reads_the_real_state_and_touches_nothing() {
+    let unit = service_unit("/bin/sleep 300", "");
+    let Some(sb) = boot(&[("api.service", &unit)]) else {
+        return;
+    };
+    assert!(sb
+        .systemctl(&["enable", "--now", "api.service"])
+        .status
+        .success());
+    let pid = main_pid(&sb, "api.service");
+    let link = sb.unit_dir().join("default.target.wants/api.service");
+    let run = svcctl(&sb, &["disable", "--now", "--dry-run", "api"]);
+    run.expect_code(0);
+    assert_eq!(run.json["dry_run"], true);
+    assert_eq!(run.json["changed"], true, "it would change");
+    let entry = unit_entry(&run, "api.service");
+    assert_eq!(entry["changed"], true);
+    assert_eq!(entry["actions"], serde_json::json!(["disable", "stop"]));
+    assert_eq!(entry["before"]["active"], "active");
+    assert!(entry["after"].is_null());
+    let would = run.json["would_run"].to_string();
+    assert!(
+        would.contains("\"disable\"") && would.contains("\"stop\""),
+        "{would}"
+    );
+    assert_eq!(commands(&run).len(), 1, "only the state was read");
+    assert_eq!(main_pid(&sb, "api.service"), pid);
+    assert_eq!(sb.unit_file_state("api.service"), "enabled");
+    assert!(link.symlink_metadata().is_ok());
+
+    let noop = svcctl(&sb, &["start", "--dry-run", "api"]);
+    noop.expect_code(0);
+    assert_eq!(noop.json["changed"], false);
+    assert_eq!(noop.json["would_run"], serde_json::json!([]));
+}
+
+#[test]
+fn status_reports_environment_files_and_never_their_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("cornice.env");
+    let secret = "s3cr3t-planted-9c1f";
+    std::fs::write(&env, format!("DATABASE_PASSWORD={secret}\nAPP=1\n")).unwrap();
+    let unit = service_unit(
+        "/bin/sleep 300",
+        &format!(
+            "EnvironmentFile=-/etc/cornice/optional.env\nEnvironmentFile={}",
+            env.display()
+        ),
+    );
+    let Some(sb) = boot(&[("cornice.service", &unit)]) else {
+        return;
+    };
+    assert!(sb.systemctl(&["start", "cornice.service"]).status.success());
+    let run = svcctl(
+        &sb,
+        &["status", "--if-present", "--", "cornice", "cornice-monitor"],
+    );
+    run.expect_code(0);
+    assert_eq!(run.json["changed"], false);
+    let entry = unit_entry(&run, "cornice.service");
+    let files = serde_json::json!(["/etc/cornice/optional.env", env.display().to_string()]);
+    assert_eq!(entry["before"]["environment_files"], files);
+    assert_eq!(
+        entry["after"], entry["before"],
+        "status: one read, both states"
+    );
+    assert_eq!(entry["after"]["active"], "active");
+    assert_eq!(entry["after"]["enabled"], "disabled");
+    assert_eq!(
+        unit_entry(&run, "cornice-monitor.service")["present"],
+        false
+    );
+    assert_eq!(commands(&run).len(), 1);
+    assert!(!run.all_output().contains(secret));
+}
+
+#[test]
+fn permission_denied_is_exit_6_and_the_unit_is_untouched() {
+    // A system bus in the sandbox, so an unprivileged systemctl reaches systemd at all;
+    // no polkit, so systemd refuses.
+    let dbus_socket =
+        "[Unit]\nDefaultDependencies=no\n[Socket]\nListenStream=/run/dbus/system_bus_socket\n";
+    let dbus_service = "[Unit]\nDefaultDependencies=no\nRequires=dbus.socket\nAfter=dbus.socket\n\
+        [Service]\nType=notify\nNotifyAccess=main\n\
+        ExecStart=/usr/bin/dbus-daemon --system --address=systemd: --nofork --nopidfile --systemd-activation --syslog-only\n";
+    if !std::path::Path::new("/usr/bin/dbus-daemon").exists() {
+        require::<()>(
+            "dbus-daemon",
+            Err("/usr/bin/dbus-daemon is not installed".into()),
+        );
+        return;
+    }
+    let unit = service_unit("/bin/sleep 300", "");
+    let Some(sb) = boot(&[
+        ("api.service", &unit),
+        ("dbus.socket", dbus_socket),
+        ("dbus.service", dbus_service),
+    ]) else {
+        return;
+    };
+    assert!(sb
+        .systemctl(&["start", "dbus.service", "api.service"])
+        .status
+        .success());
+    let pid = main_pid(&sb, "api.service");
+    let as_nobody = |args: &[&str]| {
+        let mut cmd = sb.command("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin("svcctl"))
+            .arg("--json=short")
+            .args(args);
+        run_command("svcctl", &mut cmd, None)
+    };
+    // Reading works for anyone.
+    let status = as_nobody(&["status", "api"]);
+    status.expect_code(0);
+    assert_eq!(
+        unit_entry(&status, "api.service")["after"]["active"],
+        "active"
+    );
+
+    let stop = as_nobody(&["stop", "api"]);
+    stop.expect_code(6);
+    assert_eq!(stop.error_kind(), Some("permission"));
+    assert!(stop.stderr.contains("Access denied") || stop.stderr.contains("authentication"));
+    assert_eq!(stop.json["changed"], false);
+    assert_eq!(sb.active_state("api.service"), "active");
+    assert_eq!(main_pid(&sb, "api.service"), pid);
+
+    let enable = as_nobody(&["enable", "api"]);
+    enable.expect_code(6);
+    assert_eq!(sb.unit_file_state("api.service"), "disabled");
+}
+
+#[test]
+fn no_service_manager_is_exit_1_never_a_false_success() {
+    let unit = service_unit("/bin/sleep 300", "");
+    let Some(sb) = boot(&[("api.service", &unit)]) else {
+        return;
+    };
+    assert!(sb.systemctl(&["start", "api.service"]).status.success());
+    let pid = main_pid(&sb, "api.service");
+    // systemctl itself exits 0 here ("Running in chroot, ignoring command").
+    let offline = sb.run_tool(
+        "svcctl",
+        &["--json=short", "stop", "api"],
+        &[("SYSTEMD_OFFLINE", "1")],
+        None,
+    );
+    offline.expect_code(1);
+    assert_eq!(offline.error_kind(), Some("failed"));
+    let message = offline.json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no service manager was reached"),
+        "{message}"
+    );
+    assert!(message.contains("chroot"), "{message}");
+    assert_eq!(main_pid(&sb, "api.service"), pid);
+
+    // This host's PID 1 is not systemd (the sandbox's is): outside it, nothing answers.
+    let pid1 = std::fs::read_to_string("/proc/1/comm").unwrap_or_default();
+    if pid1.trim() != "systemd" {
+        let host = support::run_tool("svcctl", ["--json=short", "stop", "api"], &[], None);
+        host.expect_code(1);
+        let message = host.json["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("no service manager was reached"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn user_and_host_pass_through_to_systemctl() {
+    // A user manager for root inside the sandbox: a trimmed user@.service (the real one
+    // needs PAM and logind), with its unit directory under a temp XDG_CONFIG_HOME.
+    let config = tempfile::tempdir().unwrap();
+    let user_units = config.path().join("systemd/user");
+    std::fs::create_dir_all(&user_units).unwrap();
+    std::fs::write(
+        user_units.join("mine.service"),
+        "[Service]\nExecStart=/bin/sleep 300\n",
+    )
+    .unwrap();
+    let user_at = format!(
+        "[Unit]\nDefaultDependencies=no\n[Service]\nUser=%i\nType=notify\n\
+         ExecStartPre=+/bin/mkdir -p -m 0700 /run/user/%i\nExecStart=/lib/systemd/systemd --user\n\
+         Environment=XDG_RUNTIME_DIR=/run/user/%i XDG_CONFIG_HOME={}\nDelegate=yes\nKillMode=mixed\n",
+        config.path().display()
+    );
+    let Some(sb) = boot(&[("user@.service", &user_at)]) else {
+        return;
+    };
+    let started = sb.systemctl(&["start", "user@0.service"]);
+    assert!(
+        started.status.success(),
+        "user manager: {started:?}\n{}",
+        sb.log()
+    );
+    let env = [("XDG_RUNTIME_DIR", "/run/user/0")];
+    let run = sb.run_tool(
+        "svcctl",
+        &["--json=short", "--user", "start", "mine"],
+        &env,
+        None,
+    );
+    run.expect_code(0);
+    assert_eq!(
+        unit_entry(&run, "mine.service")["after"]["active"],
+        "active"
+    );
+    assert!(
+        commands(&run).iter().all(|c| c[3] == "--user"),
+        "{}",
+        run.stdout
+    );
+    let user_state = sb
+        .command("systemctl")
+        .args(["--user", "show", "-p", "ActiveState", "mine.service"])
+        .env("XDG_RUNTIME_DIR", "/run/user/0")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&user_state.stdout).trim(),
+        "ActiveState=active"
+    );
+    // The system manager has no such unit: --user really went elsewhere.
+    assert_eq!(
+        sb.show("mine.service", &["LoadState"])["LoadState"],
+        "not-found"
+    );
+
+    // -H reaches systemctl's ssh transport; an unreachable host is a failure, never success.
+    let remote = sb.run_tool(
+        "svcctl",
+        &[
+            "--json=short",
+            "-H",
+            "nobody@host.invalid",
+            "status",
+            "mine",
+        ],
+        &[],
+        None,
+    );
+    remote.expect_code(1);
+    assert_eq!(commands(&remote)[0][3..5], ["-H", "nobody@host.invalid"]);
+    let option_host = svcctl(
+        &sb,
+        &["--host=-oProxyCommand=touch /tmp/pwned", "status", "mine"],
+    );
+    option_host.expect_code(2);
+    assert!(option_host.json.get("commands").is_none());
+}
+
+/// The envelope contract holds for a missing sandbox too: --help and version stay text.
+#[test]
+fn help_is_plain_text() {
+    let out = Command::new(bin("svcctl")).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--if-present"));
+}
+
+#[test]
+fn a_running_unit_whose_file_is_gone_is_still_stopped() {
+    let unit = service_unit("/bin/sleep 300", "");
+    let Some(sb) = boot(&[("orphan.service", &unit)]) else {
+        return;
+    };
+    assert!(sb.systemctl(&["start", "orphan.service"]).status.success());
+    std::fs::remove_file(sb.unit_dir().join("orphan.service")).unwrap();
+    sb.daemon_reload();
+    assert_eq!(
+        sb.show("orphan.service", &["LoadState"])["LoadState"],
+        "not-found"
+    );
+    assert_eq!(sb.active_state("orphan.service"), "active");
+    let run = svcctl(&sb, &["stop", "--if-present", "orphan"]);
+    run.expect_code(0);
+    let entry = unit_entry(&run, "orphan.service");
+    assert_eq!(entry["present"], true, "it still runs: {entry}");
+    assert_eq!(entry["changed"], true);
+    assert_eq!(sb.active_state("orphan.service"), "inactive");
+}

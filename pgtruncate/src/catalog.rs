@@ -1,0 +1,406 @@
+//! The catalogue queries. Each takes whole arrays of OIDs, so the number of queries is
+//! the same for 3 tables or 3,000 (DESIGN.md section 5: constant catalogue work).
+
+use crate::names::QualifiedName;
+use postgres::{Client, Error};
+use std::collections::{BTreeSet, HashMap};
+
+/// Facts about the session, read once.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub in_recovery: bool,
+    pub user: String,
+    pub pid: i32,
+}
+
+pub fn session_info(client: &mut Client) -> Result<SessionInfo, Error> {
+    let row = client.query_one(
+        "SELECT pg_catalog.pg_is_in_recovery(), current_user::text, pg_catalog.pg_backend_pid()",
+        &[],
+    )?;
+    Ok(SessionInfo {
+        in_recovery: row.get(0),
+        user: row.get(1),
+        pid: row.get(2),
+    })
+}
+
+/// What a name found in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    pub oid: u32,
+    pub kind: RelKind,
+}
+
+/// `pg_class.relkind`, as far as pgtruncate cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelKind {
+    Table,
+    PartitionedTable,
+    ForeignTable,
+    View,
+    MaterializedView,
+    Sequence,
+    Other,
+}
+
+impl RelKind {
+    fn from_code(code: &str) -> RelKind {
+        match code {
+            "r" => RelKind::Table,
+            "p" => RelKind::PartitionedTable,
+            "f" => RelKind::ForeignTable,
+            "v" => RelKind::View,
+            "m" => RelKind::MaterializedView,
+            "S" => RelKind::Sequence,
+            _ => RelKind::Other,
+        }
+    }
+
+    pub fn is_table(self) -> bool {
+        matches!(self, RelKind::Table | RelKind::PartitionedTable)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            RelKind::Table => "a table",
+            RelKind::PartitionedTable => "a partitioned table",
+            RelKind::ForeignTable => "a foreign table",
+            RelKind::View => "a view",
+            RelKind::MaterializedView => "a materialized view",
+            RelKind::Sequence => "a sequence",
+            RelKind::Other => "not a table (an index or composite type)",
+        }
+    }
+}
+
+/// Resolves names to OIDs by exact match, in one query; `None` where nothing has the name.
+pub fn resolve(client: &mut Client, names: &[QualifiedName]) -> Result<Vec<Option<Found>>, Error> {
+    let schemas: Vec<&str> = names.iter().map(|n| n.schema.as_str()).collect();
+    let rels: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
+    let rows = client.query(
+        "SELECT r.ord::int8, c.oid, c.relkind::text
+           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(nsp, rel, ord)
+           JOIN pg_catalog.pg_namespace n ON n.nspname = r.nsp
+           JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = r.rel",
+        &[&schemas, &rels],
+    )?;
+    let mut found = vec![None; names.len()];
+    for row in rows {
+        let ord: i64 = row.get(0);
+        let kind: String = row.get(2);
+        if let Some(slot) = usize::try_from(ord - 1).ok().and_then(|i| found.get_mut(i)) {
+            *slot = Some(Found {
+                oid: row.get(1),
+                kind: RelKind::from_code(&kind),
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// The schema's tables that a preset may classify: ordinary and partitioned tables that
+/// are not themselves partitions, by name.
+pub fn schema_tables(client: &mut Client, schema: &str) -> Result<Vec<(String, u32)>, Error> {
+    let rows = client.query(
+        "SELECT c.relname::text, c.oid
+           FROM pg_catalog.pg_class c
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+          ORDER BY 1",
+        &[&schema],
+    )?;
+    Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// How a table is reached from the one before it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EdgeKind {
+    /// `child` has a foreign key (this constraint) referencing `parent`.
+    ForeignKey { constraint: String, not_valid: bool },
+    /// `child` is a partition or an inheritance child of `parent`.
+    Inherits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Edge {
+    pub parent: u32,
+    pub child: u32,
+    pub kind: EdgeKind,
+}
+
+/// Every table a `TRUNCATE ... CASCADE` of the seeds would reach, with the edges that
+/// bring each one in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Closure {
+    pub members: BTreeSet<u32>,
+    pub edges: Vec<Edge>,
+}
+
+/// The closure in one recursive query: foreign keys (NOT VALID ones too: TRUNCATE
+/// honours them) from referenced to referencing table, and `pg_inherits` from parent to
+/// partition or child. `UNION` keeps each edge once, so cycles end and the work grows
+/// with the edges reached, not with the paths through them.
+pub const CLOSURE_SQL: &str = r#"
+WITH RECURSIVE edges AS (
+    SELECT con.confrelid AS parent, con.conrelid AS child,
+           con.conname::text AS via, NOT con.convalidated AS not_valid
+      FROM pg_catalog.pg_constraint con
+     WHERE con.contype = 'f'
+    UNION ALL
+    SELECT i.inhparent, i.inhrelid, NULL::text COLLATE "C", false
+      FROM pg_catalog.pg_inherits i
+), reach(parent, child, via, not_valid) AS (
+    SELECT NULL::oid, s.oid, NULL::text COLLATE "C", false
+      FROM unnest($1::oid[]) AS s(oid)
+    UNION
+    SELECT e.parent, e.child, e.via, e.not_valid
+      FROM reach r
+      JOIN edges e ON e.parent = r.child
+)
+SELECT parent, child, via, not_valid FROM reach"#;
+
+pub fn closure(client: &mut Client, seeds: &[u32]) -> Result<Closure, Error> {
+    let rows = client.query(CLOSURE_SQL, &[&seeds])?;
+    let mut closure = Closure::default();
+    for row in rows {
+        let parent: Option<u32> = row.get(0);
+        let child: u32 = row.get(1);
+        closure.members.insert(child);
+        if let Some(parent) = parent {
+            let via: Option<String> = row.get(2);
+            let kind = match via {
+                Some(constraint) => EdgeKind::ForeignKey {
+                    constraint,
+                    not_valid: row.get(3),
+                },
+                None => EdgeKind::Inherits,
+            };
+            closure.edges.push(Edge {
+                parent,
+                child,
+                kind,
+            });
+        }
+    }
+    closure.edges.sort();
+    Ok(closure)
+}
+
+/// One relation's facts for the plan and the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relation {
+    pub oid: u32,
+    pub name: QualifiedName,
+    pub kind: RelKind,
+    pub is_partition: bool,
+    /// `pg_total_relation_size`: heap, indexes, TOAST (0 for a partitioned parent).
+    pub total_bytes: i64,
+    /// The heap's main fork: 0 when there is no row left to truncate (TRUNCATE leaves
+    /// it empty; a TOASTed value always has its row in the heap).
+    pub data_bytes: i64,
+    /// `pg_class.reltuples`: -1 when never vacuumed or analyzed.
+    pub reltuples: f64,
+    pub relpages: i32,
+    pub can_truncate: bool,
+    pub publications: Vec<String>,
+}
+
+pub fn relations(client: &mut Client, oids: &[u32]) -> Result<HashMap<u32, Relation>, Error> {
+    let rows = client.query(
+        "WITH pubs AS MATERIALIZED (
+             SELECT schemaname, tablename, pubname::text FROM pg_catalog.pg_publication_tables)
+         SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, c.relispartition,
+                pg_catalog.pg_total_relation_size(c.oid),
+                pg_catalog.pg_relation_size(c.oid),
+                c.reltuples::float8, c.relpages::int4,
+                pg_catalog.has_table_privilege(c.oid, 'TRUNCATE'),
+                ARRAY(SELECT p.pubname FROM pubs p
+                       WHERE p.schemaname = n.nspname AND p.tablename = c.relname ORDER BY 1)
+           FROM unnest($1::oid[]) AS o(oid)
+           JOIN pg_catalog.pg_class c ON c.oid = o.oid
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
+        &[&oids],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let kind: String = row.get(3);
+            let rel = Relation {
+                oid: row.get(0),
+                name: QualifiedName::new(row.get::<_, String>(1), row.get::<_, String>(2)),
+                kind: RelKind::from_code(&kind),
+                is_partition: row.get(4),
+                total_bytes: row.get::<_, Option<i64>>(5).unwrap_or(0),
+                data_bytes: row.get::<_, Option<i64>>(6).unwrap_or(0),
+                reltuples: row.get(7),
+                relpages: row.get(8),
+                can_truncate: row.get(9),
+                publications: row.get(10),
+            };
+            (rel.oid, rel)
+        })
+        .collect())
+}
+
+/// How a sequence relates to a table of the closure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequenceLink {
+    /// Owned by one of the table's columns (serial, identity, OWNED BY): RESTART
+    /// IDENTITY resets it.
+    Owned,
+    /// Only named in a column default: PostgreSQL does not reset it.
+    Default,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceUse {
+    pub table: u32,
+    pub sequence: u32,
+    pub name: QualifiedName,
+    pub link: SequenceLink,
+    /// `nextval` has been called since the last reset.
+    pub used: bool,
+    /// The role owns it (RESTART IDENTITY requires that).
+    pub role_owns: bool,
+}
+
+pub fn sequences(client: &mut Client, tables: &[u32]) -> Result<Vec<SequenceUse>, Error> {
+    let rows = client.query(
+        "WITH links AS (
+             SELECT d.refobjid AS table_oid, d.objid AS seq_oid, 'owned' AS link
+               FROM pg_catalog.pg_depend d
+              WHERE d.classid = 'pg_catalog.pg_class'::regclass
+                AND d.refclassid = 'pg_catalog.pg_class'::regclass
+                AND d.deptype IN ('a', 'i') AND d.refobjid = ANY($1)
+             UNION ALL
+             SELECT ad.adrelid, d.refobjid, 'default'
+               FROM pg_catalog.pg_attrdef ad
+               JOIN pg_catalog.pg_depend d
+                 ON d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.objid = ad.oid
+                AND d.refclassid = 'pg_catalog.pg_class'::regclass
+              WHERE ad.adrelid = ANY($1))
+         SELECT l.table_oid, s.oid, n.nspname::text, s.relname::text, l.link,
+                (CASE WHEN pg_catalog.has_sequence_privilege(s.oid, 'SELECT,USAGE')
+                      THEN pg_catalog.pg_sequence_last_value(s.oid) END) IS NOT NULL,
+                pg_catalog.pg_has_role(s.relowner, 'USAGE')
+           FROM links l
+           JOIN pg_catalog.pg_class s ON s.oid = l.seq_oid AND s.relkind = 'S'
+           JOIN pg_catalog.pg_namespace n ON n.oid = s.relnamespace",
+        &[&tables],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let link: String = row.get(4);
+            SequenceUse {
+                table: row.get(0),
+                sequence: row.get(1),
+                name: QualifiedName::new(row.get::<_, String>(2), row.get::<_, String>(3)),
+                link: if link == "owned" {
+                    SequenceLink::Owned
+                } else {
+                    SequenceLink::Default
+                },
+                used: row.get(5),
+                role_owns: row.get(6),
+            }
+        })
+        .collect())
+}
+
+/// `pg_total_relation_size` of each relation, after the commit.
+pub fn sizes(client: &mut Client, oids: &[u32]) -> Result<HashMap<u32, i64>, Error> {
+    let rows = client.query(
+        "SELECT o.oid, pg_catalog.pg_total_relation_size(o.oid)
+           FROM unnest($1::oid[]) AS o(oid)",
+        &[&oids],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.get(0), r.get::<_, Option<i64>>(1).unwrap_or(0)))
+        .collect())
+}
+
+/// A session that holds or waits for a lock this run needs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Blocker {
+    pub pid: i32,
+    pub user: Option<String>,
+    pub application_name: Option<String>,
+    pub state: Option<String>,
+    /// Seconds since its transaction began.
+    pub transaction_age_s: Option<f64>,
+    /// Seconds in its current state (e.g. idle in transaction).
+    pub state_age_s: Option<f64>,
+    /// Its last query, cut short.
+    pub query: Option<String>,
+    /// One of our tables it holds a lock on, when known.
+    pub table: Option<String>,
+    #[serde(skip)]
+    pub table_oid: Option<u32>,
+}
+
+/// The columns of a blocker row; `{tables}` is the parameter holding our tables' OIDs.
+const BLOCKER_COLUMNS: &str = "
+    a.pid, a.usename::text, a.application_name, a.state,
+    EXTRACT(EPOCH FROM now() - a.xact_start)::float8,
+    EXTRACT(EPOCH FROM now() - a.state_change)::float8,
+    left(a.query, 160),
+    (SELECT l.relation FROM pg_catalog.pg_locks l
+      WHERE l.pid = a.pid AND l.relation = ANY({tables})
+      ORDER BY l.granted DESC, l.relation LIMIT 1)";
+
+/// The sessions `pg_blocking_pids` says block `waiting_pid` now.
+pub fn blocking_sessions(
+    client: &mut Client,
+    waiting_pid: i32,
+    tables: &[u32],
+) -> Result<Vec<Blocker>, Error> {
+    let sql = format!(
+        "SELECT {} FROM pg_catalog.pg_stat_activity a
+          WHERE a.pid = ANY(pg_catalog.pg_blocking_pids($1))
+          ORDER BY a.xact_start NULLS LAST, a.pid",
+        BLOCKER_COLUMNS.replace("{tables}", "$2")
+    );
+    let rows = client.query(&sql, &[&waiting_pid, &tables])?;
+    Ok(rows.iter().map(blocker_from_row).collect())
+}
+
+/// After the wait is over `pg_blocking_pids` has nothing to say: the sessions that hold
+/// or wait for a lock on one of `tables` (every mode conflicts with TRUNCATE's). With no
+/// tables: the sessions holding an ACCESS EXCLUSIVE lock on a relation of this database.
+pub fn lock_holders(client: &mut Client, tables: &[u32]) -> Result<Vec<Blocker>, Error> {
+    let sql = format!(
+        "SELECT {} FROM pg_catalog.pg_stat_activity a
+          WHERE a.pid <> pg_catalog.pg_backend_pid()
+            AND a.pid IN (SELECT l.pid FROM pg_catalog.pg_locks l
+                           WHERE l.relation = ANY($1)
+                              OR (cardinality($1) = 0 AND l.mode = 'AccessExclusiveLock'
+                                  AND l.locktype = 'relation'
+                                  AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                                                     WHERE d.datname = current_database())))
+          ORDER BY a.xact_start NULLS LAST, a.pid",
+        BLOCKER_COLUMNS.replace("{tables}", "$1")
+    );
+    let rows = client.query(&sql, &[&tables])?;
+    Ok(rows.iter().map(blocker_from_row).collect())
+}
+
+fn blocker_from_row(row: &postgres::Row) -> Blocker {
+    Blocker {
+        pid: row.get(0),
+        user: row.get(1),
+        application_name: row.get(2),
+        state: row.get(3),
+        transaction_age_s: row.get::<_, Option<f64>>(4).map(round_tenths),
+        state_age_s: row.get::<_, Option<f64>>(5).map(round_tenths),
+        query: row.get(6),
+        table: None,
+        table_oid: row.get(7),
+    }
+}
+
+fn round_tenths(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}

@@ -1,0 +1,902 @@
+//! pgtruncate against a real PostgreSQL (scripts/sandbox/pg.sh): the Cornice fixture
+//! (scripts/sandbox/cornice.sql), the cornice preset, the cascade guard, locks, names,
+//! connections and secrets. Every failure test proves nothing was touched by comparing
+//! row counts and sequence positions before and after.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::pg::{Cluster, TestDb};
+use support::run::{check_envelope, parse_one_object, run_command, ToolRun};
+use support::{bin, repo_root, require};
+
+const RUNTIME: [&str; 13] = [
+    "execution_orders",
+    "executions",
+    "simulator_trades",
+    "simulator_runs",
+    "agent_findings",
+    "agent_runs",
+    "opportunity_observations",
+    "hourly_prices",
+    "market_snapshots",
+    "orderbook_snapshots",
+    "requests",
+    "arb_go_signals",
+    "arb_observations",
+];
+const KEPT_BY_DEFAULT: [&str; 11] = [
+    "users",
+    "user_profiles",
+    "user_secrets",
+    "opportunities",
+    "global_markets",
+    "markets",
+    "market_links",
+    "arb_monitor_profiles",
+    "arb_opportunity_instances",
+    "arb_opportunity_legs",
+    "alembic_version",
+];
+
+/// A database of the test's own holding the Cornice fixture with 200 rows per runtime table.
+fn fixture(prefix: &str) -> Option<TestDb> {
+    let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
+    let db = cluster.create_database(prefix);
+    let script = repo_root().join("scripts/sandbox/cornice.sql");
+    let out = Command::new("psql")
+        .args(["-q", "-X", "-v", "rows=200", "-f"])
+        .arg(&script)
+        .arg(db.url())
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "loading the fixture failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(db)
+}
+
+/// A pgtruncate command that sees none of the caller's connection settings (no
+/// DATABASE_URL, no PG* variables, a HOME without ~/.pgpass).
+fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(bin("pgtruncate"));
+    cmd.arg("--json=short").args(args);
+    for var in [
+        "DATABASE_URL",
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+        "PGSSLMODE",
+        "PGPASSFILE",
+        "PGSSLROOTCERT",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", empty_home());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// One shared, always-empty directory (no ~/.pgpass, no ~/.postgresql/root.crt).
+fn empty_home() -> PathBuf {
+    let dir = std::env::temp_dir().join("holdkit-pgtruncate-empty-home");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[track_caller]
+fn pgt(args: &[&str], env: &[(&str, &str)]) -> ToolRun {
+    run_command("pgtruncate", &mut command(args, env), None)
+}
+
+/// Row counts of every fixture table plus the position of every sequence: the state
+/// a "nothing was touched" claim is checked against.
+fn state(db: &TestDb) -> BTreeMap<String, i64> {
+    let mut client = db.client();
+    let mut out = BTreeMap::new();
+    let tables = client
+        .query(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
+              WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+            &[],
+        )
+        .unwrap();
+    for row in tables {
+        let t: String = row.get(0);
+        let n: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+            .unwrap()
+            .get(0);
+        out.insert(t, n);
+    }
+    let seqs = client
+        .query(
+            "SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value, 0) FROM pg_sequences",
+            &[],
+        )
+        .unwrap();
+    for row in seqs {
+        out.insert(format!("seq {}", row.get::<_, String>(0)), row.get(1));
+    }
+    out
+}
+
+fn names(list: &serde_json::Value) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|e| e["table"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn url_with(db: &TestDb, query: &str) -> String {
+    format!("{}?{query}", db.url())
+}
+
+#[test]
+fn the_default_preset_empties_runtime_tables_keeps_the_rest_and_a_rerun_changes_nothing() {
+    let Some(db) = fixture("pgt_default") else {
+        return;
+    };
+    let before = state(&db);
+    let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    run.expect_code(0);
+    let j = &run.json;
+    assert_eq!(j["changed"], true);
+    assert_eq!(j["dry_run"], false);
+    assert_eq!(j["groups"], serde_json::json!(["runtime"]));
+    for t in RUNTIME {
+        assert_eq!(db.count(t), 0, "{t} should be empty");
+    }
+    for t in KEPT_BY_DEFAULT {
+        assert_eq!(
+            db.count(t),
+            before[&format!("public.{t}")],
+            "{t} must be intact"
+        );
+    }
+    // One entry per named table; the partitioned table sums its three partitions.
+    let truncated = names(&j["truncated"]);
+    assert_eq!(truncated.len(), RUNTIME.len(), "{truncated:?}");
+    let hp = j["truncated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["table"] == "public.hourly_prices")
+        .unwrap();
+    assert_eq!(hp["partitions"], 3);
+    assert_eq!(hp["rows_estimate"], 200);
+    assert!(hp["bytes_before"].as_i64().unwrap() > hp["bytes_after"].as_i64().unwrap());
+    assert!(j["bytes_freed"].as_i64().unwrap() > 0);
+    assert!(!truncated.iter().any(|t| t.contains("hourly_prices_2026")));
+    // Kept tables say why.
+    let kept = j["kept"].as_array().unwrap();
+    let users = kept.iter().find(|e| e["table"] == "public.users").unwrap();
+    assert_eq!(users["reason"], "group auth not included");
+    let alembic = kept
+        .iter()
+        .find(|e| e["table"] == "public.alembic_version")
+        .unwrap();
+    assert!(alembic["reason"].as_str().unwrap().contains("migration"));
+    // The statement names every table, quoted and qualified, and never CASCADE.
+    let statement = j["statement"].as_str().unwrap();
+    assert!(
+        statement.starts_with("TRUNCATE TABLE \"public\"."),
+        "{statement}"
+    );
+    assert!(statement.ends_with("RESTART IDENTITY"), "{statement}");
+    assert!(!statement.contains("CASCADE"));
+    // Owned sequences restart at 1.
+    assert!(j["sequences_reset"]
+        .as_array()
+        .unwrap()
+        .contains(&"public.requests_id_seq".into()));
+    assert_eq!(
+        db.query_i64("INSERT INTO requests (path, status) VALUES ('/x', 200) RETURNING id"),
+        1
+    );
+    db.exec("TRUNCATE requests RESTART IDENTITY");
+    // A rerun: nothing left to do, and it says so.
+    let again = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    again.expect_code(0);
+    assert_eq!(again.json["changed"], false, "{}", again.stdout);
+    assert_eq!(again.json["bytes_freed"], 0);
+}
+
+#[test]
+fn include_opportunities_and_include_auth_widen_the_set_as_the_runbook_says() {
+    let Some(db) = fixture("pgt_groups") else {
+        return;
+    };
+    let run = pgt(
+        &[
+            "-d",
+            &db.url(),
+            "--preset",
+            "cornice",
+            "--include-opportunities",
+        ],
+        &[],
+    );
+    run.expect_code(0);
+    assert_eq!(db.count("opportunities"), 0);
+    assert_eq!(db.count("users"), 5);
+    assert_eq!(db.count("markets"), 12);
+
+    db.exec("CREATE TABLE app_settings (k text PRIMARY KEY, v text); INSERT INTO app_settings VALUES ('a', 'b');");
+    let all = pgt(
+        &[
+            "-d",
+            &db.url(),
+            "--preset",
+            "cornice",
+            "--include-opportunities",
+            "--include-auth",
+        ],
+        &[],
+    );
+    all.expect_code(0);
+    for t in [
+        "users",
+        "user_profiles",
+        "user_secrets",
+        "markets",
+        "global_markets",
+        "app_settings",
+    ] {
+        assert_eq!(db.count(t), 0, "{t}");
+    }
+    // Migration bookkeeping survives even "fully empty all application tables".
+    assert_eq!(db.count("alembic_version"), 1);
+    assert_eq!(
+        all.json["unclassified"],
+        serde_json::json!(["public.app_settings"])
+    );
+    assert_eq!(names(&all.json["kept"]), vec!["public.alembic_version"]);
+}
+
+#[test]
+fn a_dry_run_reports_sizes_and_touches_nothing() {
+    let Some(db) = fixture("pgt_dry") else {
+        return;
+    };
+    db.exec("CREATE PUBLICATION pub_requests FOR TABLE requests");
+    let before = state(&db);
+    let run = pgt(&["-d", &db.url(), "--preset", "cornice", "--dry-run"], &[]);
+    run.expect_code(0);
+    assert_eq!(state(&db), before);
+    let j = &run.json;
+    assert_eq!(j["dry_run"], true);
+    assert_eq!(j["changed"], true, "a dry run says what would change");
+    for e in j["truncated"].as_array().unwrap() {
+        assert!(e["bytes_before"].as_i64().unwrap() > 0, "{e}");
+        assert_eq!(e["rows_estimate"], 200, "{e}");
+        assert!(e["bytes_after"].is_null());
+    }
+    assert!(j["statement"]
+        .as_str()
+        .unwrap()
+        .contains("\"public\".\"requests\""));
+    let warnings = j["warnings"].to_string();
+    assert!(warnings.contains("pub_requests"), "{warnings}");
+    assert!(run.stderr.contains("pub_requests"), "{}", run.stderr);
+}
+
+#[test]
+fn the_cascade_guard_refuses_to_reach_kept_tables_and_reports_every_hop() {
+    let Some(db) = fixture("pgt_cascade") else {
+        return;
+    };
+    // A kept (unclassified) table referencing a runtime table through a NOT VALID key,
+    // and a second one two hops away.
+    db.exec(
+        "CREATE TABLE request_audit (id serial PRIMARY KEY, request_id bigint);
+         INSERT INTO request_audit (request_id) SELECT g FROM generate_series(1, 3) g;
+         ALTER TABLE request_audit ADD CONSTRAINT request_audit_request_id_fkey
+           FOREIGN KEY (request_id) REFERENCES requests(id) NOT VALID;
+         CREATE TABLE audit_digest (id serial PRIMARY KEY, audit_id int REFERENCES request_audit(id));
+         INSERT INTO audit_digest (audit_id) VALUES (1), (2);",
+    );
+    let before = state(&db);
+    let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    run.expect_code(3);
+    assert_eq!(state(&db), before, "a refusal touches nothing");
+    let paths = run.json["error"]["cascade_paths"].as_array().unwrap();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    let audit = paths
+        .iter()
+        .find(|p| p["table"] == "public.request_audit")
+        .unwrap();
+    assert_eq!(
+        audit["path"],
+        "public.requests -> public.request_audit (foreign key request_audit_request_id_fkey, NOT VALID)"
+    );
+    assert!(audit["kept_because"]
+        .as_str()
+        .unwrap()
+        .starts_with("unclassified"));
+    let digest = paths
+        .iter()
+        .find(|p| p["table"] == "public.audit_digest")
+        .unwrap();
+    let steps = digest["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0]["table"], "public.request_audit");
+    assert_eq!(steps[1]["from"], "public.request_audit");
+    assert_eq!(steps[1]["via"], "foreign key audit_digest_audit_id_fkey");
+    assert!(run.stderr.contains("--allow-cascade"), "{}", run.stderr);
+
+    // An --except table is never reached, not even with --allow-cascade.
+    let protected = pgt(
+        &[
+            "-d",
+            &db.url(),
+            "--preset",
+            "cornice",
+            "--allow-cascade",
+            "--except",
+            "audit_digest",
+        ],
+        &[],
+    );
+    protected.expect_code(3);
+    assert_eq!(state(&db), before);
+
+    // With --allow-cascade the reached tables are truncated and listed with their path.
+    let allowed = pgt(
+        &["-d", &db.url(), "--preset", "cornice", "--allow-cascade"],
+        &[],
+    );
+    allowed.expect_code(0);
+    assert_eq!(
+        names(&allowed.json["cascaded"]),
+        vec!["public.audit_digest", "public.request_audit"]
+    );
+    assert!(allowed.json["cascaded"][0]["via"]
+        .as_str()
+        .unwrap()
+        .contains("audit_digest_audit_id_fkey"));
+    assert_eq!(db.count("request_audit"), 0);
+    assert_eq!(db.count("audit_digest"), 0);
+    assert_eq!(db.count("users"), 5);
+}
+
+#[test]
+fn a_partition_can_be_truncated_alone() {
+    let Some(db) = fixture("pgt_part") else {
+        return;
+    };
+    db.exec("INSERT INTO hourly_prices VALUES (1, '2026-10-02', 1), (2, '2026-10-03', 2), (3, '2026-11-04', 3)");
+    let september = db.count("hourly_prices_2026_09");
+    assert!(september > 0);
+    let run = pgt(&["-d", &db.url(), "hourly_prices_2026_09"], &[]);
+    run.expect_code(0);
+    assert_eq!(
+        names(&run.json["truncated"]),
+        vec!["public.hourly_prices_2026_09"]
+    );
+    assert_eq!(db.count("hourly_prices_2026_09"), 0);
+    assert_eq!(db.count("hourly_prices_2026_10"), 2);
+    assert_eq!(db.count("hourly_prices_2026_11"), 1);
+    assert_eq!(db.count("hourly_prices"), 3);
+}
+
+/// A session like a running Cornice that left a transaction open on `requests`, and its pid.
+fn idle_in_transaction(cluster: &Cluster, db: &TestDb) -> (postgres::Client, i32) {
+    let mut client = postgres::Client::connect(
+        &format!(
+            "host={} port={} user={} dbname={} application_name=cornice",
+            cluster.socket, cluster.port, cluster.user, db.name
+        ),
+        postgres::NoTls,
+    )
+    .unwrap();
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    client
+        .batch_execute("BEGIN; SELECT count(*) FROM requests;")
+        .unwrap();
+    (client, pid)
+}
+
+#[test]
+fn a_lock_held_by_an_idle_transaction_is_exit_5_with_the_blocker_named() {
+    let Some(db) = fixture("pgt_lock") else {
+        return;
+    };
+    let cluster = Cluster::from_env().unwrap();
+    let (mut blocker, blocker_pid) = idle_in_transaction(&cluster, &db);
+    let before = state(&db);
+    let started = Instant::now();
+    let run = pgt(
+        &[
+            "-d",
+            &db.url(),
+            "--preset",
+            "cornice",
+            "--lock-timeout",
+            "1s",
+        ],
+        &[],
+    );
+    let took = started.elapsed();
+    run.expect_code(5);
+    assert!(took < Duration::from_secs(15), "it must not hang: {took:?}");
+    assert!(
+        took >= Duration::from_secs(1),
+        "it waits the lock timeout: {took:?}"
+    );
+    let blockers = run.json["error"]["blockers"].as_array().unwrap();
+    let b = blockers
+        .iter()
+        .find(|b| b["pid"] == blocker_pid)
+        .unwrap_or_else(|| panic!("{blockers:?}"));
+    assert_eq!(b["application_name"], "cornice");
+    assert_eq!(b["state"], "idle in transaction");
+    assert_eq!(b["table"], "public.requests");
+    assert!(
+        b["query"]
+            .as_str()
+            .unwrap()
+            .contains("SELECT count(*) FROM requests"),
+        "{b}"
+    );
+    let message = run.json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "table public.requests is locked by pid {blocker_pid} (cornice, idle in transaction for"
+        )),
+        "{message}"
+    );
+    assert!(message.contains("--lock-timeout"), "{message}");
+    blocker.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(state(&db), before, "a lock timeout touches nothing");
+}
+
+#[test]
+fn ctrl_c_during_a_lock_wait_cancels_rolls_back_and_exits_promptly() {
+    let Some(db) = fixture("pgt_sigint") else {
+        return;
+    };
+    let cluster = Cluster::from_env().unwrap();
+    let (mut blocker, _) = idle_in_transaction(&cluster, &db);
+    let before = state(&db);
+    let mut cmd = command(
+        &[
+            "-d",
+            &db.url(),
+            "--preset",
+            "cornice",
+            "--lock-timeout",
+            "5m",
+        ],
+        &[],
+    );
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Wait until it really waits for the lock.
+    let mut watch = db.client();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting: i64 = watch
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = current_database()
+                    AND application_name = 'pgtruncate' AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pgtruncate never waited for the lock"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(10),
+        "Ctrl-C must end the wait promptly: {:?}",
+        sent.elapsed()
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = parse_one_object(&stdout).unwrap();
+    let code = out.status.code().unwrap();
+    check_envelope("pgtruncate", &json, code);
+    assert_eq!(code, 5, "{stdout}");
+    assert_eq!(json["error"]["interrupted"], "SIGINT");
+    assert!(json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nothing was truncated"));
+    // The waiting session ends (its backend exits a moment after the client) and
+    // nothing changed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let still: i64 = watch
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = current_database() AND application_name = 'pgtruncate'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if still == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pgtruncate's session outlived it"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    blocker.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(state(&db), before);
+}
+
+#[test]
+fn hostile_and_mixed_case_names_are_matched_exactly_and_quoted() {
+    let Some(cluster) = require("PostgreSQL test cluster", Cluster::from_env()) else {
+        return;
+    };
+    let db = cluster.create_database("pgt_names");
+    db.exec(
+        r#"CREATE TABLE x (id int); INSERT INTO x VALUES (1);
+           CREATE TABLE "a""b; DROP TABLE x; --" (id serial PRIMARY KEY);
+           INSERT INTO "a""b; DROP TABLE x; --" DEFAULT VALUES; INSERT INTO "a""b; DROP TABLE x; --" DEFAULT VALUES;
+           CREATE TABLE "MixedCase" (id bigserial PRIMARY KEY, v text);
+           INSERT INTO "MixedCase" (v) VALUES ('a'), ('b');
+           CREATE TABLE mixedcase (id int); INSERT INTO mixedcase VALUES (1);
+           CREATE TABLE "cascade" (id int); INSERT INTO "cascade" VALUES (1);
+           CREATE SEQUENCE shared_seq;
+           CREATE TABLE uses_shared (id int DEFAULT nextval('shared_seq'));
+           INSERT INTO uses_shared DEFAULT VALUES;"#,
+    );
+    let run = pgt(
+        &[
+            "-d",
+            &db.url(),
+            r#"a"b; DROP TABLE x; --"#,
+            "MixedCase",
+            "uses_shared",
+        ],
+        &[],
+    );
+    run.expect_code(0);
+    assert_eq!(db.count(r#""a""b; DROP TABLE x; --""#), 0);
+    assert_eq!(db.count(r#""MixedCase""#), 0);
+    assert_eq!(db.count("x"), 1, "the hostile name ran no SQL of its own");
+    assert_eq!(db.count("mixedcase"), 1, "no case folding");
+    assert_eq!(db.count(r#""cascade""#), 1);
+    assert_eq!(
+        names(&run.json["truncated"]),
+        vec![
+            r#"public."MixedCase""#,
+            r#"public."a""b; DROP TABLE x; --""#,
+            "public.uses_shared"
+        ]
+    );
+    // A sequence only used as a default is not reset, and the report says so.
+    assert_eq!(
+        run.json["sequences_not_reset"],
+        serde_json::json!([{"sequence": "public.shared_seq", "table": "public.uses_shared"}])
+    );
+    assert!(run.json["sequences_reset"]
+        .as_array()
+        .unwrap()
+        .contains(&r#"public."MixedCase_id_seq""#.into()));
+    // The quoted form finds the same table; the display form reads back.
+    db.exec(r#"INSERT INTO "MixedCase" (v) VALUES ('c')"#);
+    let quoted = pgt(&["-d", &db.url(), r#""public"."MixedCase""#], &[]);
+    quoted.expect_code(0);
+    assert_eq!(db.count(r#""MixedCase""#), 0);
+    assert_eq!(
+        db.query_i64(r#"INSERT INTO "MixedCase" (v) VALUES ('d') RETURNING id"#),
+        1
+    );
+}
+
+#[test]
+fn the_same_table_name_in_two_schemas_is_told_apart() {
+    let Some(db) = fixture("pgt_schemas") else {
+        return;
+    };
+    db.exec(
+        "CREATE SCHEMA audit; CREATE TABLE audit.requests (id serial PRIMARY KEY, note text);
+         INSERT INTO audit.requests (note) VALUES ('a'), ('b'), ('c');",
+    );
+    let run = pgt(&["-d", &db.url(), "--schema", "audit", "requests"], &[]);
+    run.expect_code(0);
+    assert_eq!(names(&run.json["truncated"]), vec!["audit.requests"]);
+    assert_eq!(db.count("audit.requests"), 0);
+    assert_eq!(db.count("public.requests"), 200);
+    db.exec("INSERT INTO audit.requests (note) VALUES ('d')");
+    let public = pgt(&["-d", &db.url(), "public.requests"], &[]);
+    public.expect_code(0);
+    assert_eq!(db.count("public.requests"), 0);
+    assert_eq!(db.count("audit.requests"), 1);
+}
+
+#[test]
+fn a_preset_table_missing_from_the_database_is_reported_and_skipped() {
+    let Some(db) = fixture("pgt_missing") else {
+        return;
+    };
+    db.exec("DROP TABLE arb_observations");
+    let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    run.expect_code(0);
+    assert_eq!(
+        run.json["missing"],
+        serde_json::json!(["public.arb_observations"])
+    );
+    assert_eq!(db.count("requests"), 0);
+    assert_eq!(names(&run.json["truncated"]).len(), RUNTIME.len() - 1);
+}
+
+#[test]
+fn an_unknown_table_a_view_or_a_sequence_is_exit_4_and_nothing_is_truncated() {
+    let Some(db) = fixture("pgt_unknown") else {
+        return;
+    };
+    let before = state(&db);
+    let run = pgt(&["-d", &db.url(), "requests", "no_such_table"], &[]);
+    run.expect_code(4);
+    assert_eq!(
+        run.json["error"]["missing"],
+        serde_json::json!(["public.no_such_table"])
+    );
+    assert!(run.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("table public.no_such_table does not exist"));
+    for other in ["recent_requests", "requests_id_seq"] {
+        let r = pgt(&["-d", &db.url(), "requests", other], &[]);
+        r.expect_code(4);
+        assert!(r.json["error"]["not_tables"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("public.{other} is a")));
+    }
+    // An --except naming nothing is not a silent no-op either.
+    pgt(
+        &["-d", &db.url(), "--preset", "cornice", "--except", "userz"],
+        &[],
+    )
+    .expect_code(4);
+    assert_eq!(state(&db), before);
+}
+
+#[test]
+fn a_role_without_truncate_privilege_is_exit_6_and_its_password_never_shows() {
+    let Some(db) = fixture("pgt_priv") else {
+        return;
+    };
+    let role = format!("weak_{}", std::process::id());
+    let password = "planted-weak-pw-7Q2x";
+    db.exec(&format!(
+        "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN PASSWORD '{password}';
+         GRANT USAGE ON SCHEMA public TO {role};
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};
+         GRANT TRUNCATE ON simulator_runs, simulator_trades TO {role};"
+    ));
+    let before = state(&db);
+    let url = db.cluster.url_as(&role, password, &db.name);
+    let run = pgt(&["-d", &url, "--preset", "cornice"], &[]);
+    run.expect_code(6);
+    assert!(run.json["error"]["tables"]
+        .as_array()
+        .unwrap()
+        .contains(&"public.requests".into()));
+    assert!(!run.all_output().contains(password));
+    // TRUNCATE granted, but RESTART IDENTITY needs the sequences' owner.
+    let seq = pgt(&["-d", &url, "simulator_runs", "simulator_trades"], &[]);
+    seq.expect_code(6);
+    assert!(seq.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("RESTART IDENTITY"));
+    assert!(!seq.all_output().contains(password));
+    assert_eq!(state(&db), before);
+    db.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role};"));
+}
+
+#[test]
+fn passwords_never_appear_in_any_output_error_paths_included() {
+    let Some(db) = fixture("pgt_secret") else {
+        return;
+    };
+    let before = state(&db);
+    // A wrong password: exit 6, the planted value nowhere.
+    let wrong = "planted-wrong-pw-93kd";
+    let url = db.cluster.url_as("postgres", wrong, &db.name);
+    let run = pgt(&["-d", &url, "--preset", "cornice"], &[]);
+    run.expect_code(6);
+    assert!(!run.all_output().contains(wrong), "{}", run.all_output());
+    assert!(run.json["database"]
+        .as_str()
+        .unwrap()
+        .starts_with("postgresql://postgres@"));
+    // The right one, from an env file in SQLAlchemy form, while DATABASE_URL in the
+    // environment points elsewhere: the env file wins, and neither secret shows.
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("cornice.env");
+    let real = &db.cluster.password;
+    std::fs::write(
+        &env_file,
+        format!(
+            "HIBERNATE_MODE=false\nDATABASE_URL=\"postgresql+asyncpg://postgres:{real}@{}:{}/{}\"\n",
+            db.cluster.host, db.cluster.port, db.name
+        ),
+    )
+    .unwrap();
+    let decoy = "postgresql://postgres:planted-env-pw-55x@127.0.0.1:1/nowhere";
+    let dry = pgt(
+        &[
+            "--env-file",
+            env_file.to_str().unwrap(),
+            "--preset",
+            "cornice",
+            "--dry-run",
+        ],
+        &[("DATABASE_URL", decoy)],
+    );
+    dry.expect_code(0);
+    for secret in [real.as_str(), "planted-env-pw-55x"] {
+        assert!(!dry.all_output().contains(secret));
+    }
+    // DATABASE_URL alone (how holdctl passes an operator's URL): unreachable port, exit 1.
+    let unreachable = pgt(&["--preset", "cornice"], &[("DATABASE_URL", decoy)]);
+    unreachable.expect_code(1);
+    assert!(!unreachable.all_output().contains("planted-env-pw-55x"));
+    assert!(unreachable.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("127.0.0.1:1/nowhere"));
+    assert_eq!(state(&db), before);
+}
+
+#[test]
+fn pgpass_pg_variables_and_the_unix_socket_fill_in_what_the_url_leaves_out() {
+    let Some(db) = fixture("pgt_libpq") else {
+        return;
+    };
+    let c = &db.cluster;
+    // TCP with the password from a pgpass file (0600, as libpq insists).
+    let dir = tempfile::tempdir().unwrap();
+    let pgpass = dir.path().join("pgpass");
+    std::fs::write(
+        &pgpass,
+        format!("{}:{}:*:{}:{}\n", c.host, c.port, c.user, c.password),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let url = format!("postgresql://{}@{}:{}/{}", c.user, c.host, c.port, db.name);
+    let run = pgt(
+        &["-d", &url, "requests"],
+        &[("PGPASSFILE", pgpass.to_str().unwrap())],
+    );
+    run.expect_code(0);
+    assert_eq!(db.count("requests"), 0);
+    assert!(!run.all_output().contains(&c.password));
+    // No URL at all: PG* variables and the Unix socket.
+    let port = c.port.to_string();
+    let socket = pgt(
+        &["executions"],
+        &[
+            ("PGHOST", &c.socket),
+            ("PGPORT", &port),
+            ("PGUSER", &c.user),
+            ("PGDATABASE", &db.name),
+        ],
+    );
+    socket.expect_code(0);
+    assert_eq!(db.count("executions"), 0);
+    assert!(
+        socket.json["database"].as_str().unwrap().contains("%2F"),
+        "{}",
+        socket.stdout
+    );
+}
+
+#[test]
+fn tls_with_sslmode_require_and_certificate_verification() {
+    let Some(db) = fixture("pgt_tls") else {
+        return;
+    };
+    let before = state(&db);
+    // The sandbox's self-signed server certificate doubles as its own CA.
+    let cert =
+        PathBuf::from(std::env::var("HOLD_PG_DIR").unwrap_or_default()).join("data/server.crt");
+    // verify-full: the certificate is for "localhost", we connect to 127.0.0.1.
+    if cert.is_file() {
+        let mismatch = pgt(
+            &[
+                "-d",
+                &url_with(
+                    &db,
+                    &format!("sslmode=verify-full&sslrootcert={}", cert.display()),
+                ),
+                "requests",
+            ],
+            &[],
+        );
+        mismatch.expect_code(1);
+        let m = mismatch.json["error"]["message"].as_str().unwrap();
+        assert!(m.contains("could not be verified"), "{m}");
+        assert!(!mismatch.all_output().contains(&db.cluster.password));
+        assert_eq!(state(&db), before);
+        // verify-ca checks the chain only: it connects.
+        pgt(
+            &[
+                "-d",
+                &url_with(
+                    &db,
+                    &format!("sslmode=verify-ca&sslrootcert={}", cert.display()),
+                ),
+                "--dry-run",
+                "requests",
+            ],
+            &[],
+        )
+        .expect_code(0);
+    }
+    // verify-full without a root certificate: says which file is missing.
+    let no_root = pgt(
+        &["-d", &url_with(&db, "sslmode=verify-full"), "requests"],
+        &[],
+    );
+    no_root.expect_code(4);
+    assert!(no_root.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("root.crt"));
+    assert_eq!(state(&db), before);
+    // require: encrypted, not verified (the driver fails rather than fall back to
+    // plaintext when the server declines TLS, so success means TLS).
+    let run = pgt(&["-d", &url_with(&db, "sslmode=require"), "requests"], &[]);
+    run.expect_code(0);
+    assert!(run.json["database"]
+        .as_str()
+        .unwrap()
+        .ends_with("sslmode=require"));
+    assert_eq!(db.count("requests"), 0);
+}
+
+#[test]
+fn bad_arguments_are_usage_errors_before_any_connection() {
+    for args in [
+        vec!["--lock-timeout", "0", "requests"],
+        vec![],
+        vec!["--include-auth", "requests"],
+        vec!["--preset", "nope"],
+        vec!["a.b.c"],
+        vec![r#""unterminated"#],
+    ] {
+        // An unreachable URL: a usage error must come before any attempt to connect.
+        let mut full = vec!["-d", "postgresql://u:planted-usage-pw@127.0.0.1:1/x"];
+        full.extend(args.iter().copied());
+        let run = pgt(&full, &[]);
+        run.expect_code(2);
+        assert!(!run.all_output().contains("planted-usage-pw"));
+    }
+}

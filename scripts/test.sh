@@ -31,8 +31,9 @@ start_pg
 say "PostgreSQL on 127.0.0.1:$HOLD_PG_PORT (socket $HOLD_PG_SOCKET)"
 
 say "running the tests"
-cargo test --workspace --no-fail-fast --quiet "$@" 2>&1 | tee /tmp/holdkit-test.log
-status=${PIPESTATUS[0]}
+# Not under `set -e`: a failing run must still print the summary and stop the cluster.
+status=0
+cargo test --workspace --no-fail-fast --quiet "$@" 2>&1 | tee /tmp/holdkit-test.log || status=${PIPESTATUS[0]}
 
 passed=$(grep -Eo '[0-9]+ passed' /tmp/holdkit-test.log | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' /tmp/holdkit-test.log | awk '{s+=$1} END {print s+0}')

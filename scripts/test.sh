@@ -13,7 +13,7 @@ ensure_packages
 
 say "building"
 cargo build --workspace --bins --quiet
-export HOLD_BIN_DIR="$REPO_ROOT/target/debug"
+export HOLD_BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug"
 
 say "packaging (cargo-deb, debug build) for the packaging test"
 deb_status=0
@@ -32,11 +32,12 @@ say "PostgreSQL on 127.0.0.1:$HOLD_PG_PORT (socket $HOLD_PG_SOCKET)"
 
 say "running the tests"
 # Not under `set -e`: a failing run must still print the summary and stop the cluster.
+log=$(mktemp /tmp/holdkit-test.XXXXXX.log)
 status=0
-cargo test --workspace --no-fail-fast --quiet "$@" 2>&1 | tee /tmp/holdkit-test.log || status=${PIPESTATUS[0]}
+cargo test --workspace --no-fail-fast --quiet "$@" 2>&1 | tee "$log" || status=${PIPESTATUS[0]}
 
-passed=$(grep -Eo '[0-9]+ passed' /tmp/holdkit-test.log | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' /tmp/holdkit-test.log | awk '{s+=$1} END {print s+0}')
-skipped=$(grep -c 'SKIPPED:' /tmp/holdkit-test.log || true)
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+skipped=$(grep -c 'SKIPPED:' "$log" || true)
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit "$status"

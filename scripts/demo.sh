@@ -66,10 +66,13 @@ in_sandbox systemctl enable --now cornice.service cornice-monitor.service >/dev/
 
 holdctl() { in_sandbox "$bin/holdctl" --json=short --lock "$work/holdctl.lock" "$@"; }
 
+# Bold only on a terminal and never with NO_COLOR, like the tools themselves.
+bold='' plain=''
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; fi
 show() {  # show TITLE JSON JQ-SUMMARY
-  printf '\n\033[1m$ holdctl %s\033[0m\n' "$1"
+  printf '\n%s$ holdctl %s%s\n' "$bold" "$1" "$plain"
   jq . <<<"$2"
-  printf '\033[1m=> %s\033[0m\n' "$(jq -r "$3" <<<"$2")"
+  printf '%s=> %s%s\n' "$bold" "$(jq -r "$3" <<<"$2")" "$plain"
 }
 
 status_summary='"flags: HIBERNATE_MODE=\(.env.values.HIBERNATE_MODE) INGEST_ENABLED=\(.env.values.INGEST_ENABLED); "

@@ -81,7 +81,7 @@ status_summary='"flags: HIBERNATE_MODE=\(.env.values.HIBERNATE_MODE) INGEST_ENAB
 plan_summary='"would run \(.steps | length) steps, \([.steps[] | select(.changed)] | length) of them changing something; "
   + "would empty \([.steps[] | select(.name == "truncate") | .report.truncated[]] | length) tables"'
 hibernate_summary='"stopped and disabled "
-  + ([.steps[] | select(.name == "stop_api" or .name == "stop_monitor") | .report.units[] | select(.changed) | .unit] | join(" and "))
+  + ([.steps[] | select(.name == "stop_units") | .report.units[] | select(.changed) | .unit] | join(" and "))
   + "; emptied \([.steps[] | select(.name == "truncate") | .report.truncated[]] | length) tables, freed "
   + "\([.steps[] | select(.name == "truncate") | .report.bytes_freed] | add / 1048576 * 10 | floor / 10) MiB"
   + " in \([.steps[] | select(.name == "truncate") | .report.duration_ms] | add) ms"'

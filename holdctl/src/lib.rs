@@ -8,7 +8,7 @@ pub mod lock;
 pub mod report;
 pub mod steps;
 
-use child::{run_step, Invocation, Sibling, StepRecord};
+use child::{run_step, Invocation, StepRecord};
 use clap::{Parser, Subcommand};
 use conventions::{CommonArgs, HasCommonArgs, Outcome, Output, ToolError};
 use report::Report;
@@ -130,16 +130,31 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
         None
     };
 
-    // The units' state comes first for status: it is a report field, and it names the env file.
+    // Every operation reads both units first: status shows them, the API's
+    // EnvironmentFile= names the env file, and a wrong --service stops here, before
+    // anything is touched.
+    let units_report = chain
+        .run(&steps::units_status(&cli.service, &cli.monitor), None)
+        .map(|record| record.report.clone());
     if operation == Operation::Status {
-        let units = steps::units_status("read_units", &cli.service, &cli.monitor);
-        if let Some(record) = chain.run(&units, None) {
-            report.units = report::units(&record.report);
-        }
+        report.units = units_report.as_ref().and_then(report::units);
+    } else if let Some(e) = chain.error.take() {
+        return report.finish(chain, Some(e), false, dry_run);
+    }
+    let api_present = units_report
+        .as_ref()
+        .and_then(|r| report::find_unit(r, &cli.service))
+        .map(|u| u["present"] == true);
+    if api_present == Some(false) && operation != Operation::Status {
+        let e = ToolError::not_found(format!(
+            "unit {} does not exist on this host: nothing was changed; name the API unit with --service",
+            report::unit_file_name(&cli.service)
+        ));
+        return report.finish(chain, Some(e), false, dry_run);
     }
     let env_file = match &cli.env_file {
         Some(path) => path.clone(),
-        None => match find_env_file(&mut chain, &cli) {
+        None => match find_env_file(&chain, units_report.as_ref(), &cli.service) {
             Ok(path) => path,
             Err(e) => return report.finish(chain, Some(e), false, dry_run),
         },
@@ -196,36 +211,29 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
 }
 
 /// The env file the API unit reads (`EnvironmentFile=`), as systemd reports it.
-fn find_env_file(chain: &mut Chain, cli: &Cli) -> Result<PathBuf, ToolError> {
-    if chain.error.is_none() && !chain.records.iter().any(|r| r.name == "read_units") {
-        let step = Invocation {
-            name: "find_env_file",
-            tool: Sibling::Svcctl,
-            args: vec!["status".into(), "--".into(), cli.service.clone()],
-            env: vec![],
-        };
-        chain.run(&step, None);
-    }
-    if let Some(e) = chain.error.take() {
-        return Err(e);
-    }
-    let units_report = chain
-        .records
-        .last()
-        .map(|r| r.report.clone())
-        .unwrap_or_default();
-    let files = report::environment_files(&units_report, &cli.service);
+fn find_env_file(
+    chain: &Chain,
+    units_report: Option<&serde_json::Value>,
+    service: &str,
+) -> Result<PathBuf, ToolError> {
+    let Some(units_report) = units_report else {
+        return Err(ToolError::failed(format!(
+            "the units could not be read, so the env file of {} is unknown: pass it with --env-file",
+            report::unit_file_name(service)
+        )));
+    };
+    let files = report::environment_files(units_report, service);
     match files.as_slice() {
         [] => Err(ToolError::usage(format!(
             "unit {} names no EnvironmentFile=: pass the env file with --env-file",
-            cli.service
+            report::unit_file_name(service)
         ))),
         [only] => Ok(PathBuf::from(only)),
         [.., last] => {
             // systemd reads them in order and the last assignment wins: flags go there.
             chain.out.warn(&format!(
                 "unit {} reads {} env files; using the last, {last}, which overrides the others",
-                cli.service,
+                report::unit_file_name(service),
                 files.len()
             ));
             Ok(PathBuf::from(last))

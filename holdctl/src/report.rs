@@ -116,24 +116,30 @@ pub fn units(svcctl_report: &Value) -> Option<Value> {
     ))
 }
 
-/// The `EnvironmentFile=` paths of `unit` in an `svcctl status` report.
-pub fn environment_files(svcctl_report: &Value, unit: &str) -> Vec<String> {
-    let wanted = if unit.contains('.') {
+/// `cornice` → `cornice.service`, as systemd (and svcctl's report) names it.
+pub fn unit_file_name(unit: &str) -> String {
+    if unit.contains('.') {
         unit.to_string()
     } else {
         format!("{unit}.service")
-    };
+    }
+}
+
+/// `unit`'s entry in an `svcctl` report.
+pub fn find_unit<'a>(svcctl_report: &'a Value, unit: &str) -> Option<&'a Value> {
+    let wanted = unit_file_name(unit);
     svcctl_report["units"]
-        .as_array()
+        .as_array()?
+        .iter()
+        .find(|u| u["unit"] == wanted.as_str() || u["unit"] == unit)
+}
+
+/// The `EnvironmentFile=` paths of `unit` in an `svcctl status` report.
+pub fn environment_files(svcctl_report: &Value, unit: &str) -> Vec<String> {
+    find_unit(svcctl_report, unit)
+        .and_then(|u| unit_state(u)["environment_files"].as_array())
         .into_iter()
         .flatten()
-        .filter(|u| u["unit"] == wanted.as_str() || u["unit"] == unit)
-        .flat_map(|u| {
-            unit_state(u)["environment_files"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
         .filter_map(|p| p.as_str().map(str::to_string))
         .collect()
 }

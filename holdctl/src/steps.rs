@@ -24,17 +24,31 @@ pub const HIBERNATE_FLAGS: [(&str, &str); 2] =
 pub const WAKE_FLAGS: [(&str, &str); 2] = [("HIBERNATE_MODE", "false"), ("INGEST_ENABLED", "true")];
 
 /// The runbook's fast path, in its order: flags, stop, disable, truncate, (start the API).
+///
+/// Both units go in one svcctl call per verb, so systemd reloads its unit files once for
+/// the disable, as with `systemctl disable A B`. The call carries `--if-present` for the
+/// monitor's sake (svcctl's flag is per call); the API's existence was already checked by
+/// [`units_status`], which runs first, and `--if-present` skips only a unit that is both
+/// missing and not running, which is where stop and disable leave a unit anyway.
 pub fn hibernate(t: &Target) -> Vec<Invocation> {
     let mut steps = vec![
         set_flags("set_flags", t, &HIBERNATE_FLAGS),
-        svcctl("stop_api", t, "stop", &t.service, false),
-        svcctl("stop_monitor", t, "stop", &t.monitor, true),
-        svcctl("disable_api", t, "disable", &t.service, false),
-        svcctl("disable_monitor", t, "disable", &t.monitor, true),
+        svcctl(
+            "stop_units",
+            t,
+            &["stop", "--if-present"],
+            &[&t.service, &t.monitor],
+        ),
+        svcctl(
+            "disable_units",
+            t,
+            &["disable", "--if-present"],
+            &[&t.service, &t.monitor],
+        ),
         truncate("truncate", t, t.dry_run),
     ];
     if t.keep_api {
-        steps.push(svcctl("start_api", t, "start", &t.service, false));
+        steps.push(svcctl("start_api", t, &["start"], &[&t.service]));
     }
     steps
 }
@@ -43,8 +57,12 @@ pub fn hibernate(t: &Target) -> Vec<Invocation> {
 pub fn wake(t: &Target) -> Vec<Invocation> {
     vec![
         set_flags("clear_flags", t, &WAKE_FLAGS),
-        svcctl_now("enable_api", t, &t.service, false),
-        svcctl_now("enable_monitor", t, &t.monitor, true),
+        svcctl(
+            "enable_units",
+            t,
+            &["enable", "--now", "--if-present"],
+            &[&t.service, &t.monitor],
+        ),
     ]
 }
 
@@ -67,11 +85,12 @@ pub fn status(t: &Target) -> Vec<Invocation> {
     ]
 }
 
-/// `svcctl status --if-present API MONITOR`: the units' state, and the API's
-/// EnvironmentFile= for finding the env file.
-pub fn units_status(name: &'static str, service: &str, monitor: &str) -> Invocation {
+/// `svcctl status --if-present API MONITOR`, the first step of every operation: whether
+/// the API exists (a wrong `--service` stops the run before anything is touched), the
+/// units' state, and the API's EnvironmentFile= for finding the env file.
+pub fn units_status(service: &str, monitor: &str) -> Invocation {
     Invocation {
-        name,
+        name: "read_units",
         tool: Sibling::Svcctl,
         args: vec![
             "status".into(),
@@ -99,28 +118,19 @@ fn set_flags(name: &'static str, t: &Target, flags: &[(&str, &str)]) -> Invocati
     }
 }
 
-fn svcctl(name: &'static str, t: &Target, verb: &str, unit: &str, if_present: bool) -> Invocation {
-    let mut args = vec![verb.to_string()];
-    if if_present {
-        args.push("--if-present".into());
-    }
+fn svcctl(name: &'static str, t: &Target, verb_and_flags: &[&str], units: &[&str]) -> Invocation {
+    let mut args: Vec<String> = verb_and_flags.iter().map(|a| a.to_string()).collect();
     if t.dry_run {
         args.push("--dry-run".into());
     }
     args.push("--".into());
-    args.push(unit.into());
+    args.extend(units.iter().map(|u| u.to_string()));
     Invocation {
         name,
         tool: Sibling::Svcctl,
         args,
         env: vec![],
     }
-}
-
-fn svcctl_now(name: &'static str, t: &Target, unit: &str, if_present: bool) -> Invocation {
-    let mut step = svcctl(name, t, "enable", unit, if_present);
-    step.args.insert(1, "--now".into());
-    step
 }
 
 fn truncate(name: &'static str, t: &Target, dry_run: bool) -> Invocation {
@@ -184,14 +194,7 @@ mod tests {
         let steps = hibernate(&target());
         assert_eq!(
             names(&steps),
-            [
-                "set_flags",
-                "stop_api",
-                "stop_monitor",
-                "disable_api",
-                "disable_monitor",
-                "truncate"
-            ]
+            ["set_flags", "stop_units", "disable_units", "truncate"]
         );
         assert_eq!(
             steps[0].args,
@@ -201,13 +204,22 @@ mod tests {
                 "INGEST_ENABLED=false"
             ]
         );
-        assert_eq!(steps[1].args, ["stop", "--", "cornice"]);
         assert_eq!(
-            steps[2].args,
-            ["stop", "--if-present", "--", "cornice-monitor"]
+            steps[1].args,
+            ["stop", "--if-present", "--", "cornice", "cornice-monitor"]
         );
         assert_eq!(
-            steps[5].args,
+            steps[2].args,
+            [
+                "disable",
+                "--if-present",
+                "--",
+                "cornice",
+                "cornice-monitor"
+            ]
+        );
+        assert_eq!(
+            steps[3].args,
             [
                 "--env-file",
                 "/etc/cornice/cornice.env",
@@ -221,8 +233,9 @@ mod tests {
         keep.include_opportunities = true;
         let steps = hibernate(&keep);
         assert_eq!(steps.last().unwrap().name, "start_api");
-        assert!(steps[5].args.contains(&"--include-auth".to_string()));
-        assert!(steps[5]
+        assert_eq!(steps.last().unwrap().args, ["start", "--", "cornice"]);
+        assert!(steps[3].args.contains(&"--include-auth".to_string()));
+        assert!(steps[3]
             .args
             .contains(&"--include-opportunities".to_string()));
     }
@@ -256,14 +269,17 @@ mod tests {
     #[test]
     fn wake_enables_and_starts_with_the_monitor_optional() {
         let steps = wake(&target());
+        assert_eq!(names(&steps), ["clear_flags", "enable_units"]);
         assert_eq!(
-            names(&steps),
-            ["clear_flags", "enable_api", "enable_monitor"]
-        );
-        assert_eq!(steps[1].args, ["enable", "--now", "--", "cornice"]);
-        assert_eq!(
-            steps[2].args,
-            ["enable", "--now", "--if-present", "--", "cornice-monitor"]
+            steps[1].args,
+            [
+                "enable",
+                "--now",
+                "--if-present",
+                "--",
+                "cornice",
+                "cornice-monitor"
+            ]
         );
     }
 

@@ -237,12 +237,10 @@ fn hibernate_does_the_runbook_and_a_rerun_changes_nothing() {
     assert_eq!(
         step_names(&run),
         [
-            "find_env_file",
+            "read_units",
             "set_flags",
-            "stop_api",
-            "stop_monitor",
-            "disable_api",
-            "disable_monitor",
+            "stop_units",
+            "disable_units",
             "truncate"
         ]
     );
@@ -291,7 +289,7 @@ fn plan_touches_nothing_and_says_what_would_change() {
     run.expect_code(0);
     assert_eq!(run.json["dry_run"], true);
     assert_eq!(run.json["changed"], true, "the plan would change things");
-    for name in ["set_flags", "stop_api", "disable_api", "truncate"] {
+    for name in ["set_flags", "stop_units", "disable_units", "truncate"] {
         let s = step(&run, name);
         assert_eq!(s["report"]["dry_run"], true, "{s}");
         assert_eq!(s["changed"], true, "{s}");
@@ -329,6 +327,31 @@ fn hibernate_off_a_terminal_without_yes_refuses_and_touches_nothing() {
         .unwrap()
         .contains("--yes"));
     assert_eq!(host.snapshot(), before);
+}
+
+#[test]
+fn a_wrong_service_name_is_exit_4_before_anything_is_touched() {
+    let Some(host) = cornice_host(true) else {
+        return;
+    };
+    let before = host.snapshot();
+    let env_file = host.env_file.display().to_string();
+    for operation in ["hibernate", "wake"] {
+        let run = host.holdctl(&[
+            operation,
+            "--yes",
+            "--service",
+            "cornise",
+            "--env-file",
+            &env_file,
+        ]);
+        run.expect_code(4);
+        let message = run.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains("cornise.service"), "{message}");
+        assert!(message.contains("--service"), "{message}");
+        assert_eq!(step_names(&run), ["read_units"]);
+        assert_eq!(host.snapshot(), before, "{operation} touched nothing");
+    }
 }
 
 #[test]
@@ -515,9 +538,15 @@ fn a_host_without_the_monitor_unit_hibernates() {
     let run = host.holdctl(&["hibernate", "--yes"]);
     run.expect_code(0);
     host.assert_hibernated(false);
-    let monitor = &step(&run, "stop_monitor")["report"]["units"][0];
-    assert_eq!(monitor["present"], false, "{monitor}");
-    assert_eq!(step(&run, "disable_monitor")["changed"], false);
+    // The missing monitor is reported and skipped in the same calls that stop and
+    // disable the API.
+    for name in ["stop_units", "disable_units"] {
+        let units = &step(&run, name)["report"]["units"];
+        assert_eq!(units[0]["changed"], true, "{units}");
+        assert_eq!(units[1]["unit"], "cornice-monitor.service", "{units}");
+        assert_eq!(units[1]["present"], false, "{units}");
+        assert_eq!(units[1]["changed"], false, "{units}");
+    }
     let wake = host.holdctl(&["wake"]);
     wake.expect_code(0);
     assert_eq!(host.sb.active_state("cornice.service"), "active");

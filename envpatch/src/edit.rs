@@ -3,9 +3,12 @@
 //! Values here are raw: the caller redacts secrets before anything is reported.
 
 use crate::encode;
-use crate::parse::{systemd_env, Document, EntryKind, Readings};
+use crate::parse::{
+    keeps, systemd_assignments, Entries, Entry, EntryKind, KeySet, Readings, SystemdAssignment,
+    SystemdReader,
+};
 use crate::report::{Action, Change, Warning};
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
 
 /// One requested change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,84 +38,105 @@ impl Edit {
     }
 }
 
-/// Builds the new content. Values must have passed [`encode::check`].
-pub fn plan(doc: &Document<'_>, ops: &[Op]) -> Edit {
-    let sets: HashMap<&str, &str> = ops
-        .iter()
-        .filter_map(|op| match op {
-            Op::Set { key, value } => Some((key.as_str(), value.as_str())),
-            Op::Unset { .. } => None,
-        })
-        .collect();
-    let unsets: HashSet<&str> = ops
-        .iter()
-        .filter_map(|op| match op {
-            Op::Unset { key } => Some(key.as_str()),
-            Op::Set { .. } => None,
-        })
-        .collect();
-    // A new line gets the ending of the last line that has one (CRLF in a CRLF file).
-    let newline = doc
-        .lines
-        .iter()
-        .rev()
-        .map(|l| l.ending)
-        .find(|e| !e.is_empty())
-        .unwrap_or("\n");
+/// What the ops ask of one key: unset wins over set (as it always did), and of several
+/// sets the last value counts (the caller never passes either case).
+#[derive(Clone, Copy)]
+enum Want<'o> {
+    Set(&'o str),
+    Unset,
+}
 
-    let mut out = String::with_capacity(doc.lines.iter().map(|l| l.text.len() + 2).sum());
-    let mut emitted = 0usize;
-    let mut lines_of: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut rewritten: HashSet<&str> = HashSet::new();
-    let mut present: HashSet<&str> = HashSet::new();
-
-    for entry in &doc.entries {
-        let assignment = match &entry.kind {
-            EntryKind::Assignment(a) => Some(a),
-            _ => None,
+/// Builds the new content from the old text's readings, which must cover every key of
+/// `ops`. Values must have passed [`encode::check`].
+///
+/// Untouched lines are copied in runs, straight from the old text: only the entries of
+/// named keys are looked at.
+pub fn plan(old: &Readings<'_>, ops: &[Op]) -> Edit {
+    let text = old.text;
+    let keys = KeySet::new(ops.iter().map(Op::key));
+    let mut want: Vec<Option<Want<'_>>> = vec![None; keys.len()];
+    for op in ops {
+        let Some(k) = keys.find(op.key()) else {
+            continue;
         };
-        if let Some(a) = assignment {
-            if let Some(&key) = unsets.get(a.key.as_str()) {
-                present.insert(key);
-                lines_of.entry(key).or_default().push(entry.first + 1);
-                continue;
+        want[k] = match (op, want[k]) {
+            (_, Some(Want::Unset)) | (Op::Unset { .. }, _) => Some(Want::Unset),
+            (Op::Set { value, .. }, _) => Some(Want::Set(value)),
+        };
+    }
+    // A new line gets the ending of the last line that has one (CRLF in a CRLF file).
+    let newline = old.newline();
+
+    let appended_len: usize = ops
+        .iter()
+        .map(|op| match op {
+            Op::Set { key, value } => key.len() + value.len() * 2 + 8,
+            Op::Unset { .. } => 0,
+        })
+        .sum();
+    let mut out = String::with_capacity(text.len() + appended_len + 8);
+    // out holds the old text up to `copied` (plus the edits before it); a line of the
+    // old text at index i is line i + 1 + shift of the new text.
+    let mut copied = 0usize;
+    let mut shift: isize = 0;
+    let new_line = |old_index: usize, shift: isize| (old_index as isize + shift + 1) as usize;
+    let mut lines_of: Vec<Vec<usize>> = vec![Vec::new(); keys.len()];
+    let mut rewritten = vec![false; keys.len()];
+    let mut present = vec![false; keys.len()];
+
+    for entry in &old.entries {
+        let EntryKind::Assignment(a) = &entry.kind else {
+            continue;
+        };
+        let Some(k) = keys.find(&a.key) else {
+            continue;
+        };
+        let Some(want) = want[k] else { continue };
+        present[k] = true;
+        let span = entry.last - entry.first + 1;
+        match want {
+            Want::Unset => {
+                lines_of[k].push(entry.first + 1);
+                out.push_str(&text[copied..entry.start]);
+                copied = entry.end;
+                shift -= span as isize;
             }
-            if let Some((&key, &value)) = sets.get_key_value(a.key.as_str()) {
-                present.insert(key);
-                if !reads_as(doc, entry, key, value) {
-                    rewritten.insert(key);
-                    let ending = doc.lines[entry.last].ending;
-                    if let Some(comment) = &a.comment {
-                        // systemd reads an inline comment as part of an unquoted value.
-                        out.push_str(doc.indent(entry, a));
-                        out.push_str(comment);
-                        out.push_str(if ending.is_empty() { newline } else { ending });
-                        emitted += 1;
-                    }
-                    // Checked by the caller; an unencodable value never gets here.
-                    let encoded = encode::encode(value).unwrap_or_default();
-                    out.push_str(doc.head(entry, a));
-                    out.push('=');
-                    out.push_str(&encoded);
-                    out.push_str(ending);
-                    emitted += 1;
-                    lines_of.entry(key).or_default().push(emitted);
+            Want::Set(value) => {
+                if reads_as(text, entry, &a.key, value) {
+                    lines_of[k].push(new_line(entry.first, shift));
                     continue;
                 }
-                lines_of.entry(key).or_default().push(emitted + 1);
+                rewritten[k] = true;
+                out.push_str(&text[copied..entry.start]);
+                copied = entry.end;
+                let ending = line_ending(entry.source(text));
+                let mut emitted = 0;
+                if let Some(comment) = &a.comment {
+                    // systemd reads an inline comment as part of an unquoted value.
+                    out.push_str(entry.indent(text));
+                    out.push_str(comment);
+                    out.push_str(if ending.is_empty() { newline } else { ending });
+                    emitted += 1;
+                }
+                // Checked by the caller; an unencodable value never gets here.
+                let encoded = encode::encode(value).unwrap_or_default();
+                out.push_str(entry.head(text));
+                out.push('=');
+                out.push_str(&encoded);
+                out.push_str(ending);
+                emitted += 1;
+                lines_of[k].push(new_line(entry.first, shift) + emitted - 1);
+                shift += emitted as isize - span as isize;
             }
         }
-        for line in &doc.lines[entry.first..=entry.last] {
-            out.push_str(line.text);
-            out.push_str(line.ending);
-            emitted += 1;
-        }
     }
+    out.push_str(&text[copied..]);
+    let mut emitted = (old.lines as isize + shift) as usize;
 
     let mut appended = false;
     for op in ops {
         let Op::Set { key, value } = op else { continue };
-        if present.contains(key.as_str()) {
+        if keys.find(key).is_some_and(|k| present[k]) {
             continue;
         }
         if !appended && !out.is_empty() {
@@ -131,26 +155,29 @@ pub fn plan(doc: &Document<'_>, ops: &[Op]) -> Edit {
         out.push_str(&encode::encode(value).unwrap_or_default());
         out.push_str(newline);
         emitted += 1;
-        lines_of.entry(key.as_str()).or_default().push(emitted);
+        if let Some(k) = keys.find(key) {
+            lines_of[k].push(emitted);
+        }
     }
 
     let changes = ops
         .iter()
         .map(|op| {
             let key = op.key();
-            let old = doc
+            let k = keys.find(key);
+            let old = old
                 .assignments()
                 .rev()
                 .find(|(_, a)| a.key == key)
-                .and_then(|(_, a)| a.value.clone());
-            let lines = lines_of.get(key).cloned().unwrap_or_default();
-            let is_present = present.contains(key);
+                .and_then(|(_, a)| a.value.as_deref().map(str::to_string));
+            let lines = k.map(|k| lines_of[k].clone()).unwrap_or_default();
+            let is_present = k.is_some_and(|k| present[k]);
             match op {
                 Op::Set { value, .. } => Change {
                     key: key.to_string(),
                     action: if !is_present {
                         Action::Added
-                    } else if rewritten.contains(key) {
+                    } else if k.is_some_and(|k| rewritten[k]) {
                         Action::Updated
                     } else {
                         Action::Unchanged
@@ -176,18 +203,34 @@ pub fn plan(doc: &Document<'_>, ops: &[Op]) -> Edit {
     Edit { text: out, changes }
 }
 
+/// The terminator at the end of a run of whole lines (`""` for a last line without one).
+fn line_ending(lines: &str) -> &str {
+    if lines.ends_with("\r\n") {
+        &lines[lines.len() - 2..]
+    } else if lines.ends_with(['\n', '\r']) {
+        &lines[lines.len() - 1..]
+    } else {
+        ""
+    }
+}
+
 /// Whether an existing assignment already reads as `value` under both readers' rules
 /// (for systemd: read on its own; a line systemd ignores, such as `export K=`, counts for
 /// python-dotenv only).
-fn reads_as(doc: &Document<'_>, entry: &crate::parse::Entry, key: &str, value: &str) -> bool {
+fn reads_as(text: &str, entry: &Entry<'_>, key: &str, value: &str) -> bool {
     let Some(a) = entry.assignment() else {
         return false;
     };
     if a.value.as_deref() != Some(value) {
         return false;
     }
-    match systemd_env(&doc.entry_text(entry)).get(key) {
-        Some((v, _)) => v == value,
+    // The last valid assignment of the key wins, as in the unit's environment.
+    match systemd_assignments(entry.source(text))
+        .iter()
+        .rev()
+        .find(|s| s.valid && s.key == key)
+    {
+        Some(s) => s.value == value,
         None => true,
     }
 }
@@ -236,14 +279,110 @@ pub struct Mismatch {
 /// and every other key's assignments must read exactly as before, in the same order. A
 /// key edited in place on lines systemd does not read (`export`) may stay absent for
 /// systemd, with a warning.
-pub fn verify(
+///
+/// The whole new text is read by both readers, in step with the old text (nothing is
+/// kept per line); the new text's readings, for the keys `old` was read for, come back
+/// with the verdict.
+pub fn verify<'n>(
+    old: &Readings<'_>,
+    new_text: &'n str,
+    ops: &[Op],
+) -> (Readings<'n>, Result<Vec<Warning>, Mismatch>) {
+    let named = KeySet::new(ops.iter().map(Op::key));
+    let keys = &old.keys;
+
+    // python-dotenv: the other keys' assignments, old and new in step.
+    let mut entries = Vec::new();
+    let mut new_stream = Entries::new(new_text);
+    let dotenv_difference = match &old.sequences {
+        // Against the old text's record.
+        Some(seq) => {
+            let mut old_others = seq.dotenv_others(old.text, &named);
+            loop {
+                let a = old_others.next();
+                let b = next_other_binding(&mut new_stream, &named, Some((keys, &mut entries)));
+                match difference(a, b.as_ref().map(|(k, v)| (k.as_ref(), v.as_deref()))) {
+                    Step::Same => {}
+                    Step::Differs(key) => break Some(key),
+                    Step::End => break None,
+                }
+            }
+        }
+        // Reading the old text again alongside.
+        None => {
+            let mut old_stream = Entries::new(old.text);
+            loop {
+                let a = next_other_binding(&mut old_stream, &named, None);
+                let b = next_other_binding(&mut new_stream, &named, Some((keys, &mut entries)));
+                match difference(a, b) {
+                    Step::Same => {}
+                    Step::Differs(key) => break Some(key),
+                    Step::End => break None,
+                }
+            }
+        }
+    };
+    // The rest of the new text, for the keys' entries and the unparsable lines.
+    for entry in new_stream.by_ref() {
+        if keeps(keys, &entry) {
+            entries.push(entry);
+        }
+    }
+    let lines = new_stream.lines();
+
+    // systemd: the same, with its valid names.
+    let mut systemd = Vec::new();
+    let mut new_stream = SystemdReader::new(new_text);
+    let systemd_difference = match &old.sequences {
+        Some(seq) => {
+            let mut old_others = seq.systemd_others(old.text, &named);
+            loop {
+                let a = old_others.next();
+                let b = next_other_assignment(&mut new_stream, &named, Some((keys, &mut systemd)));
+                match difference(a, b.as_ref().map(|(k, v)| (*k, v.as_ref()))) {
+                    Step::Same => {}
+                    Step::Differs(key) => break Some(key),
+                    Step::End => break None,
+                }
+            }
+        }
+        None => {
+            let mut old_stream = SystemdReader::new(old.text);
+            loop {
+                let a = next_other_assignment(&mut old_stream, &named, None);
+                let b = next_other_assignment(&mut new_stream, &named, Some((keys, &mut systemd)));
+                match difference(a, b) {
+                    Step::Same => {}
+                    Step::Differs(key) => break Some(key),
+                    Step::End => break None,
+                }
+            }
+        }
+    };
+    systemd.extend(new_stream.filter(|a| keys.contains(a.key)));
+
+    let new = Readings {
+        text: new_text,
+        keys: keys.clone(),
+        entries,
+        systemd,
+        lines,
+        sequences: None,
+    };
+    let verdict = judge(old, &new, ops, dotenv_difference, systemd_difference);
+    (new, verdict)
+}
+
+/// The checks, in order: the named keys (python-dotenv, then systemd, key by key), then
+/// the first other key python-dotenv reads differently, then systemd's.
+fn judge(
     old: &Readings<'_>,
     new: &Readings<'_>,
     ops: &[Op],
+    dotenv_difference: Option<String>,
+    systemd_difference: Option<String>,
 ) -> Result<Vec<Warning>, Mismatch> {
     let mut warnings = Vec::new();
-    let named: HashSet<&str> = ops.iter().map(Op::key).collect();
-
     for op in ops {
         let key = op.key();
         let wanted = match op {
@@ -269,7 +408,7 @@ pub fn verify(
             continue;
         }
         if systemd_got.is_none() && wanted.is_some() && old.dotenv(key).is_some() {
-            warnings.push(hidden_from_systemd(&new.doc, key));
+            warnings.push(hidden_from_systemd(new, key));
             continue;
         }
         return Err(Mismatch {
@@ -283,7 +422,7 @@ pub fn verify(
 
     // Untouched keys: the same assignments in the same order (stricter than the same
     // effective values, and needs no hashing of a 10,000-line file).
-    if let Some(key) = first_difference(&dotenv_others(old, &named), &dotenv_others(new, &named)) {
+    if let Some(key) = dotenv_difference {
         return Err(Mismatch {
             key,
             reader: Reader::Dotenv,
@@ -292,8 +431,7 @@ pub fn verify(
             named: false,
         });
     }
-    if let Some(key) = first_difference(&systemd_others(old, &named), &systemd_others(new, &named))
-    {
+    if let Some(key) = systemd_difference {
         return Err(Mismatch {
             key,
             reader: Reader::Systemd,
@@ -305,38 +443,84 @@ pub fn verify(
     Ok(warnings)
 }
 
-type Sequence<'r> = Vec<(&'r str, Option<&'r str>)>;
-
-fn dotenv_others<'r>(r: &'r Readings<'_>, named: &HashSet<&str>) -> Sequence<'r> {
-    r.doc
-        .assignments()
-        .filter(|(_, a)| !named.contains(a.key.as_str()))
-        .map(|(_, a)| (a.key.as_str(), a.value.as_deref()))
-        .collect()
+/// Where the two sequences of other keys' assignments stand.
+enum Step {
+    Same,
+    /// The key of the first assignment that differs (or that one side lacks).
+    Differs(String),
+    End,
 }
 
-fn systemd_others<'r>(r: &'r Readings<'_>, named: &HashSet<&str>) -> Sequence<'r> {
-    r.systemd_valid()
-        .filter(|a| !named.contains(a.key.as_str()))
-        .map(|a| (a.key.as_str(), Some(a.value.as_str())))
-        .collect()
+fn difference<K: AsRef<str> + PartialEq, V: PartialEq>(
+    old: Option<(K, V)>,
+    new: Option<(K, V)>,
+) -> Step {
+    match (old, new) {
+        (Some(a), Some(b)) if a != b => {
+            Step::Differs(if a.0 == b.0 { a.0 } else { b.0 }.as_ref().to_string())
+        }
+        (Some(_), Some(_)) => Step::Same,
+        (None, Some(b)) => Step::Differs(b.0.as_ref().to_string()),
+        (Some(a), None) => Step::Differs(a.0.as_ref().to_string()),
+        (None, None) => Step::End,
+    }
 }
 
-/// The key of the first assignment that differs between two sequences.
-fn first_difference(old: &[(&str, Option<&str>)], new: &[(&str, Option<&str>)]) -> Option<String> {
-    if let Some((a, b)) = old.iter().zip(new).find(|(a, b)| a != b) {
-        return Some(if a.0 == b.0 { a.0 } else { b.0 }.to_string());
+type Binding<'a> = (Cow<'a, str>, Option<Cow<'a, str>>);
+
+/// The next assignment python-dotenv reads of a key not named, keeping the entries
+/// [`Readings`] keeps on the way.
+fn next_other_binding<'a>(
+    stream: &mut Entries<'a>,
+    named: &KeySet,
+    mut keep: Option<(&KeySet, &mut Vec<Entry<'a>>)>,
+) -> Option<Binding<'a>> {
+    for entry in stream.by_ref() {
+        let other = matches!(&entry.kind, EntryKind::Assignment(a) if !named.contains(&a.key));
+        if let Some((keys, kept)) = keep.as_mut() {
+            if keeps(keys, &entry) {
+                if !other {
+                    kept.push(entry);
+                    continue;
+                }
+                kept.push(entry.clone());
+            }
+        }
+        if let (true, EntryKind::Assignment(a)) = (other, entry.kind) {
+            return Some((a.key, a.value));
+        }
     }
-    match old.len().cmp(&new.len()) {
-        std::cmp::Ordering::Less => Some(new[old.len()].0.to_string()),
-        std::cmp::Ordering::Greater => Some(old[new.len()].0.to_string()),
-        std::cmp::Ordering::Equal => None,
+    None
+}
+
+/// The next assignment systemd reads (a valid name) of a key not named, keeping the
+/// assignments [`Readings`] keeps on the way.
+fn next_other_assignment<'a>(
+    stream: &mut SystemdReader<'a>,
+    named: &KeySet,
+    mut keep: Option<(&KeySet, &mut Vec<SystemdAssignment<'a>>)>,
+) -> Option<(&'a str, Cow<'a, str>)> {
+    for a in stream.by_ref() {
+        let other = a.valid && !named.contains(a.key);
+        if let Some((keys, kept)) = keep.as_mut() {
+            if keys.contains(a.key) {
+                if !other {
+                    kept.push(a);
+                    continue;
+                }
+                kept.push(a.clone());
+            }
+        }
+        if other {
+            return Some((a.key, a.value));
+        }
     }
+    None
 }
 
 /// Why systemd does not see a key that python-dotenv reads.
-fn hidden_from_systemd(doc: &Document<'_>, key: &str) -> Warning {
-    let last = doc
+fn hidden_from_systemd(new: &Readings<'_>, key: &str) -> Warning {
+    let last = new
         .entries
         .iter()
         .rev()
@@ -375,13 +559,16 @@ mod tests {
         }
     }
 
+    fn readings<'a>(text: &'a str, ops: &[Op]) -> Readings<'a> {
+        Readings::recording(text, ops.iter().map(Op::key))
+    }
+
     fn check(old: &str, new: &str, ops: &[Op]) -> Result<Vec<Warning>, Mismatch> {
-        verify(&Readings::of(old), &Readings::of(new), ops)
+        verify(&readings(old, ops), new, ops).1
     }
 
     fn apply(text: &str, ops: &[Op]) -> Edit {
-        let doc = Document::parse(text);
-        let edit = plan(&doc, ops);
+        let edit = plan(&readings(text, ops), ops);
         check(text, &edit.text, ops).expect("verifies");
         edit
     }
@@ -439,9 +626,8 @@ mod tests {
     #[test]
     fn export_only_key_is_edited_in_place_with_a_warning() {
         let text = "export K=1\n";
-        let doc = Document::parse(text);
         let ops = [set("K", "2")];
-        let edit = plan(&doc, &ops);
+        let edit = plan(&readings(text, &ops), &ops);
         assert_eq!(edit.text, "export K=2\n");
         let warnings = check(text, &edit.text, &ops).unwrap();
         assert_eq!(warnings.len(), 1);
@@ -460,9 +646,8 @@ mod tests {
     fn verification_catches_what_systemd_would_swallow() {
         // An open quote under systemd swallows everything after it.
         let text = "OPEN=\"abc\n";
-        let doc = Document::parse(text);
         let ops = [set("K", "1")];
-        let edit = plan(&doc, &ops);
+        let edit = plan(&readings(text, &ops), &ops);
         let err = check(text, &edit.text, &ops).unwrap_err();
         assert_eq!(err.reader, Reader::Systemd);
         assert_eq!(err.key, "K");

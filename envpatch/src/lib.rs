@@ -17,7 +17,7 @@ use clap::Parser;
 use conventions::secrets;
 use conventions::{CommonArgs, HasCommonArgs, Outcome, Output, ToolError};
 use edit::{Edit, Mismatch, Op};
-use parse::{ContentError, Document, EntryKind, Readings};
+use parse::{ContentError, EntryKind, Readings};
 use report::{Change, Report, ValuesByReader, Warning};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -124,6 +124,17 @@ struct Request {
     gets: Vec<String>,
 }
 
+impl Request {
+    /// Every key the command names: the only ones whose assignments are kept when the
+    /// file is read.
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.ops
+            .iter()
+            .map(Op::key)
+            .chain(self.gets.iter().map(String::as_str))
+    }
+}
+
 fn execute(cli: Cli) -> Result<(Report, bool), Failure> {
     let request = collect(&cli)?;
     if let Some(suffix) = &cli.backup {
@@ -160,9 +171,9 @@ fn execute(cli: Cli) -> Result<(Report, bool), Failure> {
         // Read only: a rename-based writer never exposes a half-written file, no lock needed.
         let existing = write::read(&target)?.ok_or_else(|| not_found(""))?;
         let text = decode(&existing.bytes, &shown)?;
-        let readings = Readings::of(text);
+        let readings = Readings::of(text, request.keys());
         let secret = secret_keys(&request, &readings);
-        report.warnings = unparsable_warnings(&readings.doc);
+        report.warnings = unparsable_warnings(&readings);
         fill_values(&mut report, &readings, &request.gets, &secret);
         return Ok((report, false));
     }
@@ -185,15 +196,15 @@ fn execute(cli: Cli) -> Result<(Report, bool), Failure> {
         Some(e) => decode(&e.bytes, &shown)?,
         None => "",
     };
-    let old = Readings::of(old_text);
+    let old = Readings::recording(old_text, request.keys());
     let secret = secret_keys(&request, &old);
-    let edit = edit::plan(&old.doc, &request.ops);
-    let new = Readings::of(&edit.text);
-    let mut warnings = match edit::verify(&old, &new, &request.ops) {
+    let edit = edit::plan(&old, &request.ops);
+    let (new, verdict) = edit::verify(&old, &edit.text, &request.ops);
+    let mut warnings = match verdict {
         Ok(w) => w,
         Err(m) => return Err(mismatch_error(&m, &shown, &secret).into()),
     };
-    warnings.extend(unparsable_warnings(&new.doc));
+    warnings.extend(unparsable_warnings(&new));
     if let Some(e) = &existing {
         if e.hard_links > 1 && edit.alters_file() {
             warnings.push(Warning::file(format!(
@@ -444,8 +455,7 @@ fn secret_keys(request: &Request, old: &Readings<'_>) -> HashSet<String> {
             })
             .collect();
         values.extend(
-            old.doc
-                .assignments()
+            old.assignments()
                 .filter(|(_, a)| a.key == key)
                 .filter_map(|(_, a)| a.value.as_deref()),
         );
@@ -453,7 +463,7 @@ fn secret_keys(request: &Request, old: &Readings<'_>) -> HashSet<String> {
             old.systemd
                 .iter()
                 .filter(|a| a.key == key)
-                .map(|a| a.value.as_str()),
+                .map(|a| a.value.as_ref()),
         );
         if secrets::is_secret_assignment(key, "")
             || values.iter().any(|v| secrets::is_secret_assignment(key, v))
@@ -515,8 +525,9 @@ fn mismatch_error(m: &Mismatch, shown: &str, secret: &HashSet<String>) -> ToolEr
 }
 
 /// Lines python-dotenv cannot parse: kept verbatim, reported.
-fn unparsable_warnings(doc: &Document<'_>) -> Vec<Warning> {
-    doc.entries
+fn unparsable_warnings(readings: &Readings<'_>) -> Vec<Warning> {
+    readings
+        .entries
         .iter()
         .filter(|e| e.kind == EntryKind::Unparsable)
         .map(|e| {
@@ -556,7 +567,7 @@ fn fill_values(
         if d != s {
             report
                 .warnings
-                .push(disagreement(&readings.doc, key, &d, &s, secret));
+                .push(disagreement(readings, key, &d, &s, secret));
         }
         if d.as_deref().is_some_and(|v| v.contains("${")) {
             report.warnings.push(Warning::file(format!(
@@ -567,7 +578,7 @@ fn fill_values(
 }
 
 fn disagreement(
-    doc: &Document<'_>,
+    readings: &Readings<'_>,
     key: &str,
     dotenv: &Option<String>,
     systemd: &Option<String>,
@@ -577,7 +588,7 @@ fn disagreement(
         Some(v) => format!("{v:?}"),
         None => "nothing".to_string(),
     };
-    let last = doc
+    let last = readings
         .entries
         .iter()
         .rev()

@@ -1,18 +1,28 @@
 //! The env file as its two readers see it.
 //!
-//! [`Document`] keeps every physical line's bytes (text and line ending) and groups the
-//! lines into [`Entry`]s the way python-dotenv 1.x groups them into bindings
-//! (`dotenv/parser.py`): blank lines, comments, assignments (possibly spanning lines
-//! inside quotes) and lines it cannot parse. Editing replaces whole entries; every other
-//! line is written back byte for byte.
+//! [`Entries`] groups the physical lines into [`Entry`]s the way python-dotenv 1.x
+//! groups them into bindings (`dotenv/parser.py`): blank lines, comments, assignments
+//! (possibly spanning lines inside quotes) and lines it cannot parse, each with its byte
+//! range. Editing replaces whole entries; every other line is written back byte for byte.
 //!
-//! [`systemd_assignments`] is a transcription of systemd 252's `parse_env_file_internal`
+//! [`SystemdReader`] is a transcription of systemd 252's `parse_env_file_internal`
 //! (src/basic/env-file.c) as used by `EnvironmentFile=`, and [`systemd_env`] applies what
 //! the service manager does next (drops invalid names, the last assignment wins).
 //!
+//! [`Readings`] is what an edit keeps of one text under both readers: the named keys'
+//! assignments, the unparsable lines, and (for the old text) a compact record of every
+//! assignment. [`Document`] is the complete view, for tests.
+//!
 //! Both parsers read the text literally: python-dotenv's `${VAR}` interpolation happens
 //! after parsing and is reported by the caller, not performed here.
+//!
+//! Speed: both parsers stream, scan bytes (a character is decoded only where a non-ASCII
+//! one can matter, for Python's Unicode whitespace) and borrow keys and values from the
+//! text; a value is copied only when the reader changes it (escapes, joined quotes, CRLF
+//! inside quotes). The text is valid UTF-8 ([`decode`]), and every byte a reader drops is
+//! ASCII, so every slice taken here is on a character boundary.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// One physical line: its text without the terminator, and the terminator itself
@@ -35,7 +45,9 @@ pub enum ContentError {
 
 /// The file's bytes as text, or which line makes that impossible.
 pub fn decode(bytes: &[u8]) -> Result<&str, ContentError> {
-    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+    // `contains` on bytes is a word-at-a-time search; the position only on failure.
+    if bytes.contains(&0) {
+        let at = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
         return Err(ContentError::Nul {
             line: line_number_at(bytes, at),
         });
@@ -61,66 +73,129 @@ pub fn line_number_at(bytes: &[u8], offset: usize) -> usize {
     line
 }
 
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// Whether some byte of the word is below `n` (`n` <= 0x80; exact for "some byte",
+/// which is all a word test decides).
+#[inline(always)]
+fn has_less(w: u64, n: u8) -> bool {
+    w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS != 0
+}
+
+/// Whether some byte of the word is `b`.
+#[inline(always)]
+fn has_byte(w: u64, b: u8) -> bool {
+    has_less(w ^ (ONES * u64::from(b)), 1)
+}
+
+/// The first index at or after `from` whose byte `stop` matches, or the end. Eight
+/// bytes at a time: only a word `may_stop` flags is looked at byte by byte.
+#[inline(always)]
+fn scan(
+    bytes: &[u8],
+    from: usize,
+    may_stop: impl Fn(u64) -> bool,
+    stop: impl Fn(u8) -> bool,
+) -> usize {
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        if may_stop(u64::from_ne_bytes(w)) {
+            for (j, &b) in chunk.iter().enumerate() {
+                if stop(b) {
+                    return i + j;
+                }
+            }
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if stop(b) {
+            return i;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// The first `\n` or `\r` at or after `from`, or the end.
+#[inline]
+fn find_line_end(bytes: &[u8], from: usize) -> usize {
+    scan(
+        bytes,
+        from,
+        |w| has_less(w, 0x0e),
+        |b| b == b'\n' || b == b'\r',
+    )
+}
+
+/// The first `\n` at or after `from`, or the end.
+#[inline]
+fn find_lf(bytes: &[u8], from: usize) -> usize {
+    scan(bytes, from, |w| has_byte(w, b'\n'), |b| b == b'\n')
+}
+
+/// The first `\n` or `#` at or after `from`, or the end.
+#[inline]
+fn end_of_value(bytes: &[u8], from: usize) -> usize {
+    scan(
+        bytes,
+        from,
+        |w| has_byte(w, b'\n') || has_byte(w, b'#'),
+        |b| b == b'\n' || b == b'#',
+    )
+}
+
 /// Splits text into physical lines, keeping each line's terminator.
 pub fn split_lines(text: &str) -> Vec<Line<'_>> {
     let bytes = text.as_bytes();
-    let mut lines = Vec::new();
+    // Env files have short lines: a guess that is rarely outgrown.
+    let mut lines = Vec::with_capacity(bytes.len() / 16 + 4);
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\n' => {
-                lines.push(Line {
-                    text: &text[start..i],
-                    ending: &text[i..i + 1],
-                });
-                i += 1;
-                start = i;
-            }
-            b'\r' => {
-                let end = if bytes.get(i + 1) == Some(&b'\n') {
-                    i + 2
-                } else {
-                    i + 1
-                };
-                lines.push(Line {
-                    text: &text[start..i],
-                    ending: &text[i..end],
-                });
-                i = end;
-                start = i;
-            }
-            _ => i += 1,
+    while start < bytes.len() {
+        let i = find_line_end(bytes, start);
+        if i == bytes.len() {
+            lines.push(Line {
+                text: &text[start..],
+                ending: "",
+            });
+            break;
         }
-    }
-    if start < bytes.len() {
+        let end = if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+            i + 2
+        } else {
+            i + 1
+        };
         lines.push(Line {
-            text: &text[start..],
-            ending: "",
+            text: &text[start..i],
+            ending: &text[i..end],
         });
+        start = end;
     }
     lines
 }
 
 /// What python-dotenv makes of one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryKind {
+pub enum EntryKind<'a> {
     /// Whitespace only.
     Blank,
     /// A `#` comment line.
     Comment,
     /// `[export ]KEY[=VALUE]`, possibly over several lines inside quotes.
-    Assignment(Assignment),
+    Assignment(Assignment<'a>),
     /// A line python-dotenv cannot parse (it warns and skips it).
     Unparsable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assignment {
-    pub key: String,
+pub struct Assignment<'a> {
+    pub key: Cow<'a, str>,
     /// The value python-dotenv reads (before `${...}` interpolation); `None` for a bare
     /// `KEY` line without `=`.
-    pub value: Option<String>,
+    pub value: Option<Cow<'a, str>>,
     /// Set by an `export KEY=...` line (systemd ignores those).
     pub export: bool,
     /// Length of the first line's text up to the end of the key (indentation,
@@ -130,64 +205,87 @@ pub struct Assignment {
     pub indent_len: usize,
     /// An inline comment (`# ...` after the value, to the end of the line), which
     /// python-dotenv drops and systemd reads as part of an unquoted value.
-    pub comment: Option<String>,
+    pub comment: Option<Cow<'a, str>>,
 }
 
 /// A run of lines that python-dotenv reads as one binding.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct Entry<'a> {
     /// 0-based index of the first line.
     pub first: usize,
     /// 0-based index of the last line (inclusive).
     pub last: usize,
-    pub kind: EntryKind,
+    /// Byte offset of the first line in the text.
+    pub start: usize,
+    /// Byte offset just past the last line's terminator.
+    pub end: usize,
+    pub kind: EntryKind<'a>,
 }
 
-impl Entry {
-    pub fn assignment(&self) -> Option<&Assignment> {
+impl<'a> Entry<'a> {
+    pub fn assignment(&self) -> Option<&Assignment<'a>> {
         match &self.kind {
             EntryKind::Assignment(a) => Some(a),
             _ => None,
         }
     }
+
+    /// The raw text of the entry's lines, terminators included.
+    pub fn source<'t>(&self, text: &'t str) -> &'t str {
+        &text[self.start..self.end]
+    }
+
+    /// The entry's first line, without its terminator.
+    pub fn first_line<'t>(&self, text: &'t str) -> &'t str {
+        &text[self.start..find_line_end(text.as_bytes(), self.start).min(self.end)]
+    }
+
+    /// An assignment's first line up to the end of its key (`  export KEY`).
+    pub fn head<'t>(&self, text: &'t str) -> &'t str {
+        let line = self.first_line(text);
+        let len = self.assignment().map_or(0, |a| a.head_len);
+        &line[..len.min(line.len())]
+    }
+
+    /// An assignment's indentation.
+    pub fn indent<'t>(&self, text: &'t str) -> &'t str {
+        let line = self.first_line(text);
+        let len = self.assignment().map_or(0, |a| a.indent_len);
+        &line[..len.min(line.len())]
+    }
 }
 
-/// A parsed file: its lines, byte for byte, and python-dotenv's entries over them.
+/// A parsed file: its text, its lines, byte for byte, and python-dotenv's entries over
+/// them. The whole file in memory, entry by entry: the edit itself streams [`Entries`]
+/// and keeps [`Readings`] instead; this is the complete view, for tests and tools.
 #[derive(Debug, Clone)]
 pub struct Document<'a> {
+    pub text: &'a str,
     pub lines: Vec<Line<'a>>,
-    pub entries: Vec<Entry>,
+    pub entries: Vec<Entry<'a>>,
 }
 
 impl<'a> Document<'a> {
     pub fn parse(text: &'a str) -> Document<'a> {
-        let lines = split_lines(text);
-        let entries = dotenv_entries(&lines);
-        Document { lines, entries }
-    }
-
-    /// The raw text of an entry's lines, terminators included.
-    pub fn entry_text(&self, entry: &Entry) -> String {
-        self.lines[entry.first..=entry.last]
-            .iter()
-            .map(|l| format!("{}{}", l.text, l.ending))
-            .collect()
+        Document {
+            text,
+            lines: split_lines(text),
+            entries: Entries::new(text).collect(),
+        }
     }
 
     /// An assignment's first line up to the end of its key (`  export KEY`).
-    pub fn head(&self, entry: &Entry, a: &Assignment) -> &'a str {
-        let text = self.lines[entry.first].text;
-        &text[..a.head_len.min(text.len())]
+    pub fn head(&self, entry: &Entry<'_>, _a: &Assignment<'_>) -> &'a str {
+        entry.head(self.text)
     }
 
     /// An assignment's indentation.
-    pub fn indent(&self, entry: &Entry, a: &Assignment) -> &'a str {
-        let text = self.lines[entry.first].text;
-        &text[..a.indent_len.min(text.len())]
+    pub fn indent(&self, entry: &Entry<'_>, _a: &Assignment<'_>) -> &'a str {
+        entry.indent(self.text)
     }
 
     /// The assignments python-dotenv reads, in order.
-    pub fn assignments(&self) -> impl DoubleEndedIterator<Item = (&Entry, &Assignment)> {
+    pub fn assignments(&self) -> impl DoubleEndedIterator<Item = (&Entry<'a>, &Assignment<'a>)> {
         self.entries
             .iter()
             .filter_map(|e| e.assignment().map(|a| (e, a)))
@@ -197,37 +295,229 @@ impl<'a> Document<'a> {
     /// binding of each key wins (a bare `KEY` line counts, with no value).
     pub fn dotenv_values(&self) -> HashMap<String, Option<String>> {
         let mut map = HashMap::new();
-        for entry in &self.entries {
-            if let Some(a) = entry.assignment() {
-                map.insert(a.key.clone(), a.value.clone());
-            }
+        for (_, a) in self.assignments() {
+            map.insert(a.key.to_string(), a.value.as_deref().map(str::to_string));
         }
         map
     }
 }
 
-/// Both readers' view of one text, each parsed once.
+/// The keys a command names, for checking every assignment of a file against: sorted,
+/// with a mask of their lengths so that most keys are turned away without comparing
+/// bytes, and no hashing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeySet {
+    keys: Vec<String>,
+    lengths: u64,
+}
+
+impl KeySet {
+    pub fn new<'k>(keys: impl IntoIterator<Item = &'k str>) -> KeySet {
+        let mut keys: Vec<String> = keys.into_iter().map(str::to_string).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let lengths = keys.iter().fold(0, |m, k| m | KeySet::length_bit(k));
+        KeySet { keys, lengths }
+    }
+
+    #[inline]
+    fn length_bit(key: &str) -> u64 {
+        1 << key.len().min(63)
+    }
+
+    /// The key's index among the keys (sorted order).
+    #[inline]
+    pub fn find(&self, key: &str) -> Option<usize> {
+        if self.lengths & KeySet::length_bit(key) == 0 {
+            return None;
+        }
+        self.keys.binary_search_by(|k| k.as_str().cmp(key)).ok()
+    }
+
+    #[inline]
+    pub fn contains(&self, key: &str) -> bool {
+        self.find(key).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(String::as_str)
+    }
+}
+
+/// What an edit needs from one text, under both readers, for a set of keys: nothing
+/// here grows with the file but the assignments of those keys and the lines
+/// python-dotenv cannot parse. Queries are for keys of the set only.
 #[derive(Debug, Clone)]
 pub struct Readings<'a> {
     pub text: &'a str,
-    pub doc: Document<'a>,
-    pub systemd: Vec<SystemdAssignment>,
+    pub keys: KeySet,
+    /// python-dotenv's entries for the keys' assignments and the unparsable lines, in
+    /// order.
+    pub entries: Vec<Entry<'a>>,
+    /// systemd's assignments of the keys (valid names or not), in order.
+    pub systemd: Vec<SystemdAssignment<'a>>,
+    /// The number of physical lines.
+    pub lines: usize,
+    /// Every assignment each reader reads, when asked for ([`Readings::recording`]).
+    pub sequences: Option<Sequences>,
+}
+
+/// Every assignment of a text as each reader reads it, in order (systemd's: valid names
+/// only), 16 bytes each: spans of the text, or of a side buffer for what a reader
+/// rewrote (escapes, CRLF inside quotes). What the new text is checked against, without
+/// reading the old one again.
+#[derive(Debug, Clone, Default)]
+pub struct Sequences {
+    owned: String,
+    dotenv: Vec<Packed>,
+    systemd: Vec<Packed>,
+}
+
+/// A key and a value, each `(start, len)`; a start with [`IN_OWNED`] set is in the side
+/// buffer, a value of length [`ABSENT`] is python-dotenv's `None` (a bare `KEY`).
+#[derive(Debug, Clone, Copy)]
+struct Packed {
+    key: (u32, u32),
+    value: (u32, u32),
+}
+
+const IN_OWNED: u32 = 1 << 31;
+const ABSENT: u32 = u32::MAX;
+/// Texts up to this size are recorded (spans fit in 31 bits, the side buffer too).
+const RECORD_LIMIT: usize = 1 << 30;
+
+impl Sequences {
+    fn span(&mut self, text: &str, s: &str) -> (u32, u32) {
+        let at = (s.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+        if at <= text.len() && s.len() <= text.len() - at {
+            (at as u32, s.len() as u32)
+        } else {
+            let at = self.owned.len();
+            self.owned.push_str(s);
+            (at as u32 | IN_OWNED, s.len() as u32)
+        }
+    }
+
+    fn get<'s>(&'s self, text: &'s str, (at, len): (u32, u32)) -> &'s str {
+        let (source, at) = if at & IN_OWNED != 0 {
+            (self.owned.as_str(), (at & !IN_OWNED) as usize)
+        } else {
+            (text, at as usize)
+        };
+        &source[at..at + len as usize]
+    }
+
+    fn push_dotenv(&mut self, text: &str, a: &Assignment<'_>) {
+        let key = self.span(text, &a.key);
+        let value = match &a.value {
+            Some(v) => self.span(text, v),
+            None => (0, ABSENT),
+        };
+        self.dotenv.push(Packed { key, value });
+    }
+
+    fn push_systemd(&mut self, text: &str, a: &SystemdAssignment<'_>) {
+        let key = self.span(text, a.key);
+        let value = self.span(text, &a.value);
+        self.systemd.push(Packed { key, value });
+    }
+
+    /// python-dotenv's assignments of `text` (the text recorded) whose keys are not in
+    /// `skip`.
+    pub fn dotenv_others<'s>(
+        &'s self,
+        text: &'s str,
+        skip: &'s KeySet,
+    ) -> impl Iterator<Item = (&'s str, Option<&'s str>)> + 's {
+        self.dotenv.iter().filter_map(move |p| {
+            let key = self.get(text, p.key);
+            if skip.contains(key) {
+                return None;
+            }
+            let value = (p.value.1 != ABSENT).then(|| self.get(text, p.value));
+            Some((key, value))
+        })
+    }
+
+    /// systemd's assignments (valid names) of `text` whose keys are not in `skip`.
+    pub fn systemd_others<'s>(
+        &'s self,
+        text: &'s str,
+        skip: &'s KeySet,
+    ) -> impl Iterator<Item = (&'s str, &'s str)> + 's {
+        self.systemd.iter().filter_map(move |p| {
+            let key = self.get(text, p.key);
+            (!skip.contains(key)).then(|| (key, self.get(text, p.value)))
+        })
+    }
 }
 
 impl<'a> Readings<'a> {
-    pub fn of(text: &'a str) -> Readings<'a> {
+    /// Reads the text under both readers (one pass each).
+    pub fn of<'k>(text: &'a str, keys: impl IntoIterator<Item = &'k str>) -> Readings<'a> {
+        Readings::read(text, KeySet::new(keys), false)
+    }
+
+    /// [`Readings::of`], also recording every assignment ([`Sequences`]) for
+    /// [`crate::edit::verify`] to check the new text against.
+    pub fn recording<'k>(text: &'a str, keys: impl IntoIterator<Item = &'k str>) -> Readings<'a> {
+        Readings::read(text, KeySet::new(keys), text.len() < RECORD_LIMIT)
+    }
+
+    fn read(text: &'a str, keys: KeySet, record: bool) -> Readings<'a> {
+        let mut sequences = record.then(Sequences::default);
+        let mut entries = Vec::new();
+        let mut stream = Entries::new(text);
+        for entry in &mut stream {
+            if let (Some(seq), EntryKind::Assignment(a)) = (&mut sequences, &entry.kind) {
+                seq.push_dotenv(text, a);
+            }
+            if keeps(&keys, &entry) {
+                entries.push(entry);
+            }
+        }
+        let lines = stream.lines();
+        let mut systemd = Vec::new();
+        for a in SystemdReader::new(text) {
+            if let Some(seq) = &mut sequences {
+                if a.valid {
+                    seq.push_systemd(text, &a);
+                }
+            }
+            if keys.contains(a.key) {
+                systemd.push(a);
+            }
+        }
         Readings {
             text,
-            doc: Document::parse(text),
-            systemd: systemd_assignments(text),
+            keys,
+            entries,
+            systemd,
+            lines,
+            sequences,
         }
+    }
+
+    /// The assignments of the keys python-dotenv reads, in order.
+    pub fn assignments(&self) -> impl DoubleEndedIterator<Item = (&Entry<'a>, &Assignment<'a>)> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.assignment().map(|a| (e, a)))
     }
 
     /// python-dotenv's value of a key: `None` when absent, `Some(None)` for a bare `KEY`
     /// line (the last binding wins).
     pub fn dotenv(&self, key: &str) -> Option<Option<&str>> {
-        self.doc
-            .assignments()
+        debug_assert!(self.keys.contains(key), "{key} was not read");
+        self.assignments()
             .rev()
             .find(|(_, a)| a.key == key)
             .map(|(_, a)| a.value.as_deref())
@@ -235,17 +525,34 @@ impl<'a> Readings<'a> {
 
     /// The value a unit gets from `EnvironmentFile=` (the last valid assignment wins).
     pub fn systemd(&self, key: &str) -> Option<&str> {
-        self.systemd_valid()
-            .rev()
-            .find(|a| a.key == key)
-            .map(|a| a.value.as_str())
-    }
-
-    /// systemd's assignments with valid names, in order (the others are dropped).
-    pub fn systemd_valid(&self) -> impl DoubleEndedIterator<Item = &SystemdAssignment> {
+        debug_assert!(self.keys.contains(key), "{key} was not read");
         self.systemd
             .iter()
-            .filter(|a| systemd_name_is_valid(&a.key))
+            .rev()
+            .find(|a| a.valid && a.key == key)
+            .map(|a| a.value.as_ref())
+    }
+
+    /// The ending for a new line: that of the last line that has one (CRLF in a CRLF
+    /// file), else LF.
+    pub fn newline(&self) -> &'a str {
+        let bytes = self.text.as_bytes();
+        match bytes.iter().rposition(|&b| b == b'\n' || b == b'\r') {
+            Some(i) if bytes[i] == b'\n' && i > 0 && bytes[i - 1] == b'\r' => &self.text[i - 1..=i],
+            Some(i) => &self.text[i..=i],
+            None => "\n",
+        }
+    }
+}
+
+/// Whether [`Readings`] keeps an entry: an assignment of one of the keys, or a line
+/// python-dotenv cannot parse.
+#[inline]
+pub fn keeps(keys: &KeySet, entry: &Entry<'_>) -> bool {
+    match &entry.kind {
+        EntryKind::Assignment(a) => keys.contains(&a.key),
+        EntryKind::Unparsable => true,
+        _ => false,
     }
 }
 
@@ -255,81 +562,342 @@ pub fn py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// `[^\S\r\n]`: whitespace that does not end a line.
-fn py_hspace(c: char) -> bool {
-    py_space(c) && c != '\n' && c != '\r'
+/// [`py_space`] for an ASCII byte: `\t`..`\r`, U+001C..U+001F and space.
+#[inline]
+fn ascii_py_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | 0x1c..=0x1f | b' ')
 }
 
-/// Groups lines into python-dotenv's bindings. python-dotenv reads the file in text mode
-/// (universal newlines), so it parses the lines joined with `\n`; the offsets map back
-/// to the physical lines one to one.
-fn dotenv_entries(lines: &[Line<'_>]) -> Vec<Entry> {
-    let mut text = String::with_capacity(lines.iter().map(|l| l.text.len() + 1).sum());
-    let mut starts = Vec::with_capacity(lines.len());
-    for line in lines {
-        starts.push(text.len());
-        text.push_str(line.text);
-        if !line.ending.is_empty() {
-            text.push('\n');
+/// [`space_len_at`] for a character that is not ASCII.
+#[cold]
+fn wide_space_len_at(text: &str, at: usize) -> usize {
+    match text[at..].chars().next() {
+        Some(c) if py_space(c) => c.len_utf8(),
+        _ => 0,
+    }
+}
+
+/// The byte length of the character at `at` when it is [`py_space`] (0 when it is not,
+/// or at the end). With `hspace`, `\n` and `\r` do not count (`[^\S\r\n]`).
+#[inline]
+fn space_len_at(text: &str, at: usize, hspace: bool) -> usize {
+    match text.as_bytes().get(at) {
+        None => 0,
+        Some(&b) if b < 0x80 => {
+            usize::from(ascii_py_space(b) && !(hspace && (b == b'\n' || b == b'\r')))
+        }
+        Some(_) => wide_space_len_at(text, at),
+    }
+}
+
+/// The byte length of the UTF-8 character whose first byte is `b`.
+#[inline]
+fn char_len(b: u8) -> usize {
+    match b {
+        0..=0x7f => 1,
+        0xf0..=0xff => 4,
+        0xe0..=0xef => 3,
+        _ => 2,
+    }
+}
+
+/// Where the run of (h)space characters from `at` ends.
+#[inline]
+fn skip_spaces(text: &str, mut at: usize, hspace: bool) -> usize {
+    loop {
+        let n = space_len_at(text, at, hspace);
+        if n == 0 {
+            return at;
+        }
+        at += n;
+    }
+}
+
+/// The number of `\n` in `bytes`.
+#[inline]
+fn count_lf(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+/// python-dotenv's bindings, one [`Entry`] at a time (blank lines each an entry), in a
+/// single pass that keeps nothing per line.
+///
+/// python-dotenv reads the file in text mode (universal newlines), so it parses the lines
+/// joined with `\n`; the offsets map back to the physical lines one to one. Without a
+/// CR in the file that joined text is the text itself, and every key and value is
+/// borrowed from it; with one, a joined copy and a table of line starts are made.
+pub struct Entries<'a> {
+    text: &'a str,
+    joined: Cow<'a, str>,
+    /// With a CR in the text: each line's start in the text, then the text's length.
+    starts: Option<Vec<usize>>,
+    /// Where the next binding is read from (a line start of the joined text, or its end).
+    pos: usize,
+    /// The index of the line at `pos`.
+    line: usize,
+    /// Blank lines still to yield: the next one's index and joined offset, and the index
+    /// of the line after the last.
+    blank: (usize, usize, usize),
+    /// The binding that follows those blank lines.
+    pending: Option<Entry<'a>>,
+    /// The number of lines, once the text is read.
+    total: Option<usize>,
+}
+
+impl<'a> Entries<'a> {
+    pub fn new(text: &'a str) -> Entries<'a> {
+        let bytes = text.as_bytes();
+        let (joined, starts) = if bytes.contains(&b'\r') {
+            let lines = split_lines(text);
+            let mut joined = String::with_capacity(text.len());
+            let mut starts = Vec::with_capacity(lines.len() + 1);
+            for line in &lines {
+                starts.push(line.text.as_ptr() as usize - text.as_ptr() as usize);
+                joined.push_str(line.text);
+                if !line.ending.is_empty() {
+                    joined.push('\n');
+                }
+            }
+            starts.push(text.len());
+            (Cow::Owned(joined), Some(starts))
+        } else {
+            (Cow::Borrowed(text), None)
+        };
+        Entries {
+            text,
+            joined,
+            starts,
+            pos: 0,
+            line: 0,
+            blank: (0, 0, 0),
+            pending: None,
+            total: None,
         }
     }
-    let line_of = |offset: usize| match starts.binary_search(&offset) {
-        Ok(i) => i,
-        Err(i) => i - 1,
-    };
 
-    let mut entries = Vec::new();
-    let mut next_line = 0;
-    let mut reader = DotenvReader {
-        text: &text,
-        pos: 0,
-    };
-    while reader.pos < text.len() {
+    /// The number of physical lines (the whole text is read for it).
+    pub fn lines(&mut self) -> usize {
+        while self.total.is_none() {
+            if self.next().is_none() && self.total.is_none() {
+                self.total = Some(self.line);
+            }
+        }
+        self.total.unwrap_or(0)
+    }
+
+    /// Byte offsets in the text of lines `first` to `last` (joined offsets
+    /// `joined_start..joined_end`).
+    fn span(
+        &self,
+        first: usize,
+        last: usize,
+        joined_start: usize,
+        joined_end: usize,
+    ) -> (usize, usize) {
+        match &self.starts {
+            None => (joined_start, joined_end),
+            Some(starts) => (starts[first], starts[last + 1]),
+        }
+    }
+
+    /// A span of the joined text as text of the file: borrowed, except across a line end
+    /// in a file with CRs (python-dotenv reads CRLF and a lone CR as `\n`).
+    fn source(&self, start: usize, end: usize, first: usize, first_start: usize) -> Cow<'a, str> {
+        let Some(starts) = &self.starts else {
+            return match self.joined {
+                Cow::Borrowed(t) => Cow::Borrowed(&t[start..end]),
+                Cow::Owned(ref t) => Cow::Owned(t[start..end].to_string()),
+            };
+        };
+        let joined = self.joined.as_bytes();
+        if joined[start..end].contains(&b'\n') {
+            return Cow::Owned(self.joined[start..end].to_string());
+        }
+        let before = &joined[first_start..start];
+        let line = first + count_lf(before);
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(first_start, |i| first_start + i + 1);
+        let at = starts[line] + (start - line_start);
+        Cow::Borrowed(&self.text[at..at + (end - start)])
+    }
+
+    /// The two lines most env files are made of, `KEY=value` and `# comment`, read
+    /// without the regex-by-regex machinery (in a file without CRs). The conditions keep
+    /// to lines every step of [`DotenvReader`] reads the same way: the key and the value
+    /// ASCII without whitespace, `#` or quotes, the value ending at the end of the line.
+    /// Anything else goes the long way.
+    #[inline]
+    fn simple_line(&mut self, before: usize) -> bool {
+        let Cow::Borrowed(text) = self.joined else {
+            return false;
+        };
+        let bytes = text.as_bytes();
+        let line_end = |end: usize| (end + 1).min(bytes.len());
+        let first = bytes[before];
+        let kind = if first == b'#' {
+            let end = find_lf(bytes, before);
+            (EntryKind::Comment, line_end(end))
+        } else {
+            if first <= b' ' || first >= 0x80 || matches!(first, b'\'' | b'=') {
+                return false;
+            }
+            let eq = scan(
+                bytes,
+                before,
+                |w| has_less(w, 0x21) || has_byte(w, b'=') || has_byte(w, b'#') || w & HIGHS != 0,
+                |b| b <= b' ' || b == b'=' || b == b'#' || b >= 0x80,
+            );
+            if bytes.get(eq) != Some(&b'=') {
+                return false;
+            }
+            match bytes.get(eq + 1) {
+                Some(&b) if b > b' ' && b < 0x80 && !matches!(b, b'\'' | b'"' | b'#') => {}
+                _ => return false,
+            }
+            let end = scan(
+                bytes,
+                eq + 1,
+                |w| has_less(w, 0x21) || has_byte(w, b'#') || w & HIGHS != 0,
+                |b| b <= b' ' || b == b'#' || b >= 0x80,
+            );
+            if end < bytes.len() && bytes[end] != b'\n' {
+                return false;
+            }
+            let assignment = Assignment {
+                key: Cow::Borrowed(&text[before..eq]),
+                value: Some(Cow::Borrowed(&text[eq + 1..end])),
+                export: false,
+                head_len: eq - before,
+                indent_len: 0,
+                comment: None,
+            };
+            (EntryKind::Assignment(assignment), line_end(end))
+        };
+        let (kind, end) = kind;
+        self.blank = (self.line, before, self.line);
+        self.pending = Some(Entry {
+            first: self.line,
+            last: self.line,
+            start: before,
+            end,
+            kind,
+        });
+        self.line += 1;
+        self.pos = end;
+        true
+    }
+
+    /// Reads the next binding, queueing the blank lines before it.
+    fn read(&mut self) {
+        let len = self.joined.len();
+        let before = self.pos;
+        if before >= len {
+            self.total = Some(self.line);
+            return;
+        }
+        if self.simple_line(before) {
+            return;
+        }
+        let mut reader = DotenvReader {
+            text: &self.joined,
+            pos: before,
+        };
         let binding = reader.binding();
-        if binding.content_start >= text.len() {
-            break; // trailing whitespace only
+        let joined = self.joined.as_bytes();
+        if binding.content_start >= len {
+            // Trailing whitespace only: blank lines to the end.
+            let total = self.line
+                + count_lf(&joined[before..])
+                + usize::from(joined.last() != Some(&b'\n'));
+            self.blank = (self.line, before, total);
+            self.pos = len;
+            self.line = total;
+            self.total = Some(total);
+            return;
         }
-        let first = line_of(binding.content_start);
-        let last = line_of(binding.end.max(binding.content_start + 1) - 1);
-        for blank in next_line..first {
-            entries.push(Entry {
-                first: blank,
-                last: blank,
-                kind: EntryKind::Blank,
-            });
-        }
+        let gap = &joined[before..binding.content_start];
+        let first = self.line + count_lf(gap);
+        let first_start = gap
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(before, |i| before + i + 1);
+        let last_offset = binding.end.max(binding.content_start + 1) - 1;
+        let last = first + count_lf(&joined[binding.content_start..last_offset]);
+        self.blank = (self.line, before, first);
+        self.pos = binding.end;
+        self.line = last + 1;
         let kind = match binding.parsed {
             None => EntryKind::Unparsable,
             Some(Parsed { key: None, .. }) => EntryKind::Comment,
             Some(Parsed {
-                key: Some(key),
+                key: Some((key_start, key_stop)),
                 value,
                 export,
                 key_end,
                 comment,
             }) => {
-                let line_start = starts[first];
+                let value = value.map(|v| match v {
+                    RawValue::Empty => Cow::Borrowed(""),
+                    RawValue::Plain(s, e) => self.source(s, e, first, first_start),
+                    RawValue::Quoted(s, e, q) => {
+                        if joined[s..e].contains(&b'\\') {
+                            Cow::Owned(decode_escapes(&self.joined[s..e], q))
+                        } else {
+                            self.source(s, e, first, first_start)
+                        }
+                    }
+                });
                 EntryKind::Assignment(Assignment {
-                    key,
+                    key: self.source(key_start, key_stop, first, first_start),
                     value,
                     export,
-                    head_len: key_end - line_start,
-                    indent_len: binding.content_start - line_start,
-                    comment,
+                    head_len: key_end - first_start,
+                    indent_len: binding.content_start - first_start,
+                    comment: comment.map(|(s, e)| self.source(s, e, first, first_start)),
                 })
             }
         };
-        entries.push(Entry { first, last, kind });
-        next_line = last + 1;
-    }
-    for blank in next_line..lines.len() {
-        entries.push(Entry {
-            first: blank,
-            last: blank,
-            kind: EntryKind::Blank,
+        let (start, end) = self.span(first, last, first_start, binding.end);
+        self.pending = Some(Entry {
+            first,
+            last,
+            start,
+            end,
+            kind,
         });
     }
-    entries
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Entry<'a>;
+
+    fn next(&mut self) -> Option<Entry<'a>> {
+        loop {
+            let (index, at, stop) = self.blank;
+            if index < stop {
+                let joined = self.joined.as_bytes();
+                let end = (find_lf(joined, at) + 1).min(joined.len());
+                let (start, end_in_text) = self.span(index, index, at, end);
+                self.blank = (index + 1, end, stop);
+                return Some(Entry {
+                    first: index,
+                    last: index,
+                    start,
+                    end: end_in_text,
+                    kind: EntryKind::Blank,
+                });
+            }
+            if let Some(entry) = self.pending.take() {
+                return Some(entry);
+            }
+            if self.total.is_some() {
+                return None;
+            }
+            self.read();
+        }
+    }
 }
 
 struct Binding {
@@ -341,12 +909,23 @@ struct Binding {
     parsed: Option<Parsed>,
 }
 
+/// A binding as spans of the (joined) text.
 struct Parsed {
-    key: Option<String>,
-    value: Option<String>,
+    /// The key's span (without quotes); `None` for a comment.
+    key: Option<(usize, usize)>,
+    value: Option<RawValue>,
     export: bool,
     key_end: usize,
-    comment: Option<String>,
+    /// The inline comment's span (from `#` to the end of the line).
+    comment: Option<(usize, usize)>,
+}
+
+enum RawValue {
+    Empty,
+    /// An unquoted value, inline comment and trailing whitespace removed.
+    Plain(usize, usize),
+    /// The text between the quotes, escapes still to decode.
+    Quoted(usize, usize, char),
 }
 
 /// python-dotenv's `Reader` and `parse_binding`, regex by regex.
@@ -356,29 +935,22 @@ struct DotenvReader<'t> {
 }
 
 impl DotenvReader<'_> {
-    fn rest(&self) -> &str {
-        &self.text[self.pos..]
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
     }
 
-    fn peek(&self) -> Option<char> {
-        self.rest().chars().next()
+    fn skip_hspace(&mut self) {
+        self.pos = skip_spaces(self.text, self.pos, true);
     }
 
-    /// Advances over the longest prefix of chars matching `f`; returns the skipped text.
-    fn skip_while(&mut self, f: impl Fn(char) -> bool) -> &str {
-        let start = self.pos;
-        let len = self
-            .rest()
-            .char_indices()
-            .find(|&(_, c)| !f(c))
-            .map_or(self.rest().len(), |(i, _)| i);
-        self.pos += len;
-        &self.text[start..self.pos]
+    /// `[^\n]*`: to the next `\n` (or the end).
+    fn skip_to_lf(&mut self) {
+        self.pos = find_lf(self.text.as_bytes(), self.pos);
     }
 
     fn binding(&mut self) -> Binding {
         // _multiline_whitespace
-        self.skip_while(py_space);
+        self.pos = skip_spaces(self.text, self.pos, false);
         let content_start = self.pos;
         if self.pos >= self.text.len() {
             return Binding {
@@ -390,8 +962,8 @@ impl DotenvReader<'_> {
         let parsed = self.try_binding();
         if parsed.is_none() {
             // _rest_of_line, from wherever the failing regex stood.
-            self.skip_while(|c| c != '\n');
-            if self.peek() == Some('\n') {
+            self.skip_to_lf();
+            if self.peek() == Some(b'\n') {
                 self.pos += 1;
             }
         }
@@ -403,64 +975,88 @@ impl DotenvReader<'_> {
     }
 
     fn try_binding(&mut self) -> Option<Parsed> {
+        let bytes = self.text.as_bytes();
         // _export: (?:export[^\S\r\n]+)?
         let mut export = false;
-        if let Some(after) = self.rest().strip_prefix("export") {
-            if after.chars().next().is_some_and(py_hspace) {
-                self.pos += "export".len();
-                self.skip_while(py_hspace);
-                export = true;
-            }
+        if bytes[self.pos..].starts_with(b"export")
+            && space_len_at(self.text, self.pos + "export".len(), true) > 0
+        {
+            self.pos += "export".len();
+            self.skip_hspace();
+            export = true;
         }
         // parse_key
         let key = match self.peek() {
-            Some('#') => None,
-            Some('\'') => {
+            Some(b'#') => None,
+            Some(b'\'') => {
                 // _single_quoted_key: '([^']+)'
-                let inner = &self.rest()[1..];
-                let close = inner.find('\'')?;
+                let inner = self.pos + 1;
+                let close = bytes[inner..].iter().position(|&b| b == b'\'')?;
                 if close == 0 {
                     return None;
                 }
-                let key = inner[..close].to_string();
-                self.pos += close + 2;
-                Some(key)
+                self.pos = inner + close + 1;
+                Some((inner, inner + close))
             }
             _ => {
                 // _unquoted_key: ([^=\#\s]+)
-                let key = self.skip_while(|c| c != '=' && c != '#' && !py_space(c));
-                if key.is_empty() {
+                let start = self.pos;
+                let mut at = start;
+                loop {
+                    // ASCII key bytes in bulk; stop at `=`, `#`, ASCII space, non-ASCII.
+                    at = scan(
+                        bytes,
+                        at,
+                        |w| {
+                            has_less(w, 0x21)
+                                || has_byte(w, b'=')
+                                || has_byte(w, b'#')
+                                || w & HIGHS != 0
+                        },
+                        |b| b <= b' ' || b == b'=' || b == b'#' || b >= 0x80,
+                    );
+                    match bytes.get(at) {
+                        Some(&b) if b >= 0x80 && space_len_at(self.text, at, false) == 0 => {
+                            at += char_len(b);
+                        }
+                        Some(&b) if b < b' ' && !ascii_py_space(b) => at += 1,
+                        _ => break,
+                    }
+                }
+                if at == start {
                     return None;
                 }
-                Some(key.to_string())
+                self.pos = at;
+                Some((start, at))
             }
         };
         let key_end = self.pos;
         // _whitespace
-        self.skip_while(py_hspace);
+        self.skip_hspace();
         let mut comment = None;
-        let value = if self.peek() == Some('=') {
+        let value = if self.peek() == Some(b'=') {
             // _equal_sign
             self.pos += 1;
-            self.skip_while(py_hspace);
+            self.skip_hspace();
             Some(self.value(&mut comment)?)
         } else {
             None
         };
         // _comment: (?:[^\S\r\n]*#[^\r\n]*)?
         let save = self.pos;
-        self.skip_while(py_hspace);
-        if self.peek() == Some('#') {
-            let text = self.skip_while(|c| c != '\n');
-            comment = Some(text.to_string());
+        self.skip_hspace();
+        if self.peek() == Some(b'#') {
+            let start = self.pos;
+            self.skip_to_lf();
+            comment = Some((start, self.pos));
         } else {
             self.pos = save;
         }
         // _end_of_line: [^\S\r\n]*(?:\r\n|\n|\r|$)
-        self.skip_while(py_hspace);
+        self.skip_hspace();
         match self.peek() {
             None => {}
-            Some('\n') => self.pos += 1,
+            Some(b'\n') => self.pos += 1,
             Some(_) => return None,
         }
         Some(Parsed {
@@ -473,33 +1069,45 @@ impl DotenvReader<'_> {
     }
 
     /// parse_value. An unquoted value's inline comment goes to `comment`.
-    fn value(&mut self, comment: &mut Option<String>) -> Option<String> {
+    fn value(&mut self, comment: &mut Option<(usize, usize)>) -> Option<RawValue> {
         match self.peek() {
-            Some(q @ ('\'' | '"')) => {
+            Some(q @ (b'\'' | b'"')) => {
                 let inner_start = self.pos + 1;
-                let close = quoted_close(&self.text[inner_start..], q)?;
-                let raw = &self.text[inner_start..inner_start + close];
+                let close = quoted_close(&self.text[inner_start..], char::from(q))?;
                 self.pos = inner_start + close + 1;
-                Some(decode_escapes(raw, q))
+                Some(RawValue::Quoted(
+                    inner_start,
+                    inner_start + close,
+                    char::from(q),
+                ))
             }
-            None | Some('\n') => Some(String::new()),
+            None | Some(b'\n') => Some(RawValue::Empty),
             Some(_) => {
                 // _unquoted_value, then re.sub(r"\s+#.*", "", part).rstrip()
-                let part = self.skip_while(|c| c != '\n');
-                let mut cut = part.len();
-                let mut prev_space_start = None;
-                for (i, c) in part.char_indices() {
-                    if py_space(c) {
-                        prev_space_start.get_or_insert(i);
-                    } else if c == '#' && prev_space_start.is_some() {
-                        cut = prev_space_start.unwrap_or(i);
-                        *comment = Some(part[i..].to_string());
+                // The first `#` right after whitespace starts the comment (`\s+#.*`),
+                // and the whitespace run before it goes too.
+                let start = self.pos;
+                let bytes = self.text.as_bytes();
+                let mut cut = end_of_value(bytes, start);
+                let mut end = cut;
+                while bytes.get(cut) == Some(&b'#') {
+                    let before = &self.text[start..cut];
+                    if before.chars().next_back().is_some_and(py_space) {
+                        end = find_lf(bytes, cut);
+                        *comment = Some((cut, end));
+                        cut = start + before.trim_end_matches(py_space).len();
                         break;
-                    } else {
-                        prev_space_start = None;
                     }
+                    cut = end_of_value(bytes, cut + 1);
+                    end = cut;
                 }
-                Some(part[..cut].trim_end_matches(py_space).to_string())
+                self.pos = end;
+                // .rstrip(): trailing Python whitespace, which may be non-ASCII.
+                let trimmed = match bytes[start..cut].last() {
+                    Some(&b) if b < 0x80 && !ascii_py_space(b) => cut - start,
+                    _ => self.text[start..cut].trim_end_matches(py_space).len(),
+                };
+                Some(RawValue::Plain(start, start + trimmed))
             }
         }
     }
@@ -563,202 +1171,444 @@ fn decode_escapes(raw: &str, q: char) -> String {
 
 /// One assignment as systemd's env-file parser pushes it, before name validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SystemdAssignment {
-    pub key: String,
-    pub value: String,
+pub struct SystemdAssignment<'a> {
+    /// The key as systemd reads it (always a slice of the text: systemd keeps every byte
+    /// of a key but its trailing whitespace).
+    pub key: &'a str,
+    pub value: Cow<'a, str>,
     /// 1-based line where the key starts.
     pub line: usize,
+    /// Whether the key is a name systemd accepts ([`systemd_name_is_valid`]).
+    pub valid: bool,
+}
+
+/// A value systemd is building: a span of the text while the bytes it takes are
+/// consecutive (the usual case), a copy once they are not.
+enum ValueBuf {
+    Span(usize, usize),
+    Owned(Vec<u8>),
+}
+
+impl ValueBuf {
+    #[inline]
+    fn len(&self) -> usize {
+        match self {
+            ValueBuf::Span(s, e) => e - s,
+            ValueBuf::Owned(v) => v.len(),
+        }
+    }
+
+    /// Appends `bytes[from..to]`.
+    #[inline]
+    fn extend(&mut self, bytes: &[u8], from: usize, to: usize) {
+        match self {
+            ValueBuf::Span(s, e) if *s == *e => {
+                *s = from;
+                *e = to;
+            }
+            ValueBuf::Span(_, e) if *e == from => *e = to,
+            ValueBuf::Span(s, e) => {
+                let mut v = Vec::with_capacity(*e - *s + (to - from) + 16);
+                v.extend_from_slice(&bytes[*s..*e]);
+                v.extend_from_slice(&bytes[from..to]);
+                *self = ValueBuf::Owned(v);
+            }
+            ValueBuf::Owned(v) => v.extend_from_slice(&bytes[from..to]),
+        }
+    }
+
+    #[inline]
+    fn truncate(&mut self, len: usize) {
+        match self {
+            ValueBuf::Span(s, e) => *e = (*s + len).min(*e),
+            ValueBuf::Owned(v) => v.truncate(len),
+        }
+    }
+
+    /// The value, leaving the buffer empty.
+    #[inline(always)]
+    fn take<'a>(&mut self, text: &'a str) -> Cow<'a, str> {
+        match std::mem::replace(self, ValueBuf::Span(0, 0)) {
+            ValueBuf::Span(s, e) => text.get(s..e).map_or_else(
+                || Cow::Owned(String::from_utf8_lossy(&text.as_bytes()[s..e]).into_owned()),
+                Cow::Borrowed,
+            ),
+            ValueBuf::Owned(v) => Cow::Owned(
+                String::from_utf8(v)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            ),
+        }
+    }
 }
 
 /// systemd 252's `parse_env_file_internal`, state for state (NEWLINE is `\n\r`,
-/// WHITESPACE ` \t\n\r`, COMMENTS `#;`, SHELL_NEED_ESCAPE `"\`$` plus backtick).
-pub fn systemd_assignments(text: &str) -> Vec<SystemdAssignment> {
-    #[derive(Clone, Copy, PartialEq, Eq)]
-    enum State {
-        PreKey,
-        Key,
-        PreValue,
-        Value,
-        ValueEscape,
-        SingleQuoteValue,
-        DoubleQuoteValue,
-        DoubleQuoteValueEscape,
-        Comment,
-        CommentEscape,
-    }
-    let newline = |c: u8| c == b'\n' || c == b'\r';
-    let whitespace = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
-    let mut out = Vec::new();
-    let mut state = State::PreKey;
-    let mut line = 1usize;
-    let mut key_line = 1usize;
-    let mut key: Vec<u8> = Vec::new();
-    let mut value: Vec<u8> = Vec::new();
-    let mut last_key_ws: Option<usize> = None;
-    let mut last_value_ws: Option<usize> = None;
+/// WHITESPACE ` \t\n\r`, COMMENTS `#;`, SHELL_NEED_ESCAPE `"\`$` plus backtick), one
+/// assignment at a time.
+///
+/// The states that take runs of ordinary bytes (key, value, quoted value, comment) take
+/// them in one step; a run never holds a line terminator, so lines are still counted byte
+/// by byte at the terminators.
+pub struct SystemdReader<'a> {
+    text: &'a str,
+    i: usize,
+    state: State,
+    line: usize,
+    key_line: usize,
+    /// The key is every byte from key_start up to the `=` (key_end); systemd drops its
+    /// trailing whitespace (from last_key_ws on).
+    key_start: usize,
+    key_end: usize,
+    last_key_ws: Option<usize>,
+    value: ValueBuf,
+    last_value_ws: Option<usize>,
+    done: bool,
+}
 
-    let push = |out: &mut Vec<SystemdAssignment>,
-                key: &mut Vec<u8>,
-                value: &mut Vec<u8>,
-                last_key_ws: Option<usize>,
-                chomp: Option<usize>,
-                key_line: usize| {
-        if let Some(at) = chomp {
-            value.truncate(at);
-        }
-        if let Some(at) = last_key_ws {
-            key.truncate(at);
-        }
-        out.push(SystemdAssignment {
-            key: String::from_utf8_lossy(key).into_owned(),
-            value: String::from_utf8_lossy(value).into_owned(),
-            line: key_line,
-        });
-        key.clear();
-        value.clear();
-    };
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    PreKey,
+    Key,
+    PreValue,
+    Value,
+    ValueEscape,
+    SingleQuoteValue,
+    DoubleQuoteValue,
+    DoubleQuoteValueEscape,
+    Comment,
+    CommentEscape,
+}
 
-    let bytes = text.as_bytes();
-    for (i, &c) in bytes.iter().enumerate() {
-        match state {
-            State::PreKey => {
-                if c == b'#' || c == b';' {
-                    state = State::Comment;
-                } else if !whitespace(c) {
-                    state = State::Key;
-                    last_key_ws = None;
-                    key_line = line;
-                    key.push(c);
-                }
-            }
-            State::Key => {
-                if newline(c) {
-                    state = State::PreKey;
-                    key.clear();
-                } else if c == b'=' {
-                    state = State::PreValue;
-                    last_value_ws = None;
-                } else {
-                    if !whitespace(c) {
-                        last_key_ws = None;
-                    } else if last_key_ws.is_none() {
-                        last_key_ws = Some(key.len());
-                    }
-                    key.push(c);
-                }
-            }
-            State::PreValue => {
-                if newline(c) {
-                    state = State::PreKey;
-                    push(&mut out, &mut key, &mut value, last_key_ws, None, key_line);
-                } else if c == b'\'' {
-                    state = State::SingleQuoteValue;
-                } else if c == b'"' {
-                    state = State::DoubleQuoteValue;
-                } else if c == b'\\' {
-                    state = State::ValueEscape;
-                } else if !whitespace(c) {
-                    state = State::Value;
-                    value.push(c);
-                }
-            }
-            State::Value => {
-                if newline(c) {
-                    state = State::PreKey;
-                    push(
-                        &mut out,
-                        &mut key,
-                        &mut value,
-                        last_key_ws,
-                        last_value_ws,
-                        key_line,
-                    );
-                } else if c == b'\\' {
-                    state = State::ValueEscape;
-                    last_value_ws = None;
-                } else {
-                    if !whitespace(c) {
-                        last_value_ws = None;
-                    } else if last_value_ws.is_none() {
-                        last_value_ws = Some(value.len());
-                    }
-                    value.push(c);
-                }
-            }
-            State::ValueEscape => {
-                state = State::Value;
-                if !newline(c) {
-                    value.push(c);
-                }
-            }
-            State::SingleQuoteValue => {
-                if c == b'\'' {
-                    state = State::PreValue;
-                } else {
-                    value.push(c);
-                }
-            }
-            State::DoubleQuoteValue => {
-                if c == b'"' {
-                    state = State::PreValue;
-                } else if c == b'\\' {
-                    state = State::DoubleQuoteValueEscape;
-                } else {
-                    value.push(c);
-                }
-            }
-            State::DoubleQuoteValueEscape => {
-                state = State::DoubleQuoteValue;
-                if matches!(c, b'"' | b'\\' | b'`' | b'$') {
-                    value.push(c);
-                } else if c != b'\n' {
-                    value.push(b'\\');
-                    value.push(c);
-                }
-            }
-            State::Comment => {
-                if c == b'\\' {
-                    state = State::CommentEscape;
-                } else if newline(c) {
-                    state = State::PreKey;
-                }
-            }
-            State::CommentEscape => state = State::Comment,
-        }
-        // Physical lines, for messages only: LF, CRLF or a lone CR ends one.
-        if c == b'\n' || (c == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
-            line += 1;
+impl<'a> SystemdReader<'a> {
+    pub fn new(text: &'a str) -> SystemdReader<'a> {
+        SystemdReader {
+            text,
+            i: 0,
+            state: State::PreKey,
+            line: 1,
+            key_line: 1,
+            key_start: 0,
+            key_end: 0,
+            last_key_ws: None,
+            value: ValueBuf::Span(0, 0),
+            last_value_ws: None,
+            done: false,
         }
     }
-    match state {
-        State::PreValue
-        | State::ValueEscape
-        | State::SingleQuoteValue
-        | State::DoubleQuoteValue
-        | State::DoubleQuoteValueEscape => {
-            push(&mut out, &mut key, &mut value, last_key_ws, None, key_line)
+}
+
+/// The assignment systemd pushes (its value chomped at `chomp`).
+#[inline(always)]
+fn push<'a>(
+    out: &mut Option<SystemdAssignment<'a>>,
+    text: &'a str,
+    value: &mut ValueBuf,
+    key: (usize, usize),
+    line: usize,
+    chomp: Option<usize>,
+) {
+    if let Some(at) = chomp {
+        value.truncate(at);
+    }
+    let key = text.get(key.0..key.1).unwrap_or("");
+    *out = Some(SystemdAssignment {
+        key,
+        value: value.take(text),
+        line,
+        valid: systemd_name_is_valid(key),
+    });
+}
+
+impl<'a> Iterator for SystemdReader<'a> {
+    type Item = SystemdAssignment<'a>;
+
+    fn next(&mut self) -> Option<SystemdAssignment<'a>> {
+        #[inline]
+        fn newline(c: u8) -> bool {
+            c == b'\n' || c == b'\r'
         }
-        State::Value => push(
-            &mut out,
-            &mut key,
-            &mut value,
-            last_key_ws,
-            last_value_ws,
+        #[inline]
+        fn whitespace(c: u8) -> bool {
+            matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+        }
+        if self.done {
+            return None;
+        }
+        let text = self.text;
+        let bytes = text.as_bytes();
+        let SystemdReader {
+            i,
+            state,
+            line,
             key_line,
-        ),
-        _ => {}
+            key_start,
+            key_end,
+            last_key_ws,
+            value,
+            last_value_ws,
+            ..
+        } = self;
+        let mut out = None;
+        while *i < bytes.len() {
+            let c = bytes[*i];
+            match *state {
+                State::PreKey if !whitespace(c) && c != b'#' && c != b';' => {
+                    // `KEY=value` to the end of the line, no whitespace, quote or
+                    // backslash: what the states below make of it, in one step.
+                    // (The first byte is the key's, even a `=`.)
+                    let eq = scan(
+                        bytes,
+                        *i + 1,
+                        |w| has_less(w, 0x21) || has_byte(w, b'='),
+                        |b| whitespace(b) || b == b'=',
+                    );
+                    let plain = |b: u8| !whitespace(b) && !matches!(b, b'\'' | b'"' | b'\\');
+                    if bytes.get(eq) == Some(&b'=') && bytes.get(eq + 1).is_some_and(|&b| plain(b))
+                    {
+                        let end = scan(
+                            bytes,
+                            eq + 1,
+                            |w| has_less(w, 0x21) || has_byte(w, b'\\'),
+                            |b| whitespace(b) || b == b'\\',
+                        );
+                        if bytes.get(end).is_none_or(|&b| newline(b)) {
+                            *value = ValueBuf::Span(eq + 1, end);
+                            push(&mut out, text, value, (*i, eq), *line, None);
+                            *i = end;
+                            if let Some(&c) = bytes.get(end) {
+                                if c == b'\n' || bytes.get(end + 1) != Some(&b'\n') {
+                                    *line += 1;
+                                }
+                                *i += 1;
+                            }
+                            return out;
+                        }
+                    }
+                    *state = State::Key;
+                    *last_key_ws = None;
+                    *key_line = *line;
+                    *key_start = *i;
+                }
+                State::PreKey => {
+                    if c == b'#' || c == b';' {
+                        *state = State::Comment;
+                    } else if !whitespace(c) {
+                        *state = State::Key;
+                        *last_key_ws = None;
+                        *key_line = *line;
+                        *key_start = *i;
+                    }
+                }
+                State::Key => {
+                    if newline(c) {
+                        *state = State::PreKey;
+                    } else if c == b'=' {
+                        *state = State::PreValue;
+                        *last_value_ws = None;
+                        *key_end = *i;
+                    } else if !whitespace(c) {
+                        *last_key_ws = None;
+                        *i = scan(
+                            bytes,
+                            *i,
+                            |w| has_less(w, 0x21) || has_byte(w, b'='),
+                            |b| whitespace(b) || b == b'=',
+                        );
+                        continue;
+                    } else {
+                        if last_key_ws.is_none() {
+                            *last_key_ws = Some(*i);
+                        }
+                    }
+                }
+                State::PreValue => {
+                    if newline(c) {
+                        *state = State::PreKey;
+                        push(
+                            &mut out,
+                            text,
+                            value,
+                            (*key_start, last_key_ws.unwrap_or(*key_end)),
+                            *key_line,
+                            None,
+                        );
+                    } else if c == b'\'' {
+                        *state = State::SingleQuoteValue;
+                    } else if c == b'"' {
+                        *state = State::DoubleQuoteValue;
+                    } else if c == b'\\' {
+                        *state = State::ValueEscape;
+                    } else if !whitespace(c) {
+                        *state = State::Value;
+                        value.extend(bytes, *i, *i + 1);
+                    }
+                }
+                State::Value => {
+                    if newline(c) {
+                        *state = State::PreKey;
+                        push(
+                            &mut out,
+                            text,
+                            value,
+                            (*key_start, last_key_ws.unwrap_or(*key_end)),
+                            *key_line,
+                            *last_value_ws,
+                        );
+                    } else if c == b'\\' {
+                        *state = State::ValueEscape;
+                        *last_value_ws = None;
+                    } else if !whitespace(c) {
+                        *last_value_ws = None;
+                        let end = scan(
+                            bytes,
+                            *i,
+                            |w| has_less(w, 0x21) || has_byte(w, b'\\'),
+                            |b| whitespace(b) || b == b'\\',
+                        );
+                        value.extend(bytes, *i, end);
+                        *i = end;
+                        continue;
+                    } else {
+                        if last_value_ws.is_none() {
+                            *last_value_ws = Some(value.len());
+                        }
+                        value.extend(bytes, *i, *i + 1);
+                    }
+                }
+                State::ValueEscape => {
+                    *state = State::Value;
+                    if !newline(c) {
+                        value.extend(bytes, *i, *i + 1);
+                    }
+                }
+                State::SingleQuoteValue => {
+                    if c == b'\'' {
+                        *state = State::PreValue;
+                    } else if newline(c) {
+                        value.extend(bytes, *i, *i + 1);
+                    } else {
+                        let end = scan(
+                            bytes,
+                            *i,
+                            |w| has_less(w, 0x0e) || has_byte(w, b'\''),
+                            |b| b == b'\'' || newline(b),
+                        );
+                        value.extend(bytes, *i, end);
+                        *i = end;
+                        continue;
+                    }
+                }
+                State::DoubleQuoteValue => {
+                    if c == b'"' {
+                        *state = State::PreValue;
+                    } else if c == b'\\' {
+                        *state = State::DoubleQuoteValueEscape;
+                    } else if newline(c) {
+                        value.extend(bytes, *i, *i + 1);
+                    } else {
+                        let end = scan(
+                            bytes,
+                            *i,
+                            |w| has_less(w, 0x0e) || has_byte(w, b'"') || has_byte(w, b'\\'),
+                            |b| b == b'"' || b == b'\\' || newline(b),
+                        );
+                        value.extend(bytes, *i, end);
+                        *i = end;
+                        continue;
+                    }
+                }
+                State::DoubleQuoteValueEscape => {
+                    *state = State::DoubleQuoteValue;
+                    if matches!(c, b'"' | b'\\' | b'`' | b'$') {
+                        value.extend(bytes, *i, *i + 1);
+                    } else if c != b'\n' {
+                        // The backslash (the byte before) and the character, both kept.
+                        value.extend(bytes, *i - 1, *i + 1);
+                    }
+                }
+                State::Comment => {
+                    if c == b'\\' {
+                        *state = State::CommentEscape;
+                    } else if newline(c) {
+                        *state = State::PreKey;
+                    } else {
+                        *i = scan(
+                            bytes,
+                            *i,
+                            |w| has_less(w, 0x0e) || has_byte(w, b'\\'),
+                            |b| b == b'\\' || newline(b),
+                        );
+                        continue;
+                    }
+                }
+                State::CommentEscape => *state = State::Comment,
+            }
+            // Physical lines, for messages only: LF, CRLF or a lone CR ends one.
+            if c == b'\n' || (c == b'\r' && bytes.get(*i + 1) != Some(&b'\n')) {
+                *line += 1;
+            }
+            *i += 1;
+            if out.is_some() {
+                return out;
+            }
+        }
+        self.done = true;
+        match *state {
+            State::PreValue
+            | State::ValueEscape
+            | State::SingleQuoteValue
+            | State::DoubleQuoteValue
+            | State::DoubleQuoteValueEscape => push(
+                &mut out,
+                text,
+                value,
+                (*key_start, last_key_ws.unwrap_or(*key_end)),
+                *key_line,
+                None,
+            ),
+            State::Value => push(
+                &mut out,
+                text,
+                value,
+                (*key_start, last_key_ws.unwrap_or(*key_end)),
+                *key_line,
+                *last_value_ws,
+            ),
+            _ => {}
+        }
+        out
     }
-    out
+}
+
+/// Every assignment systemd's parser pushes, in order ([`SystemdReader`]).
+pub fn systemd_assignments(text: &str) -> Vec<SystemdAssignment<'_>> {
+    SystemdReader::new(text).collect()
 }
 
 /// systemd 252's `env_name_is_valid`: letters, digits and `_`, not starting with a digit.
+#[inline]
 pub fn systemd_name_is_valid(name: &str) -> bool {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
-        _ => return false,
+    /// 1: may start a name, 2: may continue one.
+    const NAME: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            if c.is_ascii_alphabetic() || c == b'_' {
+                t[b] = 3;
+            } else if c.is_ascii_digit() {
+                t[b] = 2;
+            }
+            b += 1;
+        }
+        t
+    };
+    match name.as_bytes() {
+        [first, rest @ ..] => {
+            NAME[usize::from(*first)] & 1 != 0
+                && rest.iter().all(|&b| NAME[usize::from(b)] & 2 != 0)
+        }
+        [] => false,
     }
-    chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The environment a unit with `EnvironmentFile=` this text gets from it: assignments
@@ -767,8 +1617,8 @@ pub fn systemd_name_is_valid(name: &str) -> bool {
 pub fn systemd_env(text: &str) -> HashMap<String, (String, usize)> {
     let mut env = HashMap::new();
     for a in systemd_assignments(text) {
-        if systemd_name_is_valid(&a.key) {
-            env.insert(a.key, (a.value, a.line));
+        if a.valid {
+            env.insert(a.key.to_string(), (a.value.into_owned(), a.line));
         }
     }
     env

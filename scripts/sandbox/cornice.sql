@@ -69,7 +69,9 @@ INSERT INTO simulator_trades (run_id, pnl) SELECT g, g % 13 - 6 FROM generate_se
 INSERT INTO agent_runs (agent, log) SELECT 'agent' || g % 3, repeat('log line ', 40) FROM generate_series(1, :rows) g;
 INSERT INTO agent_findings (run_id, finding) SELECT g, 'finding ' || g FROM generate_series(1, :rows) g;
 INSERT INTO opportunity_observations (opportunity_id, edge) SELECT 1 + g % 8, g % 17 FROM generate_series(1, :rows) g;
-INSERT INTO hourly_prices (market_id, ts, price) SELECT 1 + g % 12, timestamptz '2026-09-01' + (g / 12) * interval '1 hour', 100 + g % 9 FROM generate_series(0, :rows - 1) g;
+-- Spread over the three monthly partitions whatever :rows is (hourly steps would run past
+-- November from rows = 26,209 on and fail for want of a partition).
+INSERT INTO hourly_prices (market_id, ts, price) SELECT 1 + g % 12, timestamptz '2026-09-01' + (g / 12) * (interval '91 days' / ceil(:rows / 12.0)), 100 + g % 9 FROM generate_series(0, :rows - 1) g;
 INSERT INTO market_snapshots (market_id, body) SELECT 1 + g % 12, jsonb_build_object('depth', repeat('d', 300)) FROM generate_series(1, :rows) g;
 INSERT INTO orderbook_snapshots (market_id, bids, asks) SELECT 1 + g % 12, '[[1,2]]', '[[3,4]]' FROM generate_series(1, :rows) g;
 INSERT INTO requests (user_id, path, status) SELECT 1 + g % 5, '/api/v1/markets/' || g, 200 FROM generate_series(1, :rows) g;

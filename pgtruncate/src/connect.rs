@@ -11,12 +11,15 @@
 //!
 //! Every password read is `remember`ed, so no output can carry it.
 
+use crate::tls::{HostCheck, MakeTlsConnector};
 use conventions::secrets::{percent_decode, remember};
 use conventions::ToolError;
-use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
+use openssl::ssl::{
+    SslContextBuilder, SslFiletype, SslMethod, SslMode as OpenSslMode, SslOptions, SslVerifyMode,
+    SslVersion,
+};
 use postgres::config::SslMode;
 use postgres::{Client, Config, NoTls};
-use postgres_openssl::MakeTlsConnector;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -557,7 +560,25 @@ impl ConnTarget {
                 mode.as_str()
             ))
         };
-        let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(tls_err)?;
+        // A bare context, not `SslConnector::builder`: that one loads the system's CA
+        // bundle for every sslmode (see tls.rs). Options and ciphers are the ones it sets;
+        // TLS 1.2 at least is libpq's default (ssl_min_protocol_version).
+        let mut builder = SslContextBuilder::new(SslMethod::tls_client()).map_err(tls_err)?;
+        builder.set_options(
+            SslOptions::ALL
+                | SslOptions::NO_COMPRESSION
+                | SslOptions::NO_SSLV2
+                | SslOptions::NO_SSLV3,
+        );
+        builder.set_mode(OpenSslMode::AUTO_RETRY | OpenSslMode::RELEASE_BUFFERS);
+        builder
+            .set_min_proto_version(Some(SslVersion::TLS1_2))
+            .map_err(tls_err)?;
+        builder
+            .set_cipher_list(
+                "DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK",
+            )
+            .map_err(tls_err)?;
         if mode.verifies_certificate() {
             match self.sslrootcert.as_deref() {
                 Some("system") => builder.set_default_verify_paths().map_err(tls_err)?,
@@ -597,14 +618,12 @@ impl ConnTarget {
                 .set_private_key_file(&key, SslFiletype::PEM)
                 .map_err(|e| ToolError::failed(format!("cannot read sslkey {key}: {e}")))?;
         }
-        let mut connector = MakeTlsConnector::new(builder.build());
-        if mode != SslModeSetting::VerifyFull {
-            // verify-ca checks the chain but not the name; prefer/require check nothing.
-            connector.set_callback(|config, _domain| {
-                config.set_verify_hostname(false);
-                Ok(())
-            });
-        }
+        // verify-ca checks the chain but not the name; prefer/require check nothing.
+        let host_check = match mode {
+            SslModeSetting::VerifyFull => HostCheck::Verify,
+            _ => HostCheck::Skip,
+        };
+        let connector = MakeTlsConnector::new(builder.build(), host_check);
         Ok(Tls::OpenSsl(connector))
     }
 

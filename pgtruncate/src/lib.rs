@@ -12,6 +12,7 @@ pub mod names;
 pub mod plan;
 pub mod preset;
 pub mod report;
+pub mod tls;
 pub mod truncate;
 
 use catalog::Blocker;

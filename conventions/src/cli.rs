@@ -107,15 +107,18 @@ where
 /// Prints the envelope and returns the exit code.
 pub fn finish(tool: Tool, style: JsonStyle, outcome: Outcome) -> ExitCode {
     let code = outcome.exit_code();
-    let value = Envelope::new(tool.name, tool.version, outcome).to_scrubbed_value();
-    let text = match style {
-        JsonStyle::Pretty => serde_json::to_string_pretty(&value),
-        JsonStyle::Short => serde_json::to_string(&value),
-    }
-    .unwrap_or_else(|_| String::from("{}"));
-    let mut stdout = std::io::stdout().lock();
+    let value = Envelope::new(tool.name, tool.version, outcome).into_scrubbed_value();
+    // Written straight from the value, without a second copy as one string.
+    let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let written = match style {
+        JsonStyle::Pretty => serde_json::to_writer_pretty(&mut stdout, &value),
+        JsonStyle::Short => serde_json::to_writer(&mut stdout, &value),
+    };
     // A reader that went away (broken pipe) ends the tool quietly with its normal code.
-    let _ = writeln!(stdout, "{text}").and_then(|_| stdout.flush());
+    let _ = written
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(stdout))
+        .and_then(|()| stdout.flush());
     ExitCode::from(code)
 }
 

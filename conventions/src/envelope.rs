@@ -80,7 +80,7 @@ impl Outcome {
 }
 
 /// The document as printed: envelope first, then the report's fields.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Envelope {
     pub tool: String,
     pub version: String,
@@ -89,7 +89,7 @@ pub struct Envelope {
     pub changed: bool,
     pub dry_run: bool,
     pub error: Option<ToolError>,
-    #[serde(flatten)]
+    /// Printed after the envelope's fields, at the same level.
     pub report: Map<String, Value>,
 }
 
@@ -112,11 +112,34 @@ impl Envelope {
     }
 
     /// The JSON value with every secret scrubbed out (the safety net of [`secrets`]).
-    pub fn to_scrubbed_value(&self) -> Value {
-        let mut value = serde_json::to_value(self).unwrap_or_else(|e| {
-            serde_json::json!({"tool": self.tool, "ok": false,
-                "error": {"kind": "failed", "message": format!("report could not be encoded: {e}")}})
-        });
+    /// Consumes the envelope so the report's fields move into the value rather than
+    /// being copied: a large report (a thousand tables) is then held once, not twice.
+    pub fn into_scrubbed_value(self) -> Value {
+        let error = match &self.error {
+            None => Ok(Value::Null),
+            Some(e) => serde_json::to_value(e),
+        };
+        let mut map = Map::new();
+        map.insert("tool".into(), Value::String(self.tool));
+        map.insert("version".into(), Value::String(self.version));
+        map.insert("schema_version".into(), Value::from(self.schema_version));
+        map.insert("ok".into(), Value::Bool(self.ok));
+        map.insert("changed".into(), Value::Bool(self.changed));
+        map.insert("dry_run".into(), Value::Bool(self.dry_run));
+        match error {
+            Ok(e) => {
+                map.insert("error".into(), e);
+                map.extend(self.report);
+            }
+            Err(e) => {
+                map.insert("ok".into(), Value::Bool(false));
+                map.insert(
+                    "error".into(),
+                    serde_json::json!({"kind": "failed", "message": format!("report could not be encoded: {e}")}),
+                );
+            }
+        }
+        let mut value = Value::Object(map);
         secrets::scrub_json(&mut value);
         value
     }
@@ -151,7 +174,7 @@ mod tests {
     fn envelope_fields_come_first_and_cannot_be_shadowed() {
         let outcome = Outcome::success(&json!({"file": "/etc/x.env", "ok": "shadow"}), true, false);
         let env = Envelope::new("envpatch", "0.1.0", outcome);
-        let v = env.to_scrubbed_value();
+        let v = env.into_scrubbed_value();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
@@ -175,7 +198,7 @@ mod tests {
     fn failure_carries_kind_and_exit_code() {
         let outcome = Outcome::failure(ToolError::busy("locked"));
         assert_eq!(outcome.exit_code(), 5);
-        let v = Envelope::new("svcctl", "0.1.0", outcome).to_scrubbed_value();
+        let v = Envelope::new("svcctl", "0.1.0", outcome).into_scrubbed_value();
         assert_eq!(v["ok"], false);
         assert_eq!(v["error"]["kind"], "busy");
         assert_eq!(v["error"]["message"], "locked");
@@ -188,7 +211,7 @@ mod tests {
             false,
             false,
         );
-        let v = Envelope::new("pgtruncate", "0.1.0", outcome).to_scrubbed_value();
+        let v = Envelope::new("pgtruncate", "0.1.0", outcome).into_scrubbed_value();
         assert_eq!(v["database"], "postgres://u@h/db");
     }
 }

@@ -20,7 +20,7 @@ cd "$REPO_ROOT"
 
 runs=10
 warmup=1
-rows=60000        # rows per runtime table: about 150 MB of Cornice-like data
+rows=72000        # rows per runtime table: about 150 MB of Cornice-like data (151 MiB)
 quick=false
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -113,7 +113,7 @@ $admin -c 'VACUUM' >/dev/null
 fixture_mb=$(psql -X -tA "$base/fixture" -c "SELECT pg_database_size('fixture') / 1048576")
 echo "cornice fixture: $fixture_mb MiB"
 runtime="execution_orders, executions, simulator_trades, simulator_runs, agent_findings, agent_runs, opportunity_observations, hourly_prices, market_snapshots, orderbook_snapshots, requests, arb_go_signals, arb_observations"
-fresh="psql -X -q $base/postgres -c 'DROP DATABASE IF EXISTS copy WITH (FORCE)' -c 'CREATE DATABASE copy TEMPLATE fixture'"
+fresh="psql -X -q $base/postgres -c 'DROP DATABASE IF EXISTS copy WITH (FORCE)' -c 'CREATE DATABASE copy TEMPLATE fixture' -c CHECKPOINT"
 ab "pgtruncate --preset cornice, ~${fixture_mb} MiB DB" \
   "$fresh" \
   "$bin/pgtruncate --json=short -d $base/copy --preset cornice" \
@@ -137,7 +137,7 @@ INSERT INTO parted SELECT g, 'x' FROM generate_series(0, 49999) g;
 SQL
 tables=$(printf 't%04d ' $(seq 1 1000))
 table_list=$(printf 't%04d, ' $(seq 1 1000)); table_list=${table_list%, }
-fresh_many="psql -X -q $base/postgres -c 'DROP DATABASE IF EXISTS copy WITH (FORCE)' -c 'CREATE DATABASE copy TEMPLATE many'"
+fresh_many="psql -X -q $base/postgres -c 'DROP DATABASE IF EXISTS copy WITH (FORCE)' -c 'CREATE DATABASE copy TEMPLATE many' -c CHECKPOINT"
 ab "pgtruncate 1,000 tables" \
   "$fresh_many" \
   "$bin/pgtruncate --json=short -d $base/copy $tables" \

@@ -186,6 +186,55 @@ fn a_corpus_written_by_envpatch_reads_back_exactly_under_both_real_readers() {
     assert!(text.starts_with("# Cornice\nexport LEGACY=1\n# inline\nPORT=8001\n# comment\nV05="));
 }
 
+/// A sandbox whose `rd@N.service` reads `BASE/N.env` and dumps what it got to `BASE/N.out`.
+fn reader_sandbox(base: &str) -> Result<Sandbox, String> {
+    let unit = service_unit(
+        "/usr/bin/env -0",
+        &format!(
+            "Type=oneshot\nEnvironmentFile={base}/%i.env\nStandardOutput=truncate:{base}/%i.out"
+        ),
+    );
+    Sandbox::boot(&[("rd@.service", &unit)])
+}
+
+/// `count` files `BASE/N.env` made of the pieces the readers disagree about (quotes,
+/// backslashes, comments, `export`, CR, CRLF, `;`, tabs).
+fn generated_files(base: &str, rng: &mut Rng, count: usize) -> Vec<PathBuf> {
+    let pieces = [
+        "A", "B", "C", "A=", "B=", "C=", "=", "\"", "\"", "'", "\\", " ", "#", "export ", "\n",
+        "\n", "\n", "\r\n", "\r", "x", "\t", ";", "$", "é", "\u{a0}",
+    ];
+    (0..count)
+        .map(|i| {
+            let len = 1 + rng.below(30);
+            let text: String = (0..len).map(|_| pieces[rng.below(pieces.len())]).collect();
+            let path = Path::new(base).join(format!("{i}.env"));
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// Each file as systemd's `EnvironmentFile=` reads it (one run of `rd@N.service` each) and
+/// as python-dotenv reads it literally.
+fn read_both(
+    sb: &Sandbox,
+    base: &str,
+    paths: &[PathBuf],
+) -> (Vec<HashMap<String, String>>, Vec<Map<String, Value>>) {
+    let units: Vec<String> = (0..paths.len())
+        .map(|i| format!("rd@{i}.service"))
+        .collect();
+    let mut args = vec!["start"];
+    args.extend(units.iter().map(String::as_str));
+    let start = sb.systemctl(&args);
+    assert!(start.status.success(), "{start:?}\n{}", sb.log());
+    let systemd = (0..paths.len())
+        .map(|i| parse_env_dump(&std::fs::read(Path::new(base).join(format!("{i}.out"))).unwrap()))
+        .collect();
+    (systemd, dotenv_read(paths, false))
+}
+
 /// A small deterministic generator (xorshift64*): the same files on every run.
 struct Rng(u64);
 
@@ -214,40 +263,15 @@ fn envpatch_reads_generated_files_exactly_as_the_real_readers_do() {
         .tempdir()
         .unwrap();
     let base = dir.path().to_str().unwrap();
-    let unit = service_unit(
-        "/usr/bin/env -0",
-        &format!(
-            "Type=oneshot\nEnvironmentFile={base}/%i.env\nStandardOutput=truncate:{base}/%i.out"
-        ),
-    );
-    let Some(sb) = require("systemd sandbox", Sandbox::boot(&[("rd@.service", &unit)])) else {
+    let Some(sb) = require("systemd sandbox", reader_sandbox(base)) else {
         return;
     };
-    let pieces = [
-        "A", "B", "C", "A=", "B=", "C=", "=", "\"", "\"", "'", "\\", " ", "#", "export ", "\n",
-        "\n", "\n", "\r\n", "\r", "x", "\t", ";", "$", "é", "\u{a0}",
-    ];
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let count = 150;
-    let mut paths = Vec::new();
-    for i in 0..count {
-        let len = 1 + rng.below(30);
-        let text: String = (0..len).map(|_| pieces[rng.below(pieces.len())]).collect();
-        let path = Path::new(base).join(format!("{i}.env"));
-        std::fs::write(&path, text).unwrap();
-        paths.push(path);
-    }
-    let units: Vec<String> = (0..count).map(|i| format!("rd@{i}.service")).collect();
-    let mut args = vec!["start"];
-    args.extend(units.iter().map(String::as_str));
-    let start = sb.systemctl(&args);
-    assert!(start.status.success(), "{start:?}\n{}", sb.log());
-    let dotenv = dotenv_read(&paths, false);
+    let paths = generated_files(base, &mut Rng(0x9E37_79B9_7F4A_7C15), 150);
+    let (systemd_values, dotenv) = read_both(&sb, base, &paths);
 
     for (i, path) in paths.iter().enumerate() {
         let text = std::fs::read_to_string(path).unwrap();
-        let systemd =
-            parse_env_dump(&std::fs::read(Path::new(base).join(format!("{i}.out"))).unwrap());
+        let systemd = &systemd_values[i];
         let run = support::run_tool(
             "envpatch",
             [
@@ -280,4 +304,102 @@ fn envpatch_reads_generated_files_exactly_as_the_real_readers_do() {
             );
         }
     }
+}
+
+/// Edits of generated files, judged by the real readers: a run that succeeds leaves the
+/// set key reading as asked and the unset key gone under both readers (or, for systemd,
+/// hidden with a warning, as on an `export` line), and the untouched key reading as
+/// before; a run that refuses leaves the file byte for byte as it was.
+#[test]
+fn edits_of_generated_files_read_back_under_both_real_readers() {
+    let Some(()) = require("python-dotenv", python_dotenv()) else {
+        return;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("envpatch-edit.")
+        .tempdir()
+        .unwrap();
+    let base = dir.path().to_str().unwrap();
+    let Some(sb) = require("systemd sandbox", reader_sandbox(base)) else {
+        return;
+    };
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let paths = generated_files(base, &mut rng, 150);
+    let (systemd_before, dotenv_before) = read_both(&sb, base, &paths);
+    let values = [
+        "true",
+        "",
+        "two words",
+        "it's",
+        "back\\slash",
+        "a # b",
+        "é",
+        "x=y",
+        "\"q\"",
+        ";",
+    ];
+    let mut originals = Vec::new();
+    let mut runs = Vec::new();
+    for path in &paths {
+        originals.push(std::fs::read(path).unwrap());
+        let value = values[rng.below(values.len())];
+        let run = support::run_tool(
+            "envpatch",
+            [
+                "--json=short",
+                "-q",
+                path.to_str().unwrap(),
+                &format!("A={value}"),
+                "--unset",
+                "B",
+            ],
+            &[],
+            None,
+        );
+        runs.push((value, run));
+    }
+    let (systemd_after, dotenv_after) = read_both(&sb, base, &paths);
+
+    let mut succeeded = 0;
+    for (i, (value, run)) in runs.iter().enumerate() {
+        let before = String::from_utf8_lossy(&originals[i]);
+        let after = std::fs::read(&paths[i]).unwrap();
+        if run.code != 0 {
+            assert!(
+                [1, 2].contains(&run.code) && run.json["error"]["message"].is_string(),
+                "unexpected refusal of {before:?}: {}",
+                run.json
+            );
+            assert_eq!(after, originals[i], "a refused edit changed {before:?}");
+            continue;
+        }
+        succeeded += 1;
+        let context = format!("{before:?} -> {:?}", String::from_utf8_lossy(&after));
+        assert_eq!(
+            dotenv_after[i].get("A"),
+            Some(&Value::from(*value)),
+            "dotenv A: {context}"
+        );
+        assert_eq!(dotenv_after[i].get("B"), None, "dotenv B: {context}");
+        assert_eq!(
+            dotenv_after[i].get("C"),
+            dotenv_before[i].get("C"),
+            "dotenv C: {context}"
+        );
+        let warned = run.json["warnings"]
+            .as_array()
+            .is_some_and(|w| !w.is_empty());
+        match systemd_after[i].get("A") {
+            Some(got) => assert_eq!(got, value, "systemd A: {context}"),
+            None => assert!(warned, "systemd lost A without a warning: {context}"),
+        }
+        assert_eq!(systemd_after[i].get("B"), None, "systemd B: {context}");
+        assert_eq!(
+            systemd_after[i].get("C"),
+            systemd_before[i].get("C"),
+            "systemd C: {context}"
+        );
+    }
+    // Most generated files can be edited; a test that only saw refusals would prove little.
+    assert!(succeeded >= 100, "only {succeeded} of 150 edits succeeded");
 }

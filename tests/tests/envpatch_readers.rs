@@ -215,13 +215,16 @@ fn generated_files(base: &str, rng: &mut Rng, count: usize) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The environment a unit got from its `EnvironmentFile=`.
+type SystemdReading = HashMap<String, String>;
+
 /// Each file as systemd's `EnvironmentFile=` reads it (one run of `rd@N.service` each) and
 /// as python-dotenv reads it literally.
 fn read_both(
     sb: &Sandbox,
     base: &str,
     paths: &[PathBuf],
-) -> (Vec<HashMap<String, String>>, Vec<Map<String, Value>>) {
+) -> (Vec<SystemdReading>, Vec<Map<String, Value>>) {
     let units: Vec<String> = (0..paths.len())
         .map(|i| format!("rd@{i}.service"))
         .collect();

@@ -25,14 +25,15 @@ case $deb_status in
   *) say "scripts/package.sh failed: the packaging test will fail" ;;
 esac
 
+log=$(mktemp /tmp/holdkit-test.XXXXXX.log)
+trap 'stop_pg; rm -f "$log"' EXIT
+
 say "starting the PostgreSQL sandbox"
-trap stop_pg EXIT
 start_pg
 say "PostgreSQL on 127.0.0.1:$HOLD_PG_PORT (socket $HOLD_PG_SOCKET)"
 
 say "running the tests"
 # Not under `set -e`: a failing run must still print the summary and stop the cluster.
-log=$(mktemp /tmp/holdkit-test.XXXXXX.log)
 status=0
 cargo test --workspace --no-fail-fast --quiet "$@" 2>&1 | tee "$log" || status=${PIPESTATUS[0]}
 

@@ -85,9 +85,10 @@ fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     cmd
 }
 
-/// One shared, always-empty directory (no ~/.pgpass, no ~/.postgresql/root.crt).
+/// One shared, always-empty directory (no ~/.pgpass, no ~/.postgresql/root.crt), in the
+/// build's own temp dir rather than a predictable path in /tmp that anyone could plant.
 fn empty_home() -> PathBuf {
-    let dir = std::env::temp_dir().join("holdkit-pgtruncate-empty-home");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pgtruncate-empty-home");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -6,12 +6,12 @@
 //! range. Editing replaces whole entries; every other line is written back byte for byte.
 //!
 //! [`SystemdReader`] is a transcription of systemd 252's `parse_env_file_internal`
-//! (src/basic/env-file.c) as used by `EnvironmentFile=`, and [`systemd_env`] applies what
-//! the service manager does next (drops invalid names, the last assignment wins).
+//! (src/basic/env-file.c) as used by `EnvironmentFile=`; the service manager then drops
+//! invalid names and lets the last assignment win.
 //!
 //! [`Readings`] is what an edit keeps of one text under both readers: the named keys'
 //! assignments, the unparsable lines, and (for the old text) a compact record of every
-//! assignment. [`Document`] is the complete view, for tests.
+//! assignment. `Document` is the complete view, for tests only.
 //!
 //! Both parsers read the text literally: python-dotenv's `${VAR}` interpolation happens
 //! after parsing and is reported by the caller, not performed here.
@@ -23,6 +23,7 @@
 //! ASCII, so every slice taken here is on a character boundary.
 
 use std::borrow::Cow;
+#[cfg(test)]
 use std::collections::HashMap;
 
 /// One physical line: its text without the terminator, and the terminator itself
@@ -257,7 +258,8 @@ impl<'a> Entry<'a> {
 
 /// A parsed file: its text, its lines, byte for byte, and python-dotenv's entries over
 /// them. The whole file in memory, entry by entry: the edit itself streams [`Entries`]
-/// and keeps [`Readings`] instead; this is the complete view, for tests and tools.
+/// and keeps [`Readings`] instead; this complete view is for tests.
+#[cfg(test)]
 #[derive(Debug, Clone)]
 pub struct Document<'a> {
     pub text: &'a str,
@@ -265,6 +267,7 @@ pub struct Document<'a> {
     pub entries: Vec<Entry<'a>>,
 }
 
+#[cfg(test)]
 impl<'a> Document<'a> {
     pub fn parse(text: &'a str) -> Document<'a> {
         Document {
@@ -272,16 +275,6 @@ impl<'a> Document<'a> {
             lines: split_lines(text),
             entries: Entries::new(text).collect(),
         }
-    }
-
-    /// An assignment's first line up to the end of its key (`  export KEY`).
-    pub fn head(&self, entry: &Entry<'_>, _a: &Assignment<'_>) -> &'a str {
-        entry.head(self.text)
-    }
-
-    /// An assignment's indentation.
-    pub fn indent(&self, entry: &Entry<'_>, _a: &Assignment<'_>) -> &'a str {
-        entry.indent(self.text)
     }
 
     /// The assignments python-dotenv reads, in order.
@@ -1613,7 +1606,8 @@ pub fn systemd_name_is_valid(name: &str) -> bool {
 
 /// The environment a unit with `EnvironmentFile=` this text gets from it: assignments
 /// with invalid names dropped, the last of each name winning. With the line of the
-/// winning assignment.
+/// winning assignment. For tests: the edit reads only the keys it names.
+#[cfg(test)]
 pub fn systemd_env(text: &str) -> HashMap<String, (String, usize)> {
     let mut env = HashMap::new();
     for a in systemd_assignments(text) {
@@ -1707,8 +1701,8 @@ mod tests {
         );
         let k = doc.entries[2].assignment().unwrap();
         assert!(k.export);
-        assert_eq!(doc.head(&doc.entries[2], k), "  export K");
-        assert_eq!(doc.indent(&doc.entries[2], k), "  ");
+        assert_eq!(doc.entries[2].head(doc.text), "  export K");
+        assert_eq!(doc.entries[2].indent(doc.text), "  ");
         assert_eq!(k.comment.as_deref(), Some("# c"));
         assert_eq!(k.value.as_deref(), Some("v"));
         let m = doc.entries[3].assignment().unwrap();

@@ -294,31 +294,20 @@ pub fn verify<'n>(
     // python-dotenv: the other keys' assignments, old and new in step.
     let mut entries = Vec::new();
     let mut new_stream = Entries::new(new_text);
-    let dotenv_difference = match &old.sequences {
-        // Against the old text's record.
-        Some(seq) => {
-            let mut old_others = seq.dotenv_others(old.text, &named);
-            loop {
-                let a = old_others.next();
-                let b = next_other_binding(&mut new_stream, &named, Some((keys, &mut entries)));
-                match difference(a, b.as_ref().map(|(k, v)| (k.as_ref(), v.as_deref()))) {
-                    Step::Same => {}
-                    Step::Differs(key) => break Some(key),
-                    Step::End => break None,
-                }
-            }
-        }
-        // Reading the old text again alongside.
-        None => {
-            let mut old_stream = Entries::new(old.text);
-            loop {
-                let a = next_other_binding(&mut old_stream, &named, None);
-                let b = next_other_binding(&mut new_stream, &named, Some((keys, &mut entries)));
-                match difference(a, b) {
-                    Step::Same => {}
-                    Step::Differs(key) => break Some(key),
-                    Step::End => break None,
-                }
+    let dotenv_difference = {
+        let new_others = std::iter::from_fn(|| {
+            next_other_binding(&mut new_stream, &named, Some((keys, &mut entries)))
+        });
+        match &old.sequences {
+            // Against the old text's record.
+            Some(seq) => first_difference(seq.dotenv_others(old.text, &named), new_others),
+            // Reading the old text again alongside.
+            None => {
+                let mut old_stream = Entries::new(old.text);
+                first_difference(
+                    std::iter::from_fn(|| next_other_binding(&mut old_stream, &named, None)),
+                    new_others,
+                )
             }
         }
     };
@@ -333,29 +322,26 @@ pub fn verify<'n>(
     // systemd: the same, with its valid names.
     let mut systemd = Vec::new();
     let mut new_stream = SystemdReader::new(new_text);
-    let systemd_difference = match &old.sequences {
-        Some(seq) => {
-            let mut old_others = seq.systemd_others(old.text, &named);
-            loop {
-                let a = old_others.next();
-                let b = next_other_assignment(&mut new_stream, &named, Some((keys, &mut systemd)));
-                match difference(a, b.as_ref().map(|(k, v)| (*k, v.as_ref()))) {
-                    Step::Same => {}
-                    Step::Differs(key) => break Some(key),
-                    Step::End => break None,
-                }
-            }
-        }
-        None => {
-            let mut old_stream = SystemdReader::new(old.text);
-            loop {
-                let a = next_other_assignment(&mut old_stream, &named, None);
-                let b = next_other_assignment(&mut new_stream, &named, Some((keys, &mut systemd)));
-                match difference(a, b) {
-                    Step::Same => {}
-                    Step::Differs(key) => break Some(key),
-                    Step::End => break None,
-                }
+    let systemd_difference = {
+        let new_others = std::iter::from_fn(|| {
+            next_other_assignment(&mut new_stream, &named, Some((keys, &mut systemd)))
+                .map(|(k, v)| (k, Some(v)))
+        });
+        match &old.sequences {
+            Some(seq) => first_difference(
+                seq.systemd_others(old.text, &named)
+                    .map(|(k, v)| (k, Some(v))),
+                new_others,
+            ),
+            None => {
+                let mut old_stream = SystemdReader::new(old.text);
+                first_difference(
+                    std::iter::from_fn(|| {
+                        next_other_assignment(&mut old_stream, &named, None)
+                            .map(|(k, v)| (k, Some(v)))
+                    }),
+                    new_others,
+                )
             }
         }
     };
@@ -443,26 +429,27 @@ fn judge(
     Ok(warnings)
 }
 
-/// Where the two sequences of other keys' assignments stand.
-enum Step {
-    Same,
-    /// The key of the first assignment that differs (or that one side lacks).
-    Differs(String),
-    End,
-}
-
-fn difference<K: AsRef<str> + PartialEq, V: PartialEq>(
-    old: Option<(K, V)>,
-    new: Option<(K, V)>,
-) -> Step {
-    match (old, new) {
-        (Some(a), Some(b)) if a != b => {
-            Step::Differs(if a.0 == b.0 { a.0 } else { b.0 }.as_ref().to_string())
+/// The key of the first assignment where the old and the new sequence of other keys'
+/// assignments differ (or that one of them lacks); `None` when they agree to the end.
+fn first_difference<KO, VO, KN, VN>(
+    mut old: impl Iterator<Item = (KO, Option<VO>)>,
+    mut new: impl Iterator<Item = (KN, Option<VN>)>,
+) -> Option<String>
+where
+    KO: AsRef<str>,
+    VO: AsRef<str>,
+    KN: AsRef<str>,
+    VN: AsRef<str>,
+{
+    loop {
+        match (old.next(), new.next()) {
+            (None, None) => return None,
+            (Some((ka, va)), Some((kb, vb)))
+                if ka.as_ref() == kb.as_ref()
+                    && va.as_ref().map(AsRef::as_ref) == vb.as_ref().map(AsRef::as_ref) => {}
+            (_, Some((key, _))) => return Some(key.as_ref().to_string()),
+            (Some((key, _)), None) => return Some(key.as_ref().to_string()),
         }
-        (Some(_), Some(_)) => Step::Same,
-        (None, Some(b)) => Step::Differs(b.0.as_ref().to_string()),
-        (Some(a), None) => Step::Differs(a.0.as_ref().to_string()),
-        (None, None) => Step::End,
     }
 }
 

@@ -2,6 +2,26 @@
 //! and announces through `HOLD_PG_*`; each test works in a database of its own.
 
 use postgres::{Client, NoTls};
+use std::process::Command;
+
+/// The runtime tables of the Cornice-like fixture (scripts/sandbox/cornice.sql): what a
+/// default hibernate empties, listed here by hand so the tests do not take the preset's
+/// word for it.
+pub const CORNICE_RUNTIME_TABLES: [&str; 13] = [
+    "execution_orders",
+    "executions",
+    "simulator_trades",
+    "simulator_runs",
+    "agent_findings",
+    "agent_runs",
+    "opportunity_observations",
+    "hourly_prices",
+    "market_snapshots",
+    "orderbook_snapshots",
+    "requests",
+    "arb_go_signals",
+    "arb_observations",
+];
 
 /// The running cluster, as announced by scripts/sandbox/pg.sh.
 #[derive(Debug, Clone)]
@@ -80,6 +100,23 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// Loads the Cornice-like fixture with `rows` rows per runtime table.
+    #[track_caller]
+    pub fn load_cornice_fixture(&self, rows: u32) {
+        let script = crate::repo_root().join("scripts/sandbox/cornice.sql");
+        let out = Command::new("psql")
+            .args(["-q", "-X", "-v", &format!("rows={rows}"), "-f"])
+            .arg(&script)
+            .arg(self.url())
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "loading the fixture failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// TCP URL with the superuser's password.
     pub fn url(&self) -> String {
         self.cluster.url(&self.name)

@@ -5,27 +5,11 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use support::pg::{Cluster, TestDb};
+use support::pg::{Cluster, TestDb, CORNICE_RUNTIME_TABLES as RUNTIME};
 use support::systemd::Sandbox;
 use support::{bin_dir, repo_root, require, ToolRun};
 use tempfile::TempDir;
 
-const RUNTIME: [&str; 13] = [
-    "execution_orders",
-    "executions",
-    "simulator_trades",
-    "simulator_runs",
-    "agent_findings",
-    "agent_runs",
-    "opportunity_observations",
-    "hourly_prices",
-    "market_snapshots",
-    "orderbook_snapshots",
-    "requests",
-    "arb_go_signals",
-    "arb_observations",
-];
 /// Kept by a default hibernate; `opportunities` too unless `--include-opportunities`.
 const KEPT: [&str; 9] = [
     "users",
@@ -61,18 +45,7 @@ fn cornice_host(with_monitor: bool) -> Option<CorniceHost> {
     let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
     require("root", support::root())?;
     let db = cluster.create_database("cornice");
-    let fixture = repo_root().join("scripts/sandbox/cornice.sql");
-    let out = Command::new("psql")
-        .args(["-q", "-v", "rows=300", "-f"])
-        .arg(&fixture)
-        .arg(db.url())
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "fixture: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    db.load_cornice_fixture(300);
 
     let dir = tempfile::Builder::new()
         .prefix("holdkit-cornice.")

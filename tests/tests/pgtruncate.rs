@@ -7,25 +7,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::pg::{Cluster, TestDb};
+use support::pg::{Cluster, TestDb, CORNICE_RUNTIME_TABLES as RUNTIME};
 use support::run::{check_envelope, parse_one_object, run_command, ToolRun};
-use support::{bin, repo_root, require};
+use support::{bin, require};
 
-const RUNTIME: [&str; 13] = [
-    "execution_orders",
-    "executions",
-    "simulator_trades",
-    "simulator_runs",
-    "agent_findings",
-    "agent_runs",
-    "opportunity_observations",
-    "hourly_prices",
-    "market_snapshots",
-    "orderbook_snapshots",
-    "requests",
-    "arb_go_signals",
-    "arb_observations",
-];
 const KEPT_BY_DEFAULT: [&str; 11] = [
     "users",
     "user_profiles",
@@ -44,18 +29,7 @@ const KEPT_BY_DEFAULT: [&str; 11] = [
 fn fixture(prefix: &str) -> Option<TestDb> {
     let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
     let db = cluster.create_database(prefix);
-    let script = repo_root().join("scripts/sandbox/cornice.sql");
-    let out = Command::new("psql")
-        .args(["-q", "-X", "-v", "rows=200", "-f"])
-        .arg(&script)
-        .arg(db.url())
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "loading the fixture failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    db.load_cornice_fixture(200);
     Some(db)
 }
 

@@ -115,10 +115,13 @@ impl Envelope {
     /// Consumes the envelope so the report's fields move into the value rather than
     /// being copied: a large report (a thousand tables) is then held once, not twice.
     pub fn into_scrubbed_value(self) -> Value {
-        let error = match &self.error {
-            None => Ok(Value::Null),
-            Some(e) => serde_json::to_value(e),
-        };
+        // A ToolError is plain strings and numbers; should it still fail to encode, the
+        // envelope says so rather than print nothing (`ok` is already false then).
+        let error = self.error.as_ref().map_or(Value::Null, |e| {
+            serde_json::to_value(e).unwrap_or_else(|err| {
+                serde_json::json!({"kind": "failed", "message": format!("error could not be encoded: {err}")})
+            })
+        });
         let mut map = Map::new();
         map.insert("tool".into(), Value::String(self.tool));
         map.insert("version".into(), Value::String(self.version));
@@ -126,19 +129,8 @@ impl Envelope {
         map.insert("ok".into(), Value::Bool(self.ok));
         map.insert("changed".into(), Value::Bool(self.changed));
         map.insert("dry_run".into(), Value::Bool(self.dry_run));
-        match error {
-            Ok(e) => {
-                map.insert("error".into(), e);
-                map.extend(self.report);
-            }
-            Err(e) => {
-                map.insert("ok".into(), Value::Bool(false));
-                map.insert(
-                    "error".into(),
-                    serde_json::json!({"kind": "failed", "message": format!("report could not be encoded: {e}")}),
-                );
-            }
-        }
+        map.insert("error".into(), error);
+        map.extend(self.report);
         let mut value = Value::Object(map);
         secrets::scrub_json(&mut value);
         value

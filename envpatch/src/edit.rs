@@ -408,19 +408,13 @@ fn judge(
 
     // Untouched keys: the same assignments in the same order (stricter than the same
     // effective values, and needs no hashing of a 10,000-line file).
-    if let Some(key) = dotenv_difference {
+    let untouched = dotenv_difference
+        .map(|key| (key, Reader::Dotenv))
+        .or_else(|| systemd_difference.map(|key| (key, Reader::Systemd)));
+    if let Some((key, reader)) = untouched {
         return Err(Mismatch {
             key,
-            reader: Reader::Dotenv,
-            got: None,
-            wanted: None,
-            named: false,
-        });
-    }
-    if let Some(key) = systemd_difference {
-        return Err(Mismatch {
-            key,
-            reader: Reader::Systemd,
+            reader,
             got: None,
             wanted: None,
             named: false,

@@ -60,17 +60,17 @@ where
 
     fn make_tls_connect(&mut self, domain: &str) -> Result<TlsConnector, ErrorStack> {
         let mut ssl = Ssl::new(&self.context)?;
+        let ip = domain.parse::<std::net::IpAddr>().ok();
         // SNI only for a name: an IP address in SNI is against RFC 6066.
-        let is_ip = domain.parse::<std::net::IpAddr>().is_ok();
-        if !is_ip && !domain.is_empty() {
+        if ip.is_none() && !domain.is_empty() {
             ssl.set_hostname(domain)?;
         }
         if self.host_check == HostCheck::Verify {
             let param = ssl.param_mut();
             param.set_hostflags(openssl::x509::verify::X509CheckFlags::NO_PARTIAL_WILDCARDS);
-            match domain.parse::<std::net::IpAddr>() {
-                Ok(ip) => param.set_ip(ip)?,
-                Err(_) => param.set_host(domain)?,
+            match ip {
+                Some(ip) => param.set_ip(ip)?,
+                None => param.set_host(domain)?,
             }
         }
         Ok(TlsConnector { ssl })

@@ -23,6 +23,20 @@ pub const CORNICE_RUNTIME_TABLES: [&str; 13] = [
     "arb_observations",
 ];
 
+/// The fixture's tables that every hibernate keeps but `--include-auth` (the first
+/// three) clears; `opportunities` and `alembic_version` are left to each test.
+pub const CORNICE_KEPT_TABLES: [&str; 9] = [
+    "users",
+    "user_profiles",
+    "user_secrets",
+    "global_markets",
+    "markets",
+    "market_links",
+    "arb_monitor_profiles",
+    "arb_opportunity_instances",
+    "arb_opportunity_legs",
+];
+
 /// The running cluster, as announced by scripts/sandbox/pg.sh.
 #[derive(Debug, Clone)]
 pub struct Cluster {

@@ -186,15 +186,21 @@ fn a_corpus_written_by_envpatch_reads_back_exactly_under_both_real_readers() {
     assert!(text.starts_with("# Cornice\nexport LEGACY=1\n# inline\nPORT=8001\n# comment\nV05="));
 }
 
-/// A sandbox whose `rd@N.service` reads `BASE/N.env` and dumps what it got to `BASE/N.out`.
-fn reader_sandbox(base: &str) -> Result<Sandbox, String> {
+/// A temp dir and a sandbox whose `rd@N.service` reads `DIR/N.env` and dumps what it got
+/// to `DIR/N.out`; `None` (a loud skip, a failure in CI) without python-dotenv or the
+/// sandbox.
+fn readers(prefix: &str) -> Option<(tempfile::TempDir, Sandbox)> {
+    require("python-dotenv", python_dotenv())?;
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let base = dir.path().to_str().unwrap();
     let unit = service_unit(
         "/usr/bin/env -0",
         &format!(
             "Type=oneshot\nEnvironmentFile={base}/%i.env\nStandardOutput=truncate:{base}/%i.out"
         ),
     );
-    Sandbox::boot(&[("rd@.service", &unit)])
+    let sb = require("systemd sandbox", Sandbox::boot(&[("rd@.service", &unit)]))?;
+    Some((dir, sb))
 }
 
 /// `count` files `BASE/N.env` made of the pieces the readers disagree about (quotes,
@@ -258,17 +264,10 @@ impl Rng {
 /// readers disagree about (quotes, backslashes, comments, `export`, CR, CRLF, `;`, tabs).
 #[test]
 fn envpatch_reads_generated_files_exactly_as_the_real_readers_do() {
-    let Some(()) = require("python-dotenv", python_dotenv()) else {
+    let Some((dir, sb)) = readers("envpatch-diff.") else {
         return;
     };
-    let dir = tempfile::Builder::new()
-        .prefix("envpatch-diff.")
-        .tempdir()
-        .unwrap();
     let base = dir.path().to_str().unwrap();
-    let Some(sb) = require("systemd sandbox", reader_sandbox(base)) else {
-        return;
-    };
     let paths = generated_files(base, &mut Rng(0x9E37_79B9_7F4A_7C15), 150);
     let (systemd_values, dotenv) = read_both(&sb, base, &paths);
 
@@ -315,17 +314,10 @@ fn envpatch_reads_generated_files_exactly_as_the_real_readers_do() {
 /// before; a run that refuses leaves the file byte for byte as it was.
 #[test]
 fn edits_of_generated_files_read_back_under_both_real_readers() {
-    let Some(()) = require("python-dotenv", python_dotenv()) else {
+    let Some((dir, sb)) = readers("envpatch-edit.") else {
         return;
     };
-    let dir = tempfile::Builder::new()
-        .prefix("envpatch-edit.")
-        .tempdir()
-        .unwrap();
     let base = dir.path().to_str().unwrap();
-    let Some(sb) = require("systemd sandbox", reader_sandbox(base)) else {
-        return;
-    };
     let mut rng = Rng(0xD1B5_4A32_D192_ED03);
     let paths = generated_files(base, &mut rng, 150);
     let (systemd_before, dotenv_before) = read_both(&sb, base, &paths);

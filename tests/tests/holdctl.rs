@@ -5,23 +5,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use support::pg::{Cluster, TestDb, CORNICE_RUNTIME_TABLES as RUNTIME};
+use support::pg::{
+    Cluster, TestDb, CORNICE_KEPT_TABLES as KEPT, CORNICE_RUNTIME_TABLES as RUNTIME,
+};
 use support::systemd::Sandbox;
 use support::{bin_dir, repo_root, require, ToolRun};
 use tempfile::TempDir;
-
-/// Kept by a default hibernate; `opportunities` too unless `--include-opportunities`.
-const KEPT: [&str; 9] = [
-    "users",
-    "user_profiles",
-    "user_secrets",
-    "global_markets",
-    "markets",
-    "market_links",
-    "arb_monitor_profiles",
-    "arb_opportunity_instances",
-    "arb_opportunity_legs",
-];
 
 /// A throwaway Cornice server: units, env file, database.
 struct CorniceHost {

@@ -7,23 +7,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::pg::{Cluster, TestDb, CORNICE_RUNTIME_TABLES as RUNTIME};
+use support::pg::{Cluster, TestDb, CORNICE_KEPT_TABLES, CORNICE_RUNTIME_TABLES as RUNTIME};
 use support::run::{check_envelope, parse_one_object, run_command, ToolRun};
 use support::{bin, require};
-
-const KEPT_BY_DEFAULT: [&str; 11] = [
-    "users",
-    "user_profiles",
-    "user_secrets",
-    "opportunities",
-    "global_markets",
-    "markets",
-    "market_links",
-    "arb_monitor_profiles",
-    "arb_opportunity_instances",
-    "arb_opportunity_legs",
-    "alembic_version",
-];
 
 /// A database of the test's own holding the Cornice fixture with 200 rows per runtime table.
 fn fixture(prefix: &str) -> Option<TestDb> {
@@ -131,7 +117,10 @@ fn the_default_preset_empties_runtime_tables_keeps_the_rest_and_a_rerun_changes_
     for t in RUNTIME {
         assert_eq!(db.count(t), 0, "{t} should be empty");
     }
-    for t in KEPT_BY_DEFAULT {
+    let kept_by_default = CORNICE_KEPT_TABLES
+        .into_iter()
+        .chain(["opportunities", "alembic_version"]);
+    for t in kept_by_default {
         assert_eq!(
             db.count(t),
             before[&format!("public.{t}")],

@@ -80,7 +80,7 @@ pub struct Cli {
     #[arg(
         long,
         value_name = "FILE",
-        default_value = "/run/lock/holdctl.lock",
+        default_value = lock::DEFAULT_LOCK,
         global = true
     )]
     pub lock: PathBuf,

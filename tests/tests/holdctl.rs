@@ -343,19 +343,29 @@ fn a_second_holdctl_is_busy_and_names_the_holder() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // A pid written into the file is not believed while the kernel knows the holder.
     std::fs::write(host.lock(), "4242\n").unwrap();
+    let holder_pid = String::from_utf8(
+        host.sb
+            .command("pgrep")
+            .args(["-x", "flock"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let holder_pid: u32 = holder_pid.trim().parse().expect("one flock process");
     let run = host.holdctl(&["hibernate", "--yes"]);
     let _ = holder.kill();
     let _ = holder.wait();
     run.expect_code(5);
+    let message = run.json["error"]["message"].as_str().unwrap();
     assert!(
-        run.json["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("pid 4242"),
+        message.contains(&format!("pid {holder_pid}")),
         "{}",
         run.json
     );
+    assert_eq!(run.json["error"]["holder_pid"], holder_pid);
     assert_eq!(host.snapshot(), before);
 }
 

@@ -370,17 +370,24 @@ fn check_key(key: &str, source: &str) -> Result<(), ToolError> {
 /// `#` comments skipped; VALUE taken literally, as on the command line).
 fn read_from(from: &OsString) -> Result<Vec<(String, String, Source)>, ToolError> {
     let shown = from.to_string_lossy().into_owned();
+    // A pipe is fine here (`--from <(jq ...)`), an endless source is not: reads are bounded.
+    let limit = hostfs::MAX_TEXT_FILE;
     let mut bytes = Vec::new();
-    if from == "-" {
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|e| ToolError::usage(format!("--from -: cannot read stdin: {e}")))?;
+    let read = if from == "-" {
+        std::io::stdin().take(limit + 1).read_to_end(&mut bytes)
     } else {
-        bytes = std::fs::read(from).map_err(|e| {
-            ToolError::usage(format!(
-                "--from {shown}: cannot read it ({e}); give a readable file or - for stdin"
-            ))
-        })?;
+        std::fs::File::open(from).and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+    };
+    read.map_err(|e| {
+        ToolError::usage(format!(
+            "--from {shown}: cannot read it ({e}); give a readable file or - for stdin"
+        ))
+    })?;
+    if bytes.len() as u64 > limit {
+        return Err(ToolError::usage(format!(
+            "--from {shown} holds more than {} MiB: give a file of assignments",
+            limit / (1024 * 1024)
+        )));
     }
     let text = parse::decode(&bytes).map_err(|e| {
         let (line, what) = match e {

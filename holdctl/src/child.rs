@@ -105,6 +105,8 @@ pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult 
 
     let mut cmd = Command::new(&program);
     cmd.args(&argv[1..])
+        // holdctl's own copy of a database URL is for pgtruncate's step alone.
+        .env_remove(crate::DATABASE_URL_VAR)
         .envs(step.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -10,12 +10,14 @@ use serde_json::{json, Value};
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub command: &'static str,
+    /// The env file DATABASE_URL is read from (the last env file when none has it).
     pub env_file: Option<String>,
     pub steps: Vec<StepRecord>,
     pub not_run: Vec<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<&'static str>,
-    /// status: the flags as the app (python-dotenv) and systemd read them.
+    /// status: the flags as the units get them (each from the env file systemd takes it
+    /// from), as the app (python-dotenv) and systemd read them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<Value>,
     /// status: each unit's state.
@@ -53,45 +55,25 @@ impl Report {
         }
     }
 
-    /// Reads the status fields out of the children's reports.
+    /// Reads the runtime tables' sizes out of the `read_tables` step's report.
     pub fn fill_status(&mut self, records: &[StepRecord]) {
-        for record in records.iter().filter(|r| r.ok) {
-            let r = &record.report;
-            match record.name {
-                "read_flags" => {
-                    let mut env = json!({
-                        "file": r["file"],
-                        "values": r["values"],
-                    });
-                    if !r["values_by_reader"].is_null() {
-                        env["values_by_reader"] = r["values_by_reader"].clone();
-                    }
-                    env["hibernating"] = Value::Bool(
-                        r["values"]["HIBERNATE_MODE"] == "true"
-                            && r["values"]["INGEST_ENABLED"] == "false",
-                    );
-                    self.env = Some(env);
-                }
-                "read_tables" => {
-                    let tables: Vec<Value> = r["truncated"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|t| {
-                            json!({
-                                "table": t["table"],
-                                "bytes": t["bytes_before"],
-                                "rows_estimate": t["rows_estimate"],
-                            })
-                        })
-                        .collect();
-                    self.runtime_bytes =
-                        Some(tables.iter().filter_map(|t| t["bytes"].as_u64()).sum());
-                    self.tables = Some(Value::Array(tables));
-                }
-                _ => {}
-            }
-        }
+        let Some(record) = records.iter().find(|r| r.ok && r.name == "read_tables") else {
+            return;
+        };
+        let tables: Vec<Value> = record.report["truncated"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                json!({
+                    "table": t["table"],
+                    "bytes": t["bytes_before"],
+                    "rows_estimate": t["rows_estimate"],
+                })
+            })
+            .collect();
+        self.runtime_bytes = Some(tables.iter().filter_map(|t| t["bytes"].as_u64()).sum());
+        self.tables = Some(Value::Array(tables));
     }
 }
 
@@ -114,34 +96,6 @@ pub fn units(svcctl_report: &Value) -> Option<Value> {
             })
             .collect(),
     ))
-}
-
-/// `cornice` → `cornice.service`, as systemd (and svcctl's report) names it.
-pub fn unit_file_name(unit: &str) -> String {
-    if unit.contains('.') {
-        unit.to_string()
-    } else {
-        format!("{unit}.service")
-    }
-}
-
-/// `unit`'s entry in an `svcctl` report.
-pub fn find_unit<'a>(svcctl_report: &'a Value, unit: &str) -> Option<&'a Value> {
-    let wanted = unit_file_name(unit);
-    svcctl_report["units"]
-        .as_array()?
-        .iter()
-        .find(|u| u["unit"] == wanted.as_str() || u["unit"] == unit)
-}
-
-/// The `EnvironmentFile=` paths of `unit` in an `svcctl status` report.
-pub fn environment_files(svcctl_report: &Value, unit: &str) -> Vec<String> {
-    find_unit(svcctl_report, unit)
-        .and_then(|u| unit_state(u)["environment_files"].as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p.as_str().map(str::to_string))
-        .collect()
 }
 
 fn unit_state(unit: &Value) -> &Value {
@@ -191,26 +145,6 @@ pub fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn env_files_come_from_the_api_unit() {
-        let report = json!({"units": [
-            {"unit": "cornice.service", "present": true,
-             "before": {"environment_files": ["/etc/cornice/cornice.env"]},
-             "after": {"environment_files": ["/etc/cornice/cornice.env"]}},
-            {"unit": "cornice-monitor.service", "present": true,
-             "after": {"environment_files": ["/etc/cornice/monitor.env"]}}
-        ]});
-        assert_eq!(
-            environment_files(&report, "cornice"),
-            ["/etc/cornice/cornice.env"]
-        );
-        assert_eq!(
-            environment_files(&report, "cornice-monitor.service"),
-            ["/etc/cornice/monitor.env"]
-        );
-        assert!(environment_files(&report, "other").is_empty());
-    }
 
     #[test]
     fn bytes_for_people() {

@@ -20,99 +20,17 @@
 //!
 //! Pure: no environment, no files, no defaults (those are the caller's).
 
+mod error;
+mod keyword;
+mod uri;
+
+pub use error::{ConninfoError, ErrorKind};
+pub use keyword::Keyword;
+
 use conventions::secrets::REDACTED;
-use percent_encoding::percent_decode;
+use error::error;
 use std::fmt;
-
-macro_rules! keywords {
-    ($($variant:ident => $name:literal,)*) => {
-        /// A connection option libpq 15 knows, in libpq's own order.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum Keyword {
-            $($variant,)*
-        }
-
-        impl Keyword {
-            /// Every keyword, in libpq's order (its `PQconninfoOptions` list).
-            pub const ALL: &'static [Keyword] = &[$(Keyword::$variant,)*];
-
-            /// The keyword as libpq spells it.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Keyword::$variant => $name,)*
-                }
-            }
-        }
-    };
-}
-
-keywords! {
-    Service => "service",
-    User => "user",
-    Password => "password",
-    Passfile => "passfile",
-    ChannelBinding => "channel_binding",
-    ConnectTimeout => "connect_timeout",
-    Dbname => "dbname",
-    Host => "host",
-    Hostaddr => "hostaddr",
-    Port => "port",
-    ClientEncoding => "client_encoding",
-    Options => "options",
-    ApplicationName => "application_name",
-    FallbackApplicationName => "fallback_application_name",
-    Keepalives => "keepalives",
-    KeepalivesIdle => "keepalives_idle",
-    KeepalivesInterval => "keepalives_interval",
-    KeepalivesCount => "keepalives_count",
-    TcpUserTimeout => "tcp_user_timeout",
-    Sslmode => "sslmode",
-    Sslcompression => "sslcompression",
-    Sslcert => "sslcert",
-    Sslkey => "sslkey",
-    Sslpassword => "sslpassword",
-    Sslrootcert => "sslrootcert",
-    Sslcrl => "sslcrl",
-    Sslcrldir => "sslcrldir",
-    Sslsni => "sslsni",
-    Requirepeer => "requirepeer",
-    SslMinProtocolVersion => "ssl_min_protocol_version",
-    SslMaxProtocolVersion => "ssl_max_protocol_version",
-    Gssencmode => "gssencmode",
-    Krbsrvname => "krbsrvname",
-    Gsslib => "gsslib",
-    Replication => "replication",
-    TargetSessionAttrs => "target_session_attrs",
-}
-
-impl Keyword {
-    /// The keyword libpq spells `name`, if it knows one.
-    pub fn from_name(name: &str) -> Option<Keyword> {
-        Self::from_bytes(name.as_bytes())
-    }
-
-    fn from_bytes(name: &[u8]) -> Option<Keyword> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|k| k.as_str().as_bytes() == name)
-    }
-
-    /// libpq shows these as password fields (dispchar `*`).
-    pub fn is_secret(self) -> bool {
-        matches!(self, Keyword::Password | Keyword::Sslpassword)
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for Keyword {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use uri::UriParser;
 
 /// A parsed connection string.
 #[derive(Clone, PartialEq, Eq)]
@@ -135,6 +53,11 @@ impl Conninfo {
             .find(|(k, _)| *k == keyword)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Keyword name -> value, in libpq's keyword order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.options.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
 }
 
 impl fmt::Debug for Conninfo {
@@ -149,94 +72,6 @@ impl fmt::Debug for Conninfo {
             .field("driver", &self.driver)
             .field("ignored", &self.ignored)
             .finish()
-    }
-}
-
-/// What was wrong with a connection string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// `key=value` string: a name not followed by `=`.
-    MissingEquals,
-    /// `key=value` string: a `'` never closed.
-    UnterminatedQuote,
-    /// `key=value` string: a keyword libpq does not know.
-    InvalidOption,
-    /// URI: `[` without `]`.
-    UnterminatedIpv6,
-    /// URI: `[]`.
-    EmptyIpv6,
-    /// URI: something other than `:`, `/`, `?` or `,` after `]`.
-    UnexpectedCharacter,
-    /// URI: `%` not followed by two hexadecimal digits.
-    InvalidPercentToken,
-    /// URI: `%00`.
-    ForbiddenPercentNul,
-    /// URI query: a parameter without `=`.
-    QueryMissingEquals,
-    /// URI query: a parameter with a second `=`.
-    QueryExtraEquals,
-    /// URI query: a parameter libpq does not know.
-    InvalidQueryParameter,
-    /// Not libpq's: a value that decodes to bytes that are not UTF-8.
-    NotUtf8,
-    /// Not libpq's: a NUL character in the string.
-    ContainsNul,
-}
-
-/// A refused connection string. `Display` is libpq's message, word for word, and may
-/// quote the whole string, password included: show [`ConninfoError::redacted`] instead.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ConninfoError {
-    kind: ErrorKind,
-    message: String,
-    redacted: String,
-}
-
-impl ConninfoError {
-    /// What was wrong.
-    pub fn kind(&self) -> ErrorKind {
-        self.kind
-    }
-
-    /// The message with the password, query values and anything that may be a piece of
-    /// a password replaced by `<redacted>`; hosts, ports, users and database names stay.
-    pub fn redacted(&self) -> &str {
-        &self.redacted
-    }
-}
-
-impl fmt::Display for ConninfoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl fmt::Debug for ConninfoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConninfoError")
-            .field("kind", &self.kind)
-            .field("message", &self.redacted)
-            .finish()
-    }
-}
-
-impl std::error::Error for ConninfoError {}
-
-/// Builds an error from a message template in which the last `{}` stands for one quoted
-/// piece of input, shown as is in the message and as `shown_redacted` in the redacted one.
-fn error(kind: ErrorKind, template: &str, quoted: &[u8], shown_redacted: &[u8]) -> ConninfoError {
-    let (before, after) = template.rsplit_once("{}").unwrap_or((template, ""));
-    let render = |piece: &[u8]| {
-        let mut bytes = before.as_bytes().to_vec();
-        bytes.extend_from_slice(piece);
-        bytes.extend_from_slice(after.as_bytes());
-        // libpq prints bytes; a byte cut out of a multi-byte character shows as U+FFFD.
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
-    ConninfoError {
-        kind,
-        message: render(quoted),
-        redacted: render(shown_redacted),
     }
 }
 
@@ -267,6 +102,13 @@ pub fn parse(text: &str) -> Result<Conninfo, ConninfoError> {
         driver,
         ignored,
     })
+}
+
+/// Whether libpq would read `text` as a connection string rather than a database name
+/// (its `recognized_connection_string`: a URI, or anything with an `=`); a
+/// `postgresql+DRIVER://` URL is one too.
+pub fn is_connection_string(text: &str) -> bool {
+    uri_prefix_length(text).is_some() || driver_prefix(text).is_some() || text.contains('=')
 }
 
 /// libpq's two URI designators, compared case-sensitively as libpq does.
@@ -436,275 +278,223 @@ fn parse_keyword_value(s: &[u8], values: &mut Values) -> Result<(), ConninfoErro
     Ok(())
 }
 
-/// libpq's `conninfo_uri_parse_options`, on byte offsets into the whole input (so error
-/// positions count from its first byte, scheme included, as libpq's do).
-struct UriParser<'a> {
-    text: &'a str,
-    s: &'a [u8],
-    start: usize,
-    driver: Option<&'a str>,
-    /// Where the user-info password is, for the redacted form of the URI.
-    password: Option<std::ops::Range<usize>>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-const HOST_END: &[u8] = b":/?,";
-const PORT_END: &[u8] = b"/?,";
+    fn read(text: &str) -> Conninfo {
+        parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    }
 
-impl<'a> UriParser<'a> {
-    fn new(text: &'a str, start: usize, driver: Option<&'a str>) -> Self {
-        UriParser {
-            text,
-            s: text.as_bytes(),
-            start,
-            driver,
-            password: None,
+    fn refused(text: &str) -> ConninfoError {
+        match parse(text) {
+            Ok(info) => panic!("{text:?} was accepted: {info:?}"),
+            Err(e) => e,
         }
     }
 
-    fn at(&self, i: usize) -> u8 {
-        self.s.get(i).copied().unwrap_or(0)
+    #[test]
+    fn a_hash_in_the_password_is_part_of_it() {
+        let info = read("postgresql://app:Xk9#tail@host/db");
+        assert_eq!(info.get(Keyword::User), Some("app"));
+        assert_eq!(info.get(Keyword::Password), Some("Xk9#tail"));
+        assert_eq!(info.get(Keyword::Host), Some("host"));
+        assert_eq!(info.get(Keyword::Dbname), Some("db"));
+        assert_eq!(info.get(Keyword::Port), None);
     }
 
-    fn scan_until(&self, mut i: usize, stop: &[u8]) -> usize {
-        while i < self.s.len() && !stop.contains(&self.s[i]) {
-            i += 1;
-        }
-        i
+    #[test]
+    fn question_mark_colon_and_encoded_at_in_the_password() {
+        let info = read("postgresql://app:a?b:c%40d@host:6432/db?sslmode=require");
+        assert_eq!(info.get(Keyword::Password), Some("a?b:c@d"));
+        assert_eq!(info.get(Keyword::Host), Some("host"));
+        assert_eq!(info.get(Keyword::Port), Some("6432"));
+        assert_eq!(info.get(Keyword::Sslmode), Some("require"));
     }
 
-    fn parse(
-        mut self,
-        values: &mut Values,
-        ignored: &mut Vec<String>,
-    ) -> Result<(), ConninfoError> {
-        let mut p = self.start;
-        // User-info ends at the first '@' before any '/': '?' and '#' are plain here.
-        let at = self.scan_until(p, b"@/");
-        if self.at(at) == b'@' {
-            let user_end = self.scan_until(p, b":@");
-            if user_end > p {
-                values.set(Keyword::User, self.decode(p..user_end, false)?);
-            }
-            if user_end < at {
-                self.password = Some(user_end + 1..at);
-                if user_end + 1 < at {
-                    values.set(Keyword::Password, self.decode(user_end + 1..at, true)?);
-                }
-            }
-            p = at + 1;
-        }
-
-        let (mut hosts, mut ports) = (Vec::new(), Vec::new());
-        let mut terminator;
-        loop {
-            let host = if self.at(p) == b'[' {
-                let host_start = p + 1;
-                let close = self.scan_until(host_start, b"]");
-                if close == self.s.len() {
-                    return Err(self.uri_error(
-                        ErrorKind::UnterminatedIpv6,
-                        "end of string reached when looking for matching \"]\" in IPv6 host address in URI: \"{}\"",
-                    ));
-                }
-                if close == host_start {
-                    return Err(self.uri_error(
-                        ErrorKind::EmptyIpv6,
-                        "IPv6 host address may not be empty in URI: \"{}\"",
-                    ));
-                }
-                p = close + 1;
-                let next = self.at(p);
-                if next != 0 && !HOST_END.contains(&next) {
-                    // libpq prints the one byte, which alone is text only if ASCII.
-                    let shown = if next.is_ascii() {
-                        char::from(next)
-                    } else {
-                        '\u{FFFD}'
-                    };
-                    let template = format!(
-                        "unexpected character \"{shown}\" at position {} in URI (expected \":\" or \"/\"): \"{{}}\"",
-                        p + 1
-                    );
-                    return Err(self.uri_error(ErrorKind::UnexpectedCharacter, &template));
-                }
-                host_start..close
-            } else {
-                let host_start = p;
-                p = self.scan_until(p, HOST_END);
-                host_start..p
-            };
-            hosts.extend_from_slice(&self.s[host]);
-            terminator = self.at(p);
-            if terminator == b':' {
-                let port_start = p + 1;
-                p = self.scan_until(port_start, PORT_END);
-                terminator = self.at(p);
-                ports.extend_from_slice(&self.s[port_start..p]);
-            }
-            if terminator != b',' {
-                break;
-            }
-            p += 1;
-            // libpq joins ports with commas too, even when no host has one.
-            hosts.push(b',');
-            ports.push(b',');
-        }
-        if !hosts.is_empty() {
-            values.set(Keyword::Host, self.decode_bytes(&hosts, false)?);
-        }
-        if !ports.is_empty() {
-            values.set(Keyword::Port, self.decode_bytes(&ports, false)?);
-        }
-
-        if terminator == b'/' {
-            let dbname_start = p + 1;
-            p = self.scan_until(dbname_start, b"?");
-            terminator = self.at(p);
-            if p > dbname_start {
-                values.set(Keyword::Dbname, self.decode(dbname_start..p, false)?);
-            }
-        }
-        if terminator == b'?' {
-            self.parse_query(p + 1, values, ignored)?;
-        }
-        Ok(())
+    #[test]
+    fn the_first_at_ends_the_user_info_as_in_libpq() {
+        // A raw '@' in a password cuts it there; the rest is the host.
+        let info = read("postgresql://app:p@ss@host/db");
+        assert_eq!(info.get(Keyword::Password), Some("p"));
+        assert_eq!(info.get(Keyword::Host), Some("ss@host"));
+        // A '/' before any '@' ends the authority: no user-info at all.
+        let info = read("postgresql://host/db@x");
+        assert_eq!(info.get(Keyword::User), None);
+        assert_eq!(info.get(Keyword::Dbname), Some("db@x"));
     }
 
-    /// libpq's `conninfo_uri_parse_params`: `key=value` pairs separated by `&`.
-    fn parse_query(
-        &self,
-        mut p: usize,
-        values: &mut Values,
-        ignored: &mut Vec<String>,
-    ) -> Result<(), ConninfoError> {
-        // After a password, a stray name may be the password's second half (an unencoded
-        // '&'): keep names out of redacted messages from there on.
-        let mut secret_seen = false;
-        while p < self.s.len() {
-            let key_start = p;
-            let mut equals = None;
-            let end = loop {
-                match self.at(p) {
-                    b'=' => {
-                        if let Some(first) = equals {
-                            return Err(query_error(
-                                ErrorKind::QueryExtraEquals,
-                                "extra key/value separator \"=\" in URI query parameter: \"{}\"",
-                                &self.s[key_start..first],
-                                secret_seen,
-                            ));
-                        }
-                        equals = Some(p);
-                        p += 1;
-                    }
-                    0 | b'&' => break p,
-                    _ => p += 1,
-                }
-            };
-            if p < self.s.len() {
-                p += 1;
-            }
-            let Some(equals) = equals else {
-                return Err(query_error(
-                    ErrorKind::QueryMissingEquals,
-                    "missing key/value separator \"=\" in URI query parameter: \"{}\"",
-                    &self.s[key_start..end],
-                    secret_seen,
-                ));
-            };
-            let key = self.decode(key_start..equals, false)?;
-            let value = self.decode(equals + 1..end, true)?;
-            let (key, value) = match (self.driver, key.as_slice(), value.as_slice()) {
-                // JDBC's spelling, which libpq reads too.
-                (_, b"ssl", b"true") => (b"sslmode".to_vec(), b"require".to_vec()),
-                // asyncpg's spelling of sslmode.
-                (Some(_), b"ssl", b"false") => (b"sslmode".to_vec(), b"disable".to_vec()),
-                (Some(_), b"ssl", _) => (b"sslmode".to_vec(), value),
-                _ => (key, value),
-            };
-            match Values::resolve(&key, value) {
-                Some((keyword, value)) => {
-                    secret_seen |= keyword.is_secret();
-                    values.set(keyword, value);
-                }
-                None if self.driver.is_some() => {
-                    ignored.push(String::from_utf8_lossy(&key).into_owned());
-                }
-                None => {
-                    return Err(query_error(
-                        ErrorKind::InvalidQueryParameter,
-                        "invalid URI query parameter: \"{}\"",
-                        &key,
-                        secret_seen,
-                    ))
-                }
-            }
-        }
-        Ok(())
+    #[test]
+    fn options_come_in_libpq_order_with_the_last_value() {
+        let info = read("dbname=a port=1 host=h dbname=b");
+        let names: Vec<&str> = info.iter().map(|(k, _)| k).collect();
+        assert_eq!(names, ["dbname", "host", "port"]);
+        assert_eq!(info.get(Keyword::Dbname), Some("b"));
+        assert_eq!(info.driver, None);
     }
 
-    fn decode(
-        &self,
-        range: std::ops::Range<usize>,
-        secret: bool,
-    ) -> Result<Vec<u8>, ConninfoError> {
-        self.decode_bytes(&self.s[range], secret)
+    #[test]
+    fn quotes_escapes_and_empty_values() {
+        let info = read(r"host='' password='it\'s' options=a\ b user=");
+        assert_eq!(info.get(Keyword::Host), Some(""));
+        assert_eq!(info.get(Keyword::Password), Some("it's"));
+        assert_eq!(info.get(Keyword::Options), Some("a b"));
+        assert_eq!(info.get(Keyword::User), Some(""));
+        let e = refused("password='open");
+        assert_eq!(e.kind(), ErrorKind::UnterminatedQuote);
     }
 
-    /// libpq's `conninfo_uri_decode`: every `%` must start two hexadecimal digits, and
-    /// `%00` is refused; the percent-encoding crate then decodes what is left.
-    fn decode_bytes(&self, raw: &[u8], secret: bool) -> Result<Vec<u8>, ConninfoError> {
-        let shown: &[u8] = if secret { REDACTED.as_bytes() } else { raw };
-        let mut i = 0;
-        while i < raw.len() {
-            if raw[i] == b'%' {
-                let digits = raw.get(i + 1..i + 3).unwrap_or(&[]);
-                if digits.len() < 2 || !digits.iter().all(u8::is_ascii_hexdigit) {
-                    return Err(error(
-                        ErrorKind::InvalidPercentToken,
-                        "invalid percent-encoded token: \"{}\"",
-                        raw,
-                        shown,
-                    ));
-                }
-                if digits == b"00" {
-                    return Err(error(
-                        ErrorKind::ForbiddenPercentNul,
-                        "forbidden value %00 in percent-encoded value: \"{}\"",
-                        raw,
-                        shown,
-                    ));
-                }
-                i += 3;
-            } else {
-                i += 1;
-            }
-        }
-        Ok(percent_decode(raw).collect())
+    #[test]
+    fn multiple_hosts_keep_libpq_s_comma_joined_ports() {
+        let info = read("postgresql://a:1,[::1],b/db");
+        assert_eq!(info.get(Keyword::Host), Some("a,::1,b"));
+        assert_eq!(info.get(Keyword::Port), Some("1,,"));
+        // No host has a port, and yet libpq sets port to the commas.
+        assert_eq!(read("postgresql://a,b").get(Keyword::Port), Some(","));
     }
 
-    /// An error quoting the whole URI; its redacted form hides the user-info password
-    /// and the query.
-    fn uri_error(&self, kind: ErrorKind, template: &str) -> ConninfoError {
-        let mut redacted = self.s.to_vec();
-        let query = self.scan_until(self.password.as_ref().map_or(self.start, |r| r.end), b"?");
-        if query + 1 < redacted.len() {
-            redacted.truncate(query + 1);
-            redacted.extend_from_slice(REDACTED.as_bytes());
+    #[test]
+    fn libpq_s_messages_word_for_word() {
+        let cases = [
+            ("postgres://[::1]z", "unexpected character \"z\" at position 17 in URI (expected \":\" or \"/\"): \"postgres://[::1]z\""),
+            ("postgres://[]", "IPv6 host address may not be empty in URI: \"postgres://[]\""),
+            ("postgresql://host?zzz", "missing key/value separator \"=\" in URI query parameter: \"zzz\""),
+            ("postgresql://host?key=key=value", "extra key/value separator \"=\" in URI query parameter: \"key\""),
+            ("postgres://host?dbname=%XXfoo", "invalid percent-encoded token: \"%XXfoo\""),
+            ("postgresql://a%00b", "forbidden value %00 in percent-encoded value: \"a%00b\""),
+            ("postgresql://%zz", "invalid percent-encoded token: \"%zz\""),
+            ("postgresql://host?bogus=1", "invalid URI query parameter: \"bogus\""),
+            ("host=a bogus=1", "invalid connection option \"bogus\""),
+            ("host", "missing \"=\" after \"host\" in connection info string"),
+        ];
+        for (text, message) in cases {
+            assert_eq!(refused(text).to_string(), message, "{text}");
         }
-        if let Some(range) = self.password.clone().filter(|r| !r.is_empty()) {
-            redacted.splice(range, REDACTED.bytes());
-        }
-        error(kind, template, self.text.as_bytes(), &redacted)
     }
-}
 
-/// An error quoting a query parameter's name.
-fn query_error(kind: ErrorKind, template: &str, name: &[u8], secret_seen: bool) -> ConninfoError {
-    let shown = if secret_seen {
-        REDACTED.as_bytes()
-    } else {
-        name
-    };
-    error(kind, template, name, shown)
+    #[test]
+    fn the_redacted_message_keeps_secrets_out() {
+        let e = refused("postgres://app:s3cret@[::1]z/db?password=other");
+        assert!(
+            e.to_string().contains("s3cret"),
+            "libpq's message quotes it all"
+        );
+        let shown = e.redacted();
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("other"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgres://app:<redacted>@[::1]z/db?<redacted>"),
+            "{shown}"
+        );
+        assert!(!format!("{e:?}").contains("s3cret"));
+
+        let e = refused("postgresql://app:bad%zzpw@host/db");
+        assert_eq!(e.kind(), ErrorKind::InvalidPercentToken);
+        assert!(!e.redacted().contains("bad"), "{}", e.redacted());
+        let e = refused("postgresql://host?password=bad%zzpw");
+        assert!(!e.redacted().contains("bad"), "{}", e.redacted());
+
+        // The second half of a password cut at a space is not shown as a name either.
+        let e = refused("password=first half");
+        assert_eq!(
+            e.to_string(),
+            "missing \"=\" after \"half\" in connection info string"
+        );
+        assert!(!e.redacted().contains("half"), "{}", e.redacted());
+        // A host is not a secret: the message says which.
+        assert_eq!(
+            refused("postgresql://h%zz/db").redacted(),
+            "invalid percent-encoded token: \"h%zz\""
+        );
+    }
+
+    #[test]
+    fn debug_hides_passwords() {
+        let info = read("postgresql://app:s3cret@host/db?sslpassword=k3y");
+        let shown = format!("{info:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("k3y"),
+            "{shown}"
+        );
+        assert!(shown.contains("host"), "{shown}");
+    }
+
+    #[test]
+    fn a_driver_url_reads_as_the_bare_scheme_and_sets_driver_parameters_aside() {
+        let info = read("postgresql+asyncpg://app:Xk9#tail@db:5432/cornice?ssl=require&prepared_statement_cache_size=0");
+        assert_eq!(info.driver.as_deref(), Some("asyncpg"));
+        assert_eq!(info.get(Keyword::Password), Some("Xk9#tail"));
+        assert_eq!(info.get(Keyword::Sslmode), Some("require"));
+        assert_eq!(info.ignored, ["prepared_statement_cache_size"]);
+        assert_eq!(
+            read("postgresql+asyncpg://db?ssl=false").get(Keyword::Sslmode),
+            Some("disable")
+        );
+        assert_eq!(
+            read("postgresql+psycopg://db?ssl=true").get(Keyword::Sslmode),
+            Some("require")
+        );
+        // The grammar's errors stay, positions counted in the string as given.
+        assert_eq!(
+            refused("postgresql+asyncpg://[::1]z").to_string(),
+            "unexpected character \"z\" at position 27 in URI (expected \":\" or \"/\"): \"postgresql+asyncpg://[::1]z\""
+        );
+        assert_eq!(
+            refused("postgresql+asyncpg://h?x").kind(),
+            ErrorKind::QueryMissingEquals
+        );
+        // Not a driver name: libpq's key=value reading, and its error.
+        assert_eq!(refused("postgresql+://h").kind(), ErrorKind::MissingEquals);
+        // Without a driver, unknown parameters and asyncpg's ssl=require are libpq's errors.
+        assert_eq!(
+            refused("postgresql://db?ssl=require").kind(),
+            ErrorKind::InvalidQueryParameter
+        );
+    }
+
+    #[test]
+    fn our_two_refusals_of_what_libpq_accepts() {
+        let e = refused("postgresql://host/%ff");
+        assert_eq!(e.kind(), ErrorKind::NotUtf8);
+        assert!(e.to_string().contains("\"dbname\""), "{e}");
+        assert_eq!(refused("host=a\0dbname=b").kind(), ErrorKind::ContainsNul);
+        assert_eq!(
+            read("dbname=caf%C3%A9").get(Keyword::Dbname),
+            Some("caf%C3%A9")
+        );
+        assert_eq!(
+            read("postgresql:///caf%C3%A9").get(Keyword::Dbname),
+            Some("caf\u{e9}")
+        );
+    }
+
+    #[test]
+    fn what_counts_as_a_connection_string() {
+        for text in [
+            "postgresql://h",
+            "postgres://",
+            "postgresql+asyncpg://h",
+            "host=h",
+            "a=b",
+        ] {
+            assert!(is_connection_string(text), "{text}");
+        }
+        for text in ["cornice", "mysql://h", ""] {
+            assert!(!is_connection_string(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn keywords_round_trip_in_libpq_order() {
+        assert_eq!(Keyword::ALL.first(), Some(&Keyword::Service));
+        assert_eq!(Keyword::ALL.last(), Some(&Keyword::TargetSessionAttrs));
+        for (i, keyword) in Keyword::ALL.iter().enumerate() {
+            assert_eq!(keyword.index(), i);
+            assert_eq!(Keyword::from_name(keyword.as_str()), Some(*keyword));
+        }
+        assert_eq!(Keyword::from_name("requiressl"), None);
+        assert!(Keyword::Sslpassword.is_secret() && !Keyword::Host.is_secret());
+    }
 }

@@ -224,46 +224,7 @@ fn parse_keyword_value(s: &[u8], values: &mut Values) -> Result<(), ConninfoErro
         while i < s.len() && is_c_space(s[i]) {
             i += 1;
         }
-        let mut value = Vec::new();
-        if i < s.len() && s[i] == b'\'' {
-            i += 1;
-            loop {
-                let Some(&c) = s.get(i) else {
-                    return Err(error(
-                        ErrorKind::UnterminatedQuote,
-                        "unterminated quoted string in connection info string",
-                        b"",
-                        b"",
-                    ));
-                };
-                i += 1;
-                match c {
-                    b'\\' => {
-                        if let Some(&next) = s.get(i) {
-                            value.push(next);
-                            i += 1;
-                        }
-                    }
-                    b'\'' => break,
-                    _ => value.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = s.get(i) {
-                i += 1;
-                if is_c_space(c) {
-                    break;
-                }
-                if c == b'\\' {
-                    if let Some(&next) = s.get(i) {
-                        value.push(next);
-                        i += 1;
-                    }
-                } else {
-                    value.push(c);
-                }
-            }
-        }
+        let value = read_value(s, &mut i)?;
         let Some((keyword, value)) = Values::resolve(name, value) else {
             return Err(error(
                 ErrorKind::InvalidOption,
@@ -276,6 +237,42 @@ fn parse_keyword_value(s: &[u8], values: &mut Values) -> Result<(), ConninfoErro
         values.set(keyword, value);
     }
     Ok(())
+}
+
+/// A `key=value` string's value from `s[*i..]`, leaving `*i` past it: quoted (up to the
+/// closing `'`, which need not be followed by white space) or bare (up to white space).
+fn read_value(s: &[u8], i: &mut usize) -> Result<Vec<u8>, ConninfoError> {
+    let quoted = s.get(*i) == Some(&b'\'');
+    if quoted {
+        *i += 1;
+    }
+    let mut value = Vec::new();
+    loop {
+        let Some(&c) = s.get(*i) else {
+            if quoted {
+                return Err(error(
+                    ErrorKind::UnterminatedQuote,
+                    "unterminated quoted string in connection info string",
+                    b"",
+                    b"",
+                ));
+            }
+            return Ok(value);
+        };
+        *i += 1;
+        match c {
+            b'\\' => {
+                // A backslash at the very end takes nothing.
+                if let Some(&next) = s.get(*i) {
+                    value.push(next);
+                    *i += 1;
+                }
+            }
+            b'\'' if quoted => return Ok(value),
+            _ if !quoted && is_c_space(c) => return Ok(value),
+            _ => value.push(c),
+        }
+    }
 }
 
 #[cfg(test)]

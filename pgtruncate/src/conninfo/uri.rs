@@ -46,23 +46,46 @@ impl<'a> UriParser<'a> {
         values: &mut Values,
         ignored: &mut Vec<String>,
     ) -> Result<(), ConninfoError> {
-        let mut p = self.start;
+        let p = self.parse_user_info(values)?;
+        let (mut p, mut terminator) = self.parse_hosts(p, values)?;
+        if terminator == b'/' {
+            let dbname_start = p + 1;
+            p = self.scan_until(dbname_start, b"?");
+            terminator = self.at(p);
+            if p > dbname_start {
+                values.set(Keyword::Dbname, self.decode(dbname_start..p, false)?);
+            }
+        }
+        if terminator == b'?' {
+            self.parse_query(p + 1, values, ignored)?;
+        }
+        Ok(())
+    }
+
+    /// `user[:password]@`, if there is one: where the hosts start.
+    fn parse_user_info(&mut self, values: &mut Values) -> Result<usize, ConninfoError> {
+        let p = self.start;
         // User-info ends at the first '@' before any '/': '?' and '#' are plain here.
         let at = self.scan_until(p, b"@/");
-        if self.at(at) == b'@' {
-            let user_end = self.scan_until(p, b":@");
-            if user_end > p {
-                values.set(Keyword::User, self.decode(p..user_end, false)?);
-            }
-            if user_end < at {
-                self.password = Some(user_end + 1..at);
-                if user_end + 1 < at {
-                    values.set(Keyword::Password, self.decode(user_end + 1..at, true)?);
-                }
-            }
-            p = at + 1;
+        if self.at(at) != b'@' {
+            return Ok(p);
         }
+        let user_end = self.scan_until(p, b":@");
+        if user_end > p {
+            values.set(Keyword::User, self.decode(p..user_end, false)?);
+        }
+        if user_end < at {
+            self.password = Some(user_end + 1..at);
+            if user_end + 1 < at {
+                values.set(Keyword::Password, self.decode(user_end + 1..at, true)?);
+            }
+        }
+        Ok(at + 1)
+    }
 
+    /// `host[:port][,host[:port]...]` from `p`: where it ends and the byte there (0 at the
+    /// end of the string).
+    fn parse_hosts(&self, mut p: usize, values: &mut Values) -> Result<(usize, u8), ConninfoError> {
         let (mut hosts, mut ports) = (Vec::new(), Vec::new());
         let mut terminator;
         loop {
@@ -124,19 +147,7 @@ impl<'a> UriParser<'a> {
         if !ports.is_empty() {
             values.set(Keyword::Port, self.decode_bytes(&ports, false)?);
         }
-
-        if terminator == b'/' {
-            let dbname_start = p + 1;
-            p = self.scan_until(dbname_start, b"?");
-            terminator = self.at(p);
-            if p > dbname_start {
-                values.set(Keyword::Dbname, self.decode(dbname_start..p, false)?);
-            }
-        }
-        if terminator == b'?' {
-            self.parse_query(p + 1, values, ignored)?;
-        }
-        Ok(())
+        Ok((p, terminator))
     }
 
     /// libpq's `conninfo_uri_parse_params`: `key=value` pairs separated by `&`.

@@ -94,14 +94,17 @@ impl Libpq {
 
 fn ours(text: &str) -> Reading {
     match conninfo::parse(text) {
-        Ok(info) => Reading::Options(
-            info.options
-                .iter()
-                .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
-                .collect(),
-        ),
+        Ok(info) => options_of(&info),
         Err(e) => Reading::Error(e.to_string()),
     }
+}
+
+fn options_of(info: &conninfo::Conninfo) -> Reading {
+    Reading::Options(
+        info.iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect(),
+    )
 }
 
 /// libpq, or a loud skip off CI (a failure in CI).
@@ -316,53 +319,67 @@ fn libpq_reads_every_case_as_we_do() {
     assert!(CASES.len() >= 150, "keep the case list broad");
 }
 
+/// The driver schemes tried, each with the bare scheme it stands for.
+const DRIVER_SCHEMES: &[(&str, &str)] = &[
+    ("postgresql://", "postgresql+asyncpg://"),
+    ("postgresql://", "postgresql+psycopg://"),
+    ("postgres://", "postgres+psycopg2://"),
+];
+
+/// `driver` + the rest of `case` (which starts with `bare`) against libpq's reading of
+/// `case`: `None` where libpq refuses an unknown query parameter (the driver owns those,
+/// compared in their own test), else whether both read it alike.
+fn compare_driver_url(
+    libpq: &Libpq,
+    case: &str,
+    bare: &str,
+    driver: &str,
+) -> Option<Result<(), String>> {
+    let url = format!("{driver}{}", case.strip_prefix(bare)?);
+    let expected = match libpq.read(case) {
+        // The message quotes the string as given; positions count in it.
+        Reading::Error(message) => Reading::Error(shift_positions(
+            &message.replace(case, &url),
+            driver.len() - bare.len(),
+        )),
+        options => options,
+    };
+    if matches!(&expected, Reading::Error(m) if m.starts_with("invalid URI query parameter")) {
+        return None;
+    }
+    let ours = match conninfo::parse(&url) {
+        Ok(info) => {
+            let name = driver.split_once('+').unwrap().1.trim_end_matches("://");
+            if info.driver.as_deref() != Some(name) || !info.ignored.is_empty() {
+                return Some(Err(format!(
+                    "{url:?}: driver {:?}, ignored {:?}",
+                    info.driver, info.ignored
+                )));
+            }
+            options_of(&info)
+        }
+        Err(e) => Reading::Error(e.to_string()),
+    };
+    Some(if expected == ours {
+        Ok(())
+    } else {
+        Err(format!("{url:?}\n  libpq: {expected:?}\n  ours:  {ours:?}"))
+    })
+}
+
 /// `postgresql+DRIVER://rest` must read as libpq reads `postgresql://rest`, errors
-/// included: the message quotes the string as given, positions count in it.
+/// included.
 #[test]
 fn a_driver_url_reads_as_the_bare_scheme() {
     let Some(libpq) = libpq() else { return };
     let mut mismatches = Vec::new();
     let mut compared = 0;
     for case in CASES {
-        for (bare, driver) in [
-            ("postgresql://", "postgresql+asyncpg://"),
-            ("postgresql://", "postgresql+psycopg://"),
-            ("postgres://", "postgres+psycopg2://"),
-        ] {
-            let Some(rest) = case.strip_prefix(bare) else {
-                continue;
-            };
-            let url = format!("{driver}{rest}");
-            let expected = match libpq.read(case) {
-                Reading::Error(message) => Reading::Error(shift_positions(
-                    &message.replace(case, &url),
-                    driver.len() - bare.len(),
-                )),
-                options => options,
-            };
-            // libpq's refusal of a parameter it does not know (ssl=false included) is
-            // the one difference: the driver owns those, compared in the next test.
-            if matches!(&expected, Reading::Error(m) if m.starts_with("invalid URI query parameter"))
-            {
-                continue;
-            }
-            let ours = match conninfo::parse(&url) {
-                Ok(info) => {
-                    let name = driver.split_once('+').unwrap().1.trim_end_matches("://");
-                    assert_eq!(info.driver.as_deref(), Some(name), "{url}");
-                    assert_eq!(info.ignored, Vec::<String>::new(), "{url}");
-                    Reading::Options(
-                        info.options
-                            .iter()
-                            .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
-                            .collect(),
-                    )
-                }
-                Err(e) => Reading::Error(e.to_string()),
-            };
-            compared += 1;
-            if expected != ours {
-                mismatches.push(format!("{url:?}\n  libpq: {expected:?}\n  ours:  {ours:?}"));
+        for (bare, driver) in DRIVER_SCHEMES {
+            match compare_driver_url(&libpq, case, bare, driver) {
+                None => {}
+                Some(Ok(())) => compared += 1,
+                Some(Err(mismatch)) => mismatches.push(mismatch),
             }
         }
     }
@@ -432,13 +449,7 @@ fn driver_parameters_are_ignored_and_asyncpg_ssl_is_sslmode() {
     ];
     for (url, bare, ignored) in cases {
         let info = conninfo::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
-        let ours = Reading::Options(
-            info.options
-                .iter()
-                .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
-                .collect(),
-        );
-        assert_eq!(libpq.read(bare), ours, "{url}");
+        assert_eq!(libpq.read(bare), options_of(&info), "{url}");
         assert_eq!(&info.ignored, ignored, "{url}");
         // libpq itself refuses what the driver owns.
         if !ignored.is_empty() {
@@ -461,43 +472,74 @@ fn driver_parameters_are_ignored_and_asyncpg_ssl_is_sslmode() {
     }
 }
 
-/// Random strings over the grammar's special characters: whatever libpq does with
-/// them, we do. Decoded bytes that are not UTF-8 are our one refusal of what libpq
-/// accepts, and must be exactly that.
+/// Random strings of the grammar's special characters and words: whatever libpq does
+/// with them, we do, and with a driver scheme in front of a URI too. Decoded bytes that
+/// are not UTF-8 are our one refusal of what libpq accepts, and must be exactly that.
 #[test]
 fn random_strings_read_as_libpq_reads_them() {
     let Some(libpq) = libpq() else { return };
-    const ALPHABET: &[u8] = b"a1:/@?#[],%0fF=&' \\z\t";
+    const PIECES: &[&str] = &[
+        "a",
+        "1",
+        ":",
+        "/",
+        "@",
+        "?",
+        "#",
+        "[",
+        "]",
+        ",",
+        "%",
+        "0",
+        "f",
+        "F",
+        "=",
+        "&",
+        "'",
+        " ",
+        "\\",
+        "z",
+        "\t",
+        "\u{e9}",
+        "%41",
+        "%e9",
+        "%C3%A9",
+        "[::1]",
+        "host",
+        "dbname=",
+        "password=",
+        "ssl=true",
+        "requiressl",
+        "user",
+        "port=5432",
+    ];
     const PREFIXES: &[&str] = &["postgresql://", "postgres://", "host=", "", "password='"];
+    const CASES: usize = 20_000;
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
+    let mut next = move |below: usize| {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        state
+        (state % below as u64) as usize
     };
-    let (mut compared, mut not_utf8, mut accepted) = (0, 0, 0);
+    let (mut accepted, mut not_utf8, mut drivers) = (0, 0, 0);
     let mut mismatches = Vec::new();
-    for _ in 0..20_000 {
-        let prefix = PREFIXES[(next() % PREFIXES.len() as u64) as usize];
-        let len = (next() % 14) as usize;
-        let tail: String = (0..len)
-            .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize] as char)
-            .collect();
-        let case = format!("{prefix}{tail}");
+    for _ in 0..CASES {
+        let mut case = PREFIXES[next(PREFIXES.len())].to_string();
+        for _ in 0..next(10) {
+            case.push_str(PIECES[next(PIECES.len())]);
+        }
         let theirs = libpq.read(&case);
         accepted += usize::from(matches!(theirs, Reading::Options(_)));
         match conninfo::parse(&case) {
             Err(e) if e.kind() == ErrorKind::NotUtf8 => {
-                let Reading::Options(values) = &theirs else {
-                    mismatches.push(format!("{case:?}: libpq {theirs:?}, ours {e}"));
-                    continue;
-                };
-                assert!(
-                    values.values().any(|v| std::str::from_utf8(v).is_err()),
-                    "{case:?}: refused as not UTF-8, but libpq read {values:?}"
-                );
+                match &theirs {
+                    Reading::Options(values)
+                        if values.values().any(|v| std::str::from_utf8(v).is_err()) => {}
+                    _ => mismatches.push(format!("{case:?}: libpq {theirs:?}, ours {e}")),
+                }
                 not_utf8 += 1;
+                continue;
             }
             _ => {
                 let ours = ours(&case);
@@ -506,16 +548,21 @@ fn random_strings_read_as_libpq_reads_them() {
                 }
             }
         }
-        compared += 1;
+        let (bare, driver) = DRIVER_SCHEMES[next(DRIVER_SCHEMES.len())];
+        match compare_driver_url(&libpq, &case, bare, driver) {
+            Some(Ok(())) => drivers += 1,
+            Some(Err(mismatch)) => mismatches.push(mismatch),
+            None => {}
+        }
     }
     mismatches.truncate(20);
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
-    assert!(not_utf8 > 0, "the not-UTF-8 refusal was never exercised");
-    // Both sides of the grammar get their share.
-    eprintln!("{compared} random strings: {accepted} accepted by libpq, {not_utf8} not UTF-8");
+    // Every side of the grammar gets its share.
+    eprintln!("{CASES} random strings: {accepted} accepted by libpq, {not_utf8} not UTF-8, {drivers} driver URLs");
     assert!(
-        accepted > 2_000 && compared - accepted > 2_000,
-        "{accepted} of {compared} accepted"
+        accepted > CASES / 10 && CASES - accepted > CASES / 10,
+        "{accepted} accepted"
     );
-    assert_eq!(compared, 20_000);
+    assert!(not_utf8 > 0, "the not-UTF-8 refusal was never exercised");
+    assert!(drivers > CASES / 10, "only {drivers} driver URLs compared");
 }

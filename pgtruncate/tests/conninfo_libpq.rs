@@ -317,6 +317,28 @@ fn libpq_reads_every_case_as_we_do() {
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
     assert!(CASES.len() >= 150, "keep the case list broad");
+    // Every refusal libpq has is among the cases.
+    let refusals: Vec<ErrorKind> = CASES
+        .iter()
+        .filter_map(|case| conninfo::parse(case).err())
+        .map(|e| e.kind())
+        .collect();
+    let libpq_refusals = [
+        ErrorKind::MissingEquals,
+        ErrorKind::UnterminatedQuote,
+        ErrorKind::InvalidOption,
+        ErrorKind::UnterminatedIpv6,
+        ErrorKind::EmptyIpv6,
+        ErrorKind::UnexpectedCharacter,
+        ErrorKind::InvalidPercentToken,
+        ErrorKind::ForbiddenPercentNul,
+        ErrorKind::QueryMissingEquals,
+        ErrorKind::QueryExtraEquals,
+        ErrorKind::InvalidQueryParameter,
+    ];
+    for kind in libpq_refusals {
+        assert!(refusals.contains(&kind), "no case is refused as {kind:?}");
+    }
 }
 
 /// The driver schemes tried, each with the bare scheme it stands for.

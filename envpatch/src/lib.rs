@@ -580,14 +580,13 @@ fn fill_values(
     for key in gets {
         let d = readings.dotenv(key).flatten().map(str::to_string);
         let s = readings.systemd(key).map(str::to_string);
-        let json = |v: Option<String>| v.map_or(Value::Null, Value::String);
-        let shown_d = json(shown_value(key, d.clone(), secret));
+        let shown_d = shown_value(key, d.clone(), secret);
         report.values.insert(key.clone(), shown_d.clone());
         report.values_by_reader.dotenv.insert(key.clone(), shown_d);
         report
             .values_by_reader
             .systemd
-            .insert(key.clone(), json(shown_value(key, s.clone(), secret)));
+            .insert(key.clone(), shown_value(key, s.clone(), secret));
         if d != s {
             report
                 .warnings

@@ -12,7 +12,6 @@ pub mod survey;
 use child::{run_step, Invocation, StepRecord};
 use clap::{Parser, Subcommand};
 use conventions::{CommonArgs, HasCommonArgs, Outcome, Output, ToolError};
-use report::Report;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,7 +127,7 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
     let operation = cli.operation;
     let dry_run = cli.dry_run || operation == Operation::Plan;
     let mut chain = Chain::new(out, cli.common.quiet);
-    let mut report = Report::new(operation.as_str());
+    let mut report = report::new(operation.as_str());
 
     let interactive = std::io::stdin().is_terminal();
     let destructive = operation == Operation::Hibernate && !dry_run;
@@ -155,21 +154,26 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
     // before anything is touched.
     let units_report = chain
         .run(&steps::units_status(&cli.service, &cli.monitor), None)
-        .map(|record| record.report.clone());
+        .map(|record| record.decode::<reports::svcctl::Report>());
+    let units_report = match units_report {
+        Some(Ok(envelope)) => envelope.report,
+        Some(Err(e)) => return report::finish(report, chain, Some(e), false, dry_run),
+        None => None,
+    };
     if operation == Operation::Status {
-        report.units = units_report.as_ref().and_then(report::units);
+        report.units = units_report.as_ref().map(report::units);
     } else if let Some(e) = chain.error.take() {
-        return report.finish(chain, Some(e), false, dry_run);
+        return report::finish(report, chain, Some(e), false, dry_run);
     }
     let (api, monitor) = match units_report.as_ref().map(survey::units) {
         Some(Ok(units)) => units,
-        Some(Err(e)) => return report.finish(chain, Some(e), false, dry_run),
+        Some(Err(e)) => return report::finish(report, chain, Some(e), false, dry_run),
         None => {
             let e = ToolError::failed(format!(
                 "the units could not be read, so the env files of {} are unknown: see the read_units step",
                 cli.service
             ));
-            return report.finish(chain, Some(e), false, dry_run);
+            return report::finish(report, chain, Some(e), false, dry_run);
         }
     };
     if !api.present && operation != Operation::Status {
@@ -177,7 +181,7 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
             "unit {} does not exist on this host: nothing was changed; name the API unit with --service",
             api.name
         ));
-        return report.finish(chain, Some(e), false, dry_run);
+        return report::finish(report, chain, Some(e), false, dry_run);
     }
     let files = match &cli.env_file {
         Some(path) => vec![path.clone()],
@@ -186,17 +190,17 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
                 "unit {} names no EnvironmentFile=: pass the env file with --env-file",
                 api.name
             ));
-            return report.finish(chain, Some(e), false, dry_run);
+            return report::finish(report, chain, Some(e), false, dry_run);
         }
         None => api.environment_files.clone(),
     };
     let env = survey::read_env(&mut chain, files);
     if operation != Operation::Status {
         if let Some(e) = chain.error.take() {
-            return report.finish(chain, Some(e), false, dry_run);
+            return report::finish(report, chain, Some(e), false, dry_run);
         }
         if let Some(e) = env_problem(&env, operation, database_url.is_some()) {
-            return report.finish(chain, Some(e), false, dry_run);
+            return report::finish(report, chain, Some(e), false, dry_run);
         }
     }
     report.env_file = env
@@ -221,8 +225,8 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
                 chain.run(&step, None);
             }
             report.env = survey::env_status(&chain.records, &target.env);
-            report.fill_status(&chain.records);
-            report.finish(chain, None, false, false)
+            report::fill_status(&mut report, &chain.records);
+            report::finish(report, chain, None, false, false)
         }
         Operation::Hibernate | Operation::Plan => {
             let plan = steps::hibernate(&target);
@@ -230,7 +234,8 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
                 match confirm(&mut chain, &target, out) {
                     Ok(true) => {}
                     Ok(false) => {
-                        return report.finish(
+                        return report::finish(
+                            report,
                             chain,
                             Some(ToolError::refused(
                                 "hibernate was not confirmed: nothing was changed",
@@ -239,17 +244,18 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
                             false,
                         )
                     }
-                    Err(e) => return report.finish(chain, Some(e), false, false),
+                    Err(e) => return report::finish(report, chain, Some(e), false, false),
                 }
             }
             chain.run_all(&plan);
-            report.finish(chain, None, true, dry_run)
+            report::finish(report, chain, None, true, dry_run)
         }
         Operation::Wake => {
             out.warn("wake restores no data: tables emptied by hibernate stay empty");
-            report.note = Some("wake restores no data: tables emptied by hibernate stay empty");
+            report.note =
+                Some("wake restores no data: tables emptied by hibernate stay empty".into());
             chain.run_all(&steps::wake(&target));
-            report.finish(chain, None, true, dry_run)
+            report::finish(report, chain, None, true, dry_run)
         }
     }
 }
@@ -396,7 +402,7 @@ impl<'a> Chain<'a> {
                     .exit_code
                     .map_or("-".into(), |c| c.to_string())
             ),
-            (None, true) if result.record.report["dry_run"] == true => "would change".to_string(),
+            (None, true) if result.record.dry_run() => "would change".to_string(),
             (None, true) => "changed".to_string(),
             (None, false) => "no change".to_string(),
         };

@@ -4,122 +4,105 @@
 use crate::child::StepRecord;
 use crate::Chain;
 use conventions::{Outcome, ToolError};
-use serde::Serialize;
-use serde_json::{json, Value};
+use reports::holdctl::{Step, TableStatus, UnitStatus};
 
-#[derive(Debug, Default, Serialize)]
-pub struct Report {
-    pub command: &'static str,
-    /// The env file DATABASE_URL is read from (the last env file when none has it).
-    pub env_file: Option<String>,
-    pub steps: Vec<StepRecord>,
-    pub not_run: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<&'static str>,
-    /// status: the flags as the units get them (each from the env file systemd takes it
-    /// from), as the app (python-dotenv) and systemd read them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub env: Option<Value>,
-    /// status: each unit's state.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub units: Option<Value>,
-    /// status: the runtime tables hibernate would empty, with their sizes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tables: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub runtime_bytes: Option<u64>,
-}
+pub use reports::holdctl::Report;
 
-impl Report {
-    pub fn new(command: &'static str) -> Report {
-        Report {
-            command,
-            ..Report::default()
-        }
-    }
-
-    /// The outcome: `changed` is any step's (never for status), the error the first failure.
-    pub fn finish(
-        mut self,
-        chain: Chain,
-        error: Option<ToolError>,
-        steps_change: bool,
-        dry_run: bool,
-    ) -> Outcome {
-        let changed = steps_change && chain.records.iter().any(|r| r.changed);
-        self.steps = chain.records;
-        self.not_run = chain.not_run;
-        match error.or(chain.error) {
-            Some(e) => Outcome::failure_with(e, &self, changed, dry_run),
-            None => Outcome::success(&self, changed, dry_run),
-        }
-    }
-
-    /// Reads the runtime tables' sizes out of the `read_tables` step's report.
-    pub fn fill_status(&mut self, records: &[StepRecord]) {
-        let Some(record) = records.iter().find(|r| r.ok && r.name == "read_tables") else {
-            return;
-        };
-        let tables: Vec<Value> = record.report["truncated"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|t| {
-                json!({
-                    "table": t["table"],
-                    "bytes": t["bytes_before"],
-                    "rows_estimate": t["rows_estimate"],
-                })
-            })
-            .collect();
-        self.runtime_bytes = Some(tables.iter().filter_map(|t| t["bytes"].as_u64()).sum());
-        self.tables = Some(Value::Array(tables));
+/// A new report for `command`.
+pub fn new(command: &str) -> Report {
+    Report {
+        command: command.to_string(),
+        ..Report::default()
     }
 }
 
-/// The units of an `svcctl status` report, reduced to what status shows.
-pub fn units(svcctl_report: &Value) -> Option<Value> {
-    let units = svcctl_report["units"].as_array()?;
-    Some(Value::Array(
-        units
-            .iter()
-            .map(|u| {
-                let state = unit_state(u);
-                json!({
-                    "unit": u["unit"],
-                    "present": u["present"],
-                    "active": state["active"],
-                    "sub": state["sub"],
-                    "enabled": state["enabled"],
-                    "main_pid": state["main_pid"],
-                })
-            })
-            .collect(),
-    ))
+/// The outcome: `changed` is any step's (never for status), the error the first failure.
+pub fn finish(
+    mut report: Report,
+    chain: Chain,
+    error: Option<ToolError>,
+    steps_change: bool,
+    dry_run: bool,
+) -> Outcome {
+    let changed = steps_change && chain.records.iter().any(|r| r.changed);
+    report.steps = chain.records.into_iter().map(step_of).collect();
+    report.not_run = chain.not_run.iter().map(|n| n.to_string()).collect();
+    match error.or(chain.error) {
+        Some(e) => Outcome::failure_with(e, &report, changed, dry_run),
+        None => Outcome::success(&report, changed, dry_run),
+    }
 }
 
-fn unit_state(unit: &Value) -> &Value {
-    if unit["after"].is_object() {
-        &unit["after"]
-    } else {
-        &unit["before"]
+fn step_of(r: StepRecord) -> Step {
+    Step {
+        name: r.name.to_string(),
+        argv: r.argv,
+        exit_code: r.exit_code,
+        ok: r.ok,
+        changed: r.changed,
+        report: r.report,
     }
+}
+
+/// status: the runtime tables' sizes, out of the `read_tables` step's report.
+pub fn fill_status(report: &mut Report, records: &[StepRecord]) {
+    let Some(record) = records.iter().find(|r| r.ok && r.name == "read_tables") else {
+        return;
+    };
+    let Some(tables) = record
+        .decode::<reports::pgtruncate::Report>()
+        .ok()
+        .and_then(|e| e.report)
+    else {
+        return;
+    };
+    let tables: Vec<TableStatus> = tables
+        .truncated
+        .into_iter()
+        .map(|t| TableStatus {
+            table: t.table,
+            bytes: t.bytes_before,
+            rows_estimate: t.rows_estimate,
+        })
+        .collect();
+    report.runtime_bytes = Some(tables.iter().map(|t| t.bytes.max(0) as u64).sum());
+    report.tables = Some(tables);
+}
+
+/// status: the units of an `svcctl status` report, reduced to what status shows.
+pub fn units(svcctl: &reports::svcctl::Report) -> Vec<UnitStatus> {
+    svcctl
+        .units
+        .iter()
+        .map(|u| {
+            let state = u.after.as_ref().or(u.before.as_ref());
+            UnitStatus {
+                unit: u.unit.clone(),
+                present: u.present,
+                active: state.map(|s| s.active.clone()),
+                sub: state.map(|s| s.sub.clone()),
+                enabled: state.and_then(|s| s.enabled.clone()),
+                main_pid: state.map(|s| s.main_pid),
+            }
+        })
+        .collect()
 }
 
 /// One line for the confirmation prompt: what a dry-run step would do.
 pub fn describe(record: &StepRecord) -> String {
-    let r = &record.report;
     let what = match record.name {
-        "truncate" => {
-            let tables = r["truncated"].as_array().map_or(0, Vec::len);
-            let bytes: u64 = r["truncated"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t["bytes_before"].as_u64())
-                .sum();
-            format!("empty {tables} tables holding {}", human_bytes(bytes))
-        }
+        "truncate" => match record.decode::<reports::pgtruncate::Report>() {
+            Ok(e) => {
+                let truncated = e.report.map(|r| r.truncated).unwrap_or_default();
+                let bytes: i64 = truncated.iter().map(|t| t.bytes_before).sum();
+                format!(
+                    "empty {} tables holding {}",
+                    truncated.len(),
+                    human_bytes(bytes.max(0) as u64)
+                )
+            }
+            Err(e) => e.message,
+        },
         _ if record.changed => "change".to_string(),
         _ => "nothing to do".to_string(),
     };

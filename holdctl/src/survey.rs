@@ -7,7 +7,8 @@ use crate::child::StepRecord;
 use crate::steps::{self, EnvLayout, READ_KEYS};
 use crate::Chain;
 use conventions::ToolError;
-use serde_json::Value;
+use reports::holdctl::EnvStatus;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// A unit as svcctl reported it.
@@ -20,20 +21,19 @@ pub struct Unit {
 }
 
 /// The API unit and the monitor unit, in the order `read_units` named them.
-pub fn units(svcctl_report: &Value) -> Result<(Unit, Unit), ToolError> {
-    let entries: Vec<Unit> = svcctl_report["units"]
-        .as_array()
-        .into_iter()
-        .flatten()
+pub fn units(svcctl: &reports::svcctl::Report) -> Result<(Unit, Unit), ToolError> {
+    let entries: Vec<Unit> = svcctl
+        .units
+        .iter()
         .map(|u| Unit {
-            name: u["unit"].as_str().unwrap_or_default().to_string(),
-            present: u["present"] == true,
-            environment_files: state(u)["environment_files"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p.as_str().map(PathBuf::from))
-                .collect(),
+            name: u.unit.clone(),
+            present: u.present,
+            environment_files: u
+                .after
+                .as_ref()
+                .or(u.before.as_ref())
+                .map(|s| s.environment_files.iter().map(PathBuf::from).collect())
+                .unwrap_or_default(),
         })
         .collect();
     match entries.as_slice() {
@@ -48,14 +48,6 @@ pub fn units(svcctl_report: &Value) -> Result<(Unit, Unit), ToolError> {
     }
 }
 
-fn state(unit: &Value) -> &Value {
-    if unit["after"].is_object() {
-        &unit["after"]
-    } else {
-        &unit["before"]
-    }
-}
-
 /// Reads each env file that exists (an optional `EnvironmentFile=-...` may not) and
 /// says where systemd takes each key from. A file that cannot be read fails the chain.
 pub fn read_env(chain: &mut Chain, files: Vec<PathBuf>) -> EnvLayout {
@@ -66,8 +58,16 @@ pub fn read_env(chain: &mut Chain, files: Vec<PathBuf>) -> EnvLayout {
         let Some(record) = chain.run(&steps::read_flags(file), None) else {
             continue;
         };
+        let read = match record.decode::<reports::envpatch::Report>() {
+            Ok(envelope) => envelope.report,
+            Err(e) => {
+                chain.error.get_or_insert(e);
+                continue;
+            }
+        };
+        let systemd = read.map(|r| r.values_by_reader.systemd).unwrap_or_default();
         for (key, at) in found.iter_mut() {
-            if !record.report["values_by_reader"]["systemd"][*key].is_null() {
+            if systemd.get(*key).is_some_and(Option::is_some) {
                 *at = Some(i);
             }
         }
@@ -77,41 +77,45 @@ pub fn read_env(chain: &mut Chain, files: Vec<PathBuf>) -> EnvLayout {
 
 /// The flags as the units get them: each key's reading from the file systemd takes it
 /// from, for status's `env` field.
-pub fn env_status(records: &[StepRecord], layout: &EnvLayout) -> Option<Value> {
-    let reads: Vec<&StepRecord> = records
+pub fn env_status(records: &[StepRecord], layout: &EnvLayout) -> Option<EnvStatus> {
+    let reads: Vec<reports::envpatch::Report> = records
         .iter()
         .filter(|r| r.name == "read_flags" && r.ok)
+        .filter_map(|r| r.decode::<reports::envpatch::Report>().ok())
+        .filter_map(|e| e.report)
         .collect();
     if reads.is_empty() {
         return None;
     }
-    let mut values = serde_json::Map::new();
-    let mut by_reader = serde_json::json!({"systemd": {}, "dotenv": {}});
+    let mut values = BTreeMap::new();
+    let mut by_reader: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
     for (key, _) in steps::HIBERNATE_FLAGS {
         let file = layout.source_of(key).map(|p| p.display().to_string());
-        let record = reads.iter().find(|r| {
-            r.report["file"]
-                .as_str()
-                .is_some_and(|f| Some(f) == file.as_deref())
-        });
-        let read = |reader: &str| {
-            record.map_or(Value::Null, |r| {
-                r.report["values_by_reader"][reader][key].clone()
-            })
+        let read = reads.iter().find(|r| Some(&r.file) == file.as_ref());
+        let value = |map: Option<&BTreeMap<String, Option<String>>>| {
+            map.and_then(|m| m.get(key).cloned()).flatten()
         };
-        values.insert(
+        values.insert(key.to_string(), value(read.map(|r| &r.values)));
+        by_reader.entry("systemd".into()).or_default().insert(
             key.to_string(),
-            record.map_or(Value::Null, |r| r.report["values"][key].clone()),
+            value(read.map(|r| &r.values_by_reader.systemd)),
         );
-        by_reader["systemd"][key] = read("systemd");
-        by_reader["dotenv"][key] = read("dotenv");
+        by_reader.entry("dotenv".into()).or_default().insert(
+            key.to_string(),
+            value(read.map(|r| &r.values_by_reader.dotenv)),
+        );
     }
-    let hibernating = values["HIBERNATE_MODE"] == "true" && values["INGEST_ENABLED"] == "false";
-    Some(serde_json::json!({
-        "file": layout.files.last().map(|f| f.display().to_string()),
-        "files": layout.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
-        "values": values,
-        "values_by_reader": by_reader,
-        "hibernating": hibernating,
-    }))
+    let is = |key: &str, want: &str| values.get(key).cloned().flatten().as_deref() == Some(want);
+    let hibernating = is("HIBERNATE_MODE", "true") && is("INGEST_ENABLED", "false");
+    Some(EnvStatus {
+        file: layout.files.last().map(|f| f.display().to_string()),
+        files: layout
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect(),
+        values,
+        values_by_reader: by_reader,
+        hibernating,
+    })
 }

@@ -136,11 +136,7 @@ fn no_field_of_this_schema_version_was_renamed_or_retyped() {
 #[test]
 fn the_walk_sees_nested_fields() {
     let f = fields(&schema::for_tool(Tool::Envpatch));
-    assert_eq!(
-        f.get(".changes[].action").map(String::as_str).is_some(),
-        true,
-        "{f:?}"
-    );
+    assert!(f.contains_key(".changes[].action"), "{f:?}");
     assert!(f.contains_key(".error.kind"), "{f:?}");
     assert!(f.contains_key(".values_by_reader.systemd"), "{f:?}");
 }

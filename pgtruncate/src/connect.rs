@@ -12,12 +12,13 @@
 //! Every password read is `remember`ed, so no output can carry it.
 
 use crate::tls::{HostCheck, MakeTlsConnector};
-use conventions::secrets::{percent_decode, remember};
+use conventions::secrets::{percent_decode, Secret};
 use conventions::ToolError;
 use openssl::ssl::{
     SslContextBuilder, SslFiletype, SslMethod, SslMode as OpenSslMode, SslOptions, SslVerifyMode,
     SslVersion,
 };
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use postgres::config::SslMode;
 use postgres::{Client, Config, NoTls};
 use std::collections::BTreeMap;
@@ -87,10 +88,12 @@ pub enum ConnSource {
     Defaults,
 }
 
-/// Parameters given by the connection string, by libpq keyword.
+/// Parameters given by the connection string, by libpq keyword (the password apart).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConnParams {
     pub values: BTreeMap<String, String>,
+    /// `password`, from the user-info, a query parameter or a key=value pair.
+    pub password: Option<Secret>,
     /// Parameters pgtruncate does not use, said in a warning.
     pub ignored: Vec<String>,
 }
@@ -133,8 +136,8 @@ impl ConnParams {
             p.values.insert("dbname".into(), text.to_string());
             p
         };
-        if let Some(pw) = params.values.get("password") {
-            remember(pw);
+        if let Some(pw) = params.values.remove("password") {
+            params.password = Some(Secret::new(pw));
         }
         let unknown: Vec<String> = params
             .values
@@ -170,39 +173,29 @@ fn parse_url(text: &str, scheme_end: usize) -> Result<ConnParams, String> {
     }
     let mut params = ConnParams::default();
     let rest = &text[scheme_end + 3..];
-    let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
+    // As libpq: the user-info ends at the first '@' before any '/', and '#' is nothing
+    // special (a password may hold '#', '?' or ':').
+    let (userinfo, rest) = match rest.find(['@', '/']) {
+        Some(i) if rest.as_bytes()[i] == b'@' => (Some(&rest[..i]), &rest[i + 1..]),
+        _ => (None, rest),
+    };
+    if let Some(userinfo) = userinfo {
+        let (user, password) = match userinfo.split_once(':') {
+            Some((u, p)) => (u, Some(p)),
+            None => (userinfo, None),
+        };
+        if let Some(p) = password {
+            params.password = Some(Secret::new(percent_decode(p)));
+        }
+        if !user.is_empty() {
+            params.values.insert("user".into(), percent_decode(user));
+        }
+    }
     let (before_query, query) = match rest.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (rest, None),
     };
-    // The authority ends at the first '/' after the last '@' (a raw '/' may hide in a
-    // password that was not percent-encoded).
-    let after_at = before_query.rfind('@').map_or(0, |i| i + 1);
-    let (authority, path) = match before_query[after_at..].find('/') {
-        Some(i) => (
-            &before_query[..after_at + i],
-            &before_query[after_at + i + 1..],
-        ),
-        None => (before_query, ""),
-    };
-    let hostlist = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => {
-            let (user, password) = match userinfo.split_once(':') {
-                Some((u, p)) => (u, Some(p)),
-                None => (userinfo, None),
-            };
-            if !user.is_empty() {
-                params.values.insert("user".into(), percent_decode(user));
-            }
-            if let Some(p) = password {
-                let p = percent_decode(p);
-                remember(&p);
-                params.values.insert("password".into(), p);
-            }
-            hosts
-        }
-        None => authority,
-    };
+    let (hostlist, path) = before_query.split_once('/').unwrap_or((before_query, ""));
     if !hostlist.is_empty() {
         let mut hosts = Vec::new();
         let mut ports = Vec::new();
@@ -223,7 +216,8 @@ fn parse_url(text: &str, scheme_end: usize) -> Result<ConnParams, String> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let (key, value) = (percent_decode(key), percent_decode(value));
         if key == "password" {
-            remember(&value);
+            params.password = Some(Secret::new(value));
+            continue;
         }
         // asyncpg's `ssl=` is SQLAlchemy URLs' spelling of sslmode.
         let key = match (driver, key.as_str()) {
@@ -322,7 +316,8 @@ fn parse_conninfo(text: &str) -> Result<ConnParams, String> {
             }
         }
         if key == "password" {
-            remember(&value);
+            params.password = Some(Secret::new(value));
+            continue;
         }
         params.values.insert(key, value);
     }
@@ -343,7 +338,7 @@ pub struct ConnTarget {
     pub ports: Vec<u16>,
     pub user: String,
     pub dbname: String,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub sslmode: SslModeSetting,
     pub sslrootcert: Option<String>,
     pub sslcert: Option<String>,
@@ -353,6 +348,19 @@ pub struct ConnTarget {
     pub source: ConnSource,
     /// Things the operator should know (ignored parameters, an unsafe pgpass file).
     pub warnings: Vec<String>,
+}
+
+/// Whose credentials a target may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials {
+    /// A target the caller named (argument, its own environment, an env file only root or
+    /// the caller can write): the caller's `PG*` variables, `PGPASSWORD` and pgpass file
+    /// fill in what the string leaves out, as libpq does.
+    Caller,
+    /// A target read from a file another user can write: only what the string itself
+    /// carries. No `PG*` variable, no pgpass file (not even one the string names with
+    /// `passfile=`), no client certificate of the caller's (`sslcert=`/`sslkey=`).
+    StringOnly,
 }
 
 /// Where the environment is read from; a seam so tests need not mutate the process's.
@@ -369,13 +377,25 @@ impl Env for ProcessEnv {
     }
 }
 
+/// No environment at all: what a target of [`Credentials::StringOnly`] sees.
+struct NoEnv;
+
+impl Env for NoEnv {
+    fn var(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
 impl ConnTarget {
-    /// Fills in what `params` leaves out, the way libpq does.
+    /// Fills in what `params` leaves out, the way libpq does (within `credentials`).
     pub fn resolve(
         params: &ConnParams,
         source: ConnSource,
         env: &dyn Env,
+        credentials: Credentials,
     ) -> Result<ConnTarget, String> {
+        let caller = credentials == Credentials::Caller;
+        let env: &dyn Env = if caller { env } else { &NoEnv };
         let mut warnings = Vec::new();
         if !params.ignored.is_empty() {
             warnings.push(format!(
@@ -447,8 +467,11 @@ impl ConnTarget {
             },
             None => DEFAULT_CONNECT_TIMEOUT,
         };
-        let mut password = pick("password", "PGPASSWORD");
-        if password.is_none() {
+        let mut password = params
+            .password
+            .clone()
+            .or_else(|| env.var("PGPASSWORD").map(Secret::new));
+        if password.is_none() && caller {
             let file = pick("passfile", "PGPASSFILE")
                 .map(PathBuf::from)
                 .or_else(|| home_dir().map(|h| h.join(".pgpass")));
@@ -463,9 +486,7 @@ impl ConnTarget {
                 }
             }
         }
-        if let Some(pw) = &password {
-            remember(pw);
-        }
+        let client_file = |key: &str, var: &str| if caller { pick(key, var) } else { None };
         Ok(ConnTarget {
             hosts,
             hostaddr,
@@ -475,8 +496,8 @@ impl ConnTarget {
             password,
             sslmode,
             sslrootcert: pick("sslrootcert", "PGSSLROOTCERT"),
-            sslcert: pick("sslcert", "PGSSLCERT"),
-            sslkey: pick("sslkey", "PGSSLKEY"),
+            sslcert: client_file("sslcert", "PGSSLCERT"),
+            sslkey: client_file("sslkey", "PGSSLKEY"),
             connect_timeout,
             options: pick("options", "PGOPTIONS"),
             source,
@@ -539,7 +560,7 @@ impl ConnTarget {
                 _ => SslMode::Require,
             });
         if let Some(pw) = &self.password {
-            cfg.password(pw);
+            cfg.password(pw.expose());
         }
         let mut options: Vec<String> = self.options.iter().cloned().collect();
         options.extend(settings.iter().map(|(k, v)| format!("-c {k}={v}")));
@@ -775,7 +796,7 @@ pub fn pgpass_lookup(
     port: u16,
     dbname: &str,
     user: &str,
-) -> Result<Option<String>, String> {
+) -> Result<Option<Secret>, String> {
     use std::os::unix::fs::PermissionsExt;
     let Ok(meta) = std::fs::metadata(file) else {
         return Ok(None);
@@ -807,9 +828,7 @@ pub fn pgpass_lookup(
             && matches(&fields[3], user)
         {
             // The fifth field runs to the end of the line, colons included.
-            let password = fields[4].clone();
-            remember(&password);
-            return Ok(Some(password));
+            return Ok(Some(Secret::new(fields[4].clone())));
         }
     }
     Ok(None)
@@ -830,17 +849,16 @@ fn split_pgpass_line(line: &str) -> Vec<String> {
     fields
 }
 
+/// What a URL component holds as is: RFC 3986's unreserved characters.
+const URL_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes what a URL component cannot hold as is.
 fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, URL_COMPONENT).to_string()
 }
 
 #[cfg(test)]
@@ -865,7 +883,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.values["user"], "cornice");
-        assert_eq!(p.values["password"], "s3cr@t");
+        assert_eq!(p.password.as_ref().map(Secret::expose), Some("s3cr@t"));
         assert_eq!(p.values["host"], "db.local");
         assert_eq!(p.values["port"], "6543");
         assert_eq!(p.values["dbname"], "cornice");
@@ -884,17 +902,30 @@ mod tests {
         let p = ConnParams::parse("postgresql:///db?host=/tmp&user=x").unwrap();
         assert_eq!(p.values["host"], "/tmp");
         assert_eq!(p.values["user"], "x");
-        // A raw '/' or '@' in the password.
-        let p = ConnParams::parse("postgres://u:p/w@rd@h/db").unwrap();
-        assert_eq!(p.values["password"], "p/w@rd");
+        // As libpq: the user-info ends at the first '@' before any '/', and '#', '?'
+        // and ':' belong to the password.
+        let p =
+            ConnParams::parse("postgresql://app:Xk9#t?a:il@host:5433/db?sslmode=disable").unwrap();
+        assert_eq!(p.password.as_ref().map(Secret::expose), Some("Xk9#t?a:il"));
+        assert_eq!(p.values["host"], "host");
+        assert_eq!(p.values["port"], "5433");
         assert_eq!(p.values["dbname"], "db");
+        assert_eq!(p.values["sslmode"], "disable");
+        let p = ConnParams::parse("postgres://u:p@ss@h/db").unwrap();
+        assert_eq!(p.password.as_ref().map(Secret::expose), Some("p"));
+        assert_eq!(p.values["host"], "ss@h");
+        // An '@' after the first '/' is no user-info.
+        let p = ConnParams::parse("postgresql://h/db?options=a@b").unwrap();
+        assert_eq!(p.values["host"], "h");
+        assert_eq!(p.password, None);
     }
 
     #[test]
     fn conninfo_strings() {
         let p = ConnParams::parse("host=/tmp dbname = 'my db' password='a\\'b c' port=5").unwrap();
         assert_eq!(p.values["dbname"], "my db");
-        assert_eq!(p.values["password"], "a'b c");
+        assert_eq!(p.password.as_ref().map(Secret::expose), Some("a'b c"));
+        assert!(!format!("{p:?}").contains("a'b c"));
         assert_eq!(p.values["port"], "5");
         assert!(ConnParams::parse("host=/tmp dbname").is_err());
         assert_eq!(
@@ -913,11 +944,11 @@ mod tests {
             ("PGPASSWORD", "from-env-pw"),
             ("PGSSLMODE", "require"),
         ]);
-        let t = ConnTarget::resolve(&p, ConnSource::Flag, &e).unwrap();
+        let t = ConnTarget::resolve(&p, ConnSource::Flag, &e, Credentials::Caller).unwrap();
         assert_eq!(t.hosts, vec![HostSpec::Tcp("h1".into())]);
         assert_eq!(t.ports, vec![6000]);
         assert_eq!(t.user, "alice");
-        assert_eq!(t.password.as_deref(), Some("from-env-pw"));
+        assert_eq!(t.password.as_ref().map(Secret::expose), Some("from-env-pw"));
         assert_eq!(t.sslmode, SslModeSetting::Require);
         assert_eq!(
             t.display_url(),
@@ -927,11 +958,53 @@ mod tests {
     }
 
     #[test]
+    fn a_string_only_target_gets_nothing_from_the_environment() {
+        let p = ConnParams::parse(
+            "postgresql://postgres@127.0.0.1:1/x?passfile=/root/.pgpass&sslcert=/root/c.crt&sslkey=/root/c.key",
+        )
+        .unwrap();
+        let e = env(&[
+            ("PGPASSWORD", "root-env-pw"),
+            ("PGPASSFILE", "/root/.pgpass"),
+            ("PGDATABASE", "otherdb"),
+            ("PGSSLMODE", "disable"),
+            ("PGOPTIONS", "-c search_path=evil"),
+        ]);
+        let t = ConnTarget::resolve(&p, ConnSource::Flag, &e, Credentials::StringOnly).unwrap();
+        assert_eq!(t.password, None);
+        assert_eq!((t.sslcert, t.sslkey), (None, None));
+        assert_eq!(t.sslmode, SslModeSetting::Prefer);
+        assert_eq!(t.options, None);
+        assert_eq!(t.dbname, "x");
+        // What the string carries is used.
+        let p = ConnParams::parse("postgresql://app:own-pw@h/db").unwrap();
+        let t = ConnTarget::resolve(&p, ConnSource::Flag, &e, Credentials::StringOnly).unwrap();
+        assert_eq!(t.password.as_ref().map(Secret::expose), Some("own-pw"));
+    }
+
+    #[test]
+    fn display_url_keeps_user_host_port_and_database() {
+        let p = ConnParams::parse("postgresql://cornice@db:5432/cornice").unwrap();
+        let t = ConnTarget::resolve(&p, ConnSource::Flag, &env(&[]), Credentials::Caller).unwrap();
+        assert_eq!(
+            t.display_url(),
+            "postgresql://cornice@db:5432/cornice?sslmode=prefer"
+        );
+        let p = ConnParams::parse("postgresql://a%20b@h/d%2Fb").unwrap();
+        let t = ConnTarget::resolve(&p, ConnSource::Flag, &env(&[]), Credentials::Caller).unwrap();
+        assert_eq!(
+            t.display_url(),
+            "postgresql://a%20b@h:5432/d%2Fb?sslmode=prefer"
+        );
+    }
+
+    #[test]
     fn defaults_are_a_unix_socket() {
         let t = ConnTarget::resolve(
             &ConnParams::default(),
             ConnSource::Defaults,
             &env(&[("PGUSER", "carol"), ("PGPASSFILE", "/nonexistent/pgpass")]),
+            Credentials::Caller,
         )
         .unwrap();
         assert!(matches!(t.hosts[0], HostSpec::Socket(_)));
@@ -941,13 +1014,15 @@ mod tests {
         assert!(ConnTarget::resolve(
             &ConnParams::default(),
             ConnSource::Defaults,
-            &env(&[("PGSSLMODE", "maybe")])
+            &env(&[("PGSSLMODE", "maybe")]),
+            Credentials::Caller,
         )
         .is_err());
         assert!(ConnTarget::resolve(
             &ConnParams::default(),
             ConnSource::Defaults,
-            &env(&[("PGPORT", "x")])
+            &env(&[("PGPORT", "x")]),
+            Credentials::Caller,
         )
         .is_err());
     }
@@ -967,11 +1042,15 @@ mod tests {
         assert_eq!(
             pgpass_lookup(&file, "localhost", 5432, "app", "u")
                 .unwrap()
-                .as_deref(),
+                .as_ref()
+                .map(Secret::expose),
             Some("pa:ss:word")
         );
         assert_eq!(
-            pgpass_lookup(&file, "db", 1, "x", "y").unwrap().as_deref(),
+            pgpass_lookup(&file, "db", 1, "x", "y")
+                .unwrap()
+                .as_ref()
+                .map(Secret::expose),
             Some("fallback-pw")
         );
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();

@@ -9,10 +9,13 @@ pub mod connect;
 pub mod env_source;
 pub mod interrupt;
 pub mod names;
+pub mod pgpass;
 pub mod plan;
 pub mod preset;
 pub mod report;
+pub mod target;
 pub mod tls;
+pub mod tls_config;
 pub mod truncate;
 
 use catalog::Blocker;

@@ -161,46 +161,11 @@ impl ConnTarget {
         let hostaddr = pick("hostaddr", "PGHOSTADDR");
         let port_text = pick("port", "PGPORT");
         let host_text = pick("host", "PGHOST");
-        let host_count = host_text.as_deref().map_or(1, |h| h.split(',').count());
-        let mut ports = Vec::new();
-        for p in port_text.as_deref().unwrap_or("").split(',') {
-            let p = p.trim();
-            ports.push(if p.is_empty() {
-                5432
-            } else {
-                p.parse::<u16>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| format!("invalid port {p:?}: use a number from 1 to 65535"))?
-            });
-        }
-        if ports.len() == 1 && host_count > 1 {
-            ports = vec![ports[0]; host_count];
-        }
-        if ports.len() != host_count {
-            return Err(format!(
-                "{} hosts but {} ports: give one port, or one per host",
-                host_count,
-                ports.len()
-            ));
-        }
-        let hosts: Vec<HostSpec> = match &host_text {
-            Some(h) => h
-                .split(',')
-                .map(|h| {
-                    let h = h.trim();
-                    if h.starts_with('/') {
-                        HostSpec::Socket(PathBuf::from(h))
-                    } else if h.is_empty() {
-                        HostSpec::Socket(default_socket_dir(ports[0]))
-                    } else {
-                        HostSpec::Tcp(h.to_string())
-                    }
-                })
-                .collect(),
-            None if hostaddr.is_some() => vec![HostSpec::Tcp(hostaddr.clone().unwrap_or_default())],
-            None => vec![HostSpec::Socket(default_socket_dir(ports[0]))],
-        };
+        let (hosts, ports) = hosts_and_ports(
+            host_text.as_deref(),
+            port_text.as_deref(),
+            hostaddr.as_deref(),
+        )?;
         let user = match pick("user", "PGUSER") {
             Some(u) => u,
             None => os_user().ok_or(
@@ -210,15 +175,7 @@ impl ConnTarget {
         let dbname = pick("dbname", "PGDATABASE").unwrap_or_else(|| user.clone());
         let sslmode =
             SslModeSetting::parse(pick("sslmode", "PGSSLMODE").as_deref().unwrap_or("prefer"))?;
-        let connect_timeout = match pick("connect_timeout", "PGCONNECT_TIMEOUT") {
-            Some(t) => match t.trim().parse::<u64>() {
-                // libpq: 0 means wait forever, and anything under 2 s is taken as 2 s.
-                Ok(0) => DEFAULT_CONNECT_TIMEOUT,
-                Ok(n) => Duration::from_secs(n.max(2)),
-                Err(_) => return Err(format!("invalid connect_timeout {t:?}: give whole seconds")),
-            },
-            None => DEFAULT_CONNECT_TIMEOUT,
-        };
+        let connect_timeout = connect_timeout(pick("connect_timeout", "PGCONNECT_TIMEOUT"))?;
         let mut password = params
             .password
             .clone()
@@ -321,6 +278,71 @@ impl ConnTarget {
         }
         cfg
     }
+}
+
+/// The hosts and a port for each: one port for all, or one per host; an empty host or
+/// none at all is the default Unix socket (a `hostaddr` alone is a TCP host).
+fn hosts_and_ports(
+    host_text: Option<&str>,
+    port_text: Option<&str>,
+    hostaddr: Option<&str>,
+) -> Result<(Vec<HostSpec>, Vec<u16>), String> {
+    let host_count = host_text.map_or(1, |h| h.split(',').count());
+    let mut ports = Vec::new();
+    for p in port_text.unwrap_or("").split(',') {
+        let p = p.trim();
+        ports.push(if p.is_empty() {
+            5432
+        } else {
+            p.parse::<u16>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("invalid port {p:?}: use a number from 1 to 65535"))?
+        });
+    }
+    if ports.len() == 1 && host_count > 1 {
+        ports = vec![ports[0]; host_count];
+    }
+    if ports.len() != host_count {
+        return Err(format!(
+            "{} hosts but {} ports: give one port, or one per host",
+            host_count,
+            ports.len()
+        ));
+    }
+    let hosts: Vec<HostSpec> = match host_text {
+        Some(h) => h
+            .split(',')
+            .map(|h| {
+                let h = h.trim();
+                if h.starts_with('/') {
+                    HostSpec::Socket(PathBuf::from(h))
+                } else if h.is_empty() {
+                    HostSpec::Socket(default_socket_dir(ports[0]))
+                } else {
+                    HostSpec::Tcp(h.to_string())
+                }
+            })
+            .collect(),
+        None => match hostaddr {
+            Some(addr) => vec![HostSpec::Tcp(addr.to_string())],
+            None => vec![HostSpec::Socket(default_socket_dir(ports[0]))],
+        },
+    };
+    Ok((hosts, ports))
+}
+
+/// libpq's `connect_timeout`: 0 means wait forever, and anything under 2 s is taken as
+/// 2 s; pgtruncate never waits forever.
+fn connect_timeout(text: Option<String>) -> Result<Duration, String> {
+    Ok(match text {
+        Some(t) => match t.trim().parse::<u64>() {
+            Ok(0) => DEFAULT_CONNECT_TIMEOUT,
+            Ok(n) => Duration::from_secs(n.max(2)),
+            Err(_) => return Err(format!("invalid connect_timeout {t:?}: give whole seconds")),
+        },
+        None => DEFAULT_CONNECT_TIMEOUT,
+    })
 }
 
 /// libpq's compiled-in socket directory differs between builds: Debian's is

@@ -2,7 +2,7 @@
 //! without following a symlink and without blocking (a FIFO or a device is refused, never
 //! waited on), checked with `fstat` on the opened descriptor, and read up to a bound.
 //! Who owns the file and who may write it decide which credentials its target may use
-//! ([`EnvFile::trusted`]).
+//! ([`EnvFile::trusted`]); [`database_url`] is its `DATABASE_URL` as the app reads it.
 
 use conventions::ToolError;
 use std::io::Read;
@@ -91,6 +91,50 @@ pub fn read(path: &Path) -> Result<EnvFile, ToolError> {
     })
 }
 
+/// `DATABASE_URL` of an env file, as the app reads it (python-dotenv); exit 4 without
+/// one, exit 2 for what the app would read differently from us (`${...}` expanded from
+/// its own environment) or not at all.
+pub fn database_url(file: &EnvFile, path: &Path) -> Result<String, ToolError> {
+    let shown = path.display();
+    let text = envfile::decode(&file.bytes).map_err(|e| {
+        let (line, what) = match e {
+            envfile::ContentError::Nul { line } => (line, "contains a NUL byte"),
+            envfile::ContentError::InvalidUtf8 { line } => (line, "is not valid UTF-8"),
+        };
+        ToolError::usage(format!(
+            "--env-file {shown} line {line} {what}, so the app cannot read it: fix the env file"
+        ))
+    })?;
+    match envfile::dotenv_value(text, "DATABASE_URL") {
+        Some((Some(url), line)) if !url.is_empty() => {
+            if let Some(pw) = conventions::secrets::url_password(&url) {
+                conventions::secrets::remember(&pw);
+            }
+            if has_interpolation(&url) {
+                return Err(ToolError::usage(format!(
+                    "--env-file {shown} line {line}: DATABASE_URL holds ${{...}}, which the app expands from its own environment: write the URL out in full"
+                )));
+            }
+            Ok(url.into_owned())
+        }
+        found => {
+            let how = match found {
+                Some((_, line)) => format!("sets DATABASE_URL empty on line {line}"),
+                None => "has no DATABASE_URL (as the app's python-dotenv reads it)".into(),
+            };
+            Err(ToolError::not_found(format!(
+                "--env-file {shown} {how}: add DATABASE_URL=postgresql://USER@HOST/DB to it or pass --database-url; an env file named is never replaced by DATABASE_URL or PG* variables of pgtruncate's own environment"
+            ))
+            .with("file", shown.to_string()))
+        }
+    }
+}
+
+/// python-dotenv's `${NAME}` / `${NAME:-default}`, which it expands when it loads the file.
+fn has_interpolation(value: &str) -> bool {
+    value.split("${").skip(1).any(|after| after.contains('}'))
+}
+
 fn libc_flags() -> i32 {
     use nix::fcntl::OFlag;
     (OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits()
@@ -147,6 +191,44 @@ mod tests {
         );
         assert_eq!(read(&dir.join("missing.env")).unwrap_err().exit_code(), 4);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn database_url_is_read_as_the_app_reads_it_or_refused() {
+        let url = |text: &str| {
+            let file = EnvFile {
+                bytes: text.as_bytes().to_vec(),
+                owner: 0,
+                mode: 0o600,
+            };
+            database_url(&file, Path::new("/etc/app.env"))
+        };
+        assert_eq!(
+            url("export\tDATABASE_URL='postgresql://u@h/it\\'s' # c\n").unwrap(),
+            "postgresql://u@h/it's"
+        );
+        assert_eq!(url("DATABASE_URL=a\nDATABASE_URL=b\n").unwrap(), "b");
+        for text in [
+            "FLAG=1\n",
+            "DATABASE_URL=\n",
+            "DATABASE_URL\n",
+            "# DATABASE_URL=x\n",
+        ] {
+            let err = url(text).unwrap_err();
+            assert_eq!(err.exit_code(), 4, "{text:?}");
+            assert!(err.message.contains("/etc/app.env"), "{}", err.message);
+        }
+        assert_eq!(
+            url("DATABASE_URL=postgresql://${HOST}/db\n")
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+        assert_eq!(
+            url("DATABASE_URL=postgresql://h/$x{y\n").unwrap(),
+            "postgresql://h/$x{y"
+        );
+        assert_eq!(url("DATABASE_URL=x\0\n").unwrap_err().exit_code(), 2);
     }
 
     fn tempfile_dir() -> std::path::PathBuf {

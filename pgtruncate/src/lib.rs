@@ -485,13 +485,20 @@ fn resolve_target(cli: &Cli, out: &Output, report: &mut Report) -> Result<ConnTa
         report.warnings.push(w);
     };
     let env_url = std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty());
+    // Its password is kept out of every output even when another source wins.
+    if let Some(pw) = env_url
+        .as_deref()
+        .and_then(conventions::secrets::url_password)
+    {
+        conventions::secrets::remember(&pw);
+    }
     let (text, source, credentials) = if let Some(url) = &cli.database_url {
         (Some(url.clone()), ConnSource::Flag, Credentials::Caller)
     } else if let Some(path) = &cli.env_file {
         // An env file named is the only source: never DATABASE_URL or PG* of our own
         // environment, which may name another database.
         let file = env_source::read(path)?;
-        let url = database_url_in(&file.bytes, path)?;
+        let url = env_source::database_url(&file, path)?;
         let euid = nix::unistd::geteuid().as_raw();
         let credentials = match file.distrust_reason(euid) {
             None => Credentials::Caller,
@@ -530,50 +537,6 @@ fn resolve_target(cli: &Cli, out: &Output, report: &mut Report) -> Result<ConnTa
         warn(w.clone(), report);
     }
     Ok(target)
-}
-
-/// `DATABASE_URL` of an env file, as the app reads it (python-dotenv); exit 4 without
-/// one, exit 2 for what the app would read differently from us (`${...}` expanded from
-/// its own environment) or not at all.
-fn database_url_in(bytes: &[u8], path: &std::path::Path) -> Result<String, ToolError> {
-    let shown = path.display();
-    let text = envfile::decode(bytes).map_err(|e| {
-        let (line, what) = match e {
-            envfile::ContentError::Nul { line } => (line, "contains a NUL byte"),
-            envfile::ContentError::InvalidUtf8 { line } => (line, "is not valid UTF-8"),
-        };
-        ToolError::usage(format!(
-            "--env-file {shown} line {line} {what}, so the app cannot read it: fix the env file"
-        ))
-    })?;
-    match envfile::dotenv_value(text, "DATABASE_URL") {
-        Some((Some(url), line)) if !url.is_empty() => {
-            if let Some(pw) = conventions::secrets::url_password(&url) {
-                conventions::secrets::remember(&pw);
-            }
-            if has_interpolation(&url) {
-                return Err(ToolError::usage(format!(
-                    "--env-file {shown} line {line}: DATABASE_URL holds ${{...}}, which the app expands from its own environment: write the URL out in full"
-                )));
-            }
-            Ok(url.into_owned())
-        }
-        found => {
-            let how = match found {
-                Some((_, line)) => format!("sets DATABASE_URL empty on line {line}"),
-                None => "has no DATABASE_URL (as the app's python-dotenv reads it)".into(),
-            };
-            Err(ToolError::not_found(format!(
-                "--env-file {shown} {how}: add DATABASE_URL=postgresql://USER@HOST/DB to it or pass --database-url; an env file named is never replaced by DATABASE_URL or PG* variables of pgtruncate's own environment"
-            ))
-            .with("file", shown.to_string()))
-        }
-    }
-}
-
-/// python-dotenv's `${NAME}` / `${NAME:-default}`, which it expands when it loads the file.
-fn has_interpolation(value: &str) -> bool {
-    value.split("${").skip(1).any(|after| after.contains('}'))
 }
 
 fn fill_report(report: &mut Report, plan: &Plan) {

@@ -196,12 +196,25 @@ fn a_fifo_a_symlink_or_a_directory_as_env_file_is_a_usage_error_not_a_hang() {
     let link = dir.path().join("link.env");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     for path in [&fifo, &link, &dir.path().to_path_buf()] {
-        let started = Instant::now();
-        let run = pgt(
+        // Under timeout(1): a pgtruncate stuck opening the FIFO is killed and the test
+        // fails on its missing report instead of hanging.
+        let inner = command(
             &["--env-file", path.to_str().unwrap(), "requests"],
             &[],
             home.path(),
         );
+        let mut cmd = Command::new("timeout");
+        cmd.args(["--kill-after=2", "10"])
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .envs(inner.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+        for (k, v) in inner.get_envs() {
+            if v.is_none() {
+                cmd.env_remove(k);
+            }
+        }
+        let started = Instant::now();
+        let run = run_command("pgtruncate", &mut cmd, None);
         run.expect_code(2);
         assert!(started.elapsed() < Duration::from_secs(10));
         let message = run.json["error"]["message"].as_str().unwrap();

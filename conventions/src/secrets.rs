@@ -1,4 +1,4 @@
-//! Secrets never leave the host (DESIGN.md section 2).
+//! Secrets never leave the host.
 //!
 //! Two layers. The first is by rule: a value whose key looks secret is reported as
 //! `"<redacted>"` ([`redact_value`]) and URLs lose their password ([`redact_url`]). The
@@ -30,6 +30,37 @@ pub const SECRET_MARKERS: [&str; 8] = [
 const MIN_SCRUB_LEN: usize = 4;
 
 static REMEMBERED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// A password or other secret value: remembered for scrubbing when it is made, printed as
+/// `<redacted>` by `Debug` and `Display`, so a stray `{:?}` of a struct holding it shows
+/// nothing. The value itself only through [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        let value = value.into();
+        remember(&value);
+        Secret(value)
+    }
+
+    /// The secret itself, for the one place that must send it (the connection).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
 
 /// True when the key's name alone makes its value secret.
 pub fn is_secret_key(key: &str) -> bool {
@@ -143,15 +174,17 @@ pub fn scrub_json(value: &mut Value) {
 }
 
 /// Finds `scheme://USERINFO@` and returns (start of userinfo, userinfo, end of userinfo).
+///
+/// libpq ends the user-info at the first `@` before any `/` (a `#`, `?` or `:` in a
+/// password is nothing special to it). A raw `@` typed inside a password makes libpq read
+/// a shorter password; the span taken here runs to the last `@` before that `/`, which
+/// covers libpq's reading and the one meant: more is removed, never less.
 fn split_userinfo(text: &str) -> Option<(usize, &str, usize)> {
     let scheme_end = text.find("://")? + 3;
     let rest = &text[scheme_end..];
-    // The authority ends at the first '/', '?' or '#' after the last '@' before it;
-    // passwords may hold '@' or '/' percent-encoded, and sometimes not.
-    let authority_end = rest.find(['?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let at = authority.rfind('@')?;
-    let userinfo = &authority[..at];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let at = rest[..authority_end].rfind('@')?;
+    let userinfo = &rest[..at];
     if userinfo.contains(char::is_whitespace) {
         return None;
     }
@@ -192,7 +225,7 @@ fn password_param(text: &str) -> Option<(usize, usize, usize)> {
                 len.unwrap_or(value_text_trimmed.len())
             } else {
                 value_text_trimmed
-                    .find(['&', ' ', '\t', '#'])
+                    .find(['&', ' ', '\t'])
                     .unwrap_or(value_text_trimmed.len())
             };
             return Some((start, value_start, value_start + value_len));
@@ -223,26 +256,12 @@ fn unquote(value: &str) -> String {
     }
 }
 
-/// Percent-decoding of a URL component (`%40` → `@`); invalid escapes are kept as is.
+/// Percent-decoding of a URL component (`%40` → `@`); invalid escapes are kept as is,
+/// bytes that are not UTF-8 become U+FFFD.
 pub fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && bytes[i + 1].is_ascii_hexdigit()
-            && bytes[i + 2].is_ascii_hexdigit()
-        {
-            let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
-            out.push(hex(bytes[i + 1]) * 16 + hex(bytes[i + 2]));
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn redact_urls_in_text(text: &str) -> String {
@@ -261,7 +280,9 @@ fn redact_urls_in_text(text: &str) -> String {
         token.clear();
     };
     for c in text.chars() {
-        if c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>' | '(' | ')' | ',') {
+        // Not at `,` or `(`/`)`: a password may hold them, and a URL in parentheses
+        // loses only its user-info all the same.
+        if c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>') {
             flush(&mut token, &mut out);
             out.push(c);
         } else {
@@ -326,6 +347,72 @@ mod tests {
             "postgres://h/db?user=u&sslmode=disable"
         );
         assert_eq!(redact_url("postgres://h/db?password=pw"), "postgres://h/db");
+    }
+
+    #[test]
+    fn passwords_with_url_delimiters_are_found_and_removed() {
+        // libpq ends the user-info at the first '@' before any '/': '#', '?' and ':'
+        // belong to the password.
+        for (url, pw, redacted) in [
+            (
+                "postgresql://app:Xk9#tail@host/db",
+                "Xk9#tail",
+                "postgresql://app@host/db",
+            ),
+            (
+                "postgresql://app:Xk9?tail@host:5/db",
+                "Xk9?tail",
+                "postgresql://app@host:5/db",
+            ),
+            (
+                "postgres://app:a:b:c@h/db?x=1",
+                "a:b:c",
+                "postgres://app@h/db?x=1",
+            ),
+            ("postgres://app:p#w@h", "p#w", "postgres://app@h"),
+            (
+                "postgresql+asyncpg://app:%23x%40@h/db",
+                "#x@",
+                "postgresql+asyncpg://app@h/db",
+            ),
+        ] {
+            assert_eq!(url_password(url).as_deref(), Some(pw), "{url}");
+            assert_eq!(redact_url(url), redacted, "{url}");
+            let msg = format!("cannot connect to {url}: invalid port");
+            assert!(!scrub(&msg).contains(pw), "{msg}");
+        }
+        // An '@' after the first '/' is not user-info (libpq reads none): nothing hidden.
+        let url = "postgresql://h:5432/db?options=a@b";
+        assert_eq!(url_password(url), None);
+        assert_eq!(redact_url(url), url);
+        // No user-info at all, or a bare scheme: kept whole.
+        assert_eq!(redact_url("postgresql://"), "postgresql://");
+        assert_eq!(
+            redact_url("postgresql://cornice@db:5432/cornice"),
+            "postgresql://cornice@db:5432/cornice"
+        );
+        // A password in a query parameter may hold '#'.
+        assert_eq!(
+            redact_url("postgres://h/db?password=ab#cd&sslmode=require"),
+            "postgres://h/db?sslmode=require"
+        );
+        // Inside a parenthesis or before a comma, in free text.
+        assert!(!scrub("failed (postgres://u:pa,ss(w)@h/db), retry").contains("pa,ss"));
+    }
+
+    #[test]
+    fn a_secret_prints_as_redacted_and_is_remembered() {
+        let s = Secret::new("secret-type-pw-71");
+        assert_eq!(format!("{s:?} {s}"), "<redacted> <redacted>");
+        assert_eq!(s.expose(), "secret-type-pw-71");
+        assert_eq!(scrub("x secret-type-pw-71 y"), "x <redacted> y");
+        #[derive(Debug)]
+        #[allow(dead_code)]
+        struct Holder {
+            password: Option<Secret>,
+        }
+        let h = Holder { password: Some(s) };
+        assert!(!format!("{h:?}").contains("secret-type-pw-71"));
     }
 
     #[test]

@@ -7,18 +7,21 @@
 pub mod catalog;
 pub mod connect;
 pub mod conninfo;
-pub mod env_file;
+pub mod env_source;
 pub mod interrupt;
 pub mod names;
+pub mod pgpass;
 pub mod plan;
 pub mod preset;
 pub mod report;
+pub mod target;
 pub mod tls;
+pub mod tls_config;
 pub mod truncate;
 
 use catalog::Blocker;
 use clap::Parser;
-use connect::{ConnParams, ConnSource, ConnTarget, Connection, ProcessEnv};
+use connect::{ConnParams, ConnSource, ConnTarget, Connection, Credentials, ProcessEnv};
 use conventions::duration::{format_duration, human_age};
 use conventions::{CommonArgs, HasCommonArgs, Outcome, Output, ToolError};
 use names::QualifiedName;
@@ -483,51 +486,45 @@ fn resolve_target(cli: &Cli, out: &Output, report: &mut Report) -> Result<ConnTa
         report.warnings.push(w);
     };
     let env_url = std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty());
-    if let Some(u) = &env_url {
-        conventions::secrets::redact_value("DATABASE_URL", u);
+    // Its password is kept out of every output even when another source wins.
+    if let Some(pw) = env_url
+        .as_deref()
+        .and_then(conventions::secrets::url_password)
+    {
+        conventions::secrets::remember(&pw);
     }
-    let (text, source) = if let Some(url) = &cli.database_url {
-        (Some(url.clone()), ConnSource::Flag)
-    } else {
-        let from_file = match &cli.env_file {
-            Some(path) => match env_file::read_key(path, "DATABASE_URL") {
-                Ok(Some(v)) if !v.is_empty() => Some((v, ConnSource::EnvFile(path.clone()))),
-                Ok(_) => {
-                    let fallback = if env_url.is_some() {
-                        "the DATABASE_URL environment variable"
-                    } else {
-                        "the PG* environment variables and libpq defaults"
-                    };
-                    warn(
-                        format!("{} has no DATABASE_URL: using {fallback}", path.display()),
-                        report,
-                    );
-                    None
-                }
-                Err(env_file::EnvFileError::Io(e)) => {
-                    return Err(ToolError::io(
-                        &path.display().to_string(),
-                        "read the env file",
-                        &e,
-                    ))
-                }
-                Err(env_file::EnvFileError::Malformed { line, problem }) => {
-                    return Err(ToolError::usage(format!(
-                        "{} line {line}: {problem}: fix the env file",
+    let (text, source, credentials) = if let Some(url) = &cli.database_url {
+        (Some(url.clone()), ConnSource::Flag, Credentials::Caller)
+    } else if let Some(path) = &cli.env_file {
+        // An env file named is the only source: never DATABASE_URL or PG* of our own
+        // environment, which may name another database.
+        let file = env_source::read(path)?;
+        let url = env_source::database_url(&file, path)?;
+        let euid = nix::unistd::geteuid().as_raw();
+        let credentials = match file.distrust_reason(euid) {
+            None => Credentials::Caller,
+            Some(reason) => {
+                warn(
+                    format!(
+                        "{} {reason}: its DATABASE_URL is used only with the credentials it carries itself (no PG* variables, PGPASSWORD or pgpass file of pgtruncate's own environment); make it owned by root and writable by no one else to lift this",
                         path.display()
-                    )))
-                }
-            },
-            None => None,
+                    ),
+                    report,
+                );
+                Credentials::StringOnly
+            }
         };
-        match (from_file, env_url) {
-            (Some((v, s)), _) => (Some(v), s),
-            (None, Some(v)) => (Some(v), ConnSource::EnvVar),
-            (None, None) => (None, ConnSource::Defaults),
-        }
+        (Some(url), ConnSource::EnvFile(path.clone()), credentials)
+    } else if let Some(url) = env_url {
+        (Some(url), ConnSource::EnvVar, Credentials::Caller)
+    } else {
+        (None, ConnSource::Defaults, Credentials::Caller)
     };
-    if let Some(t) = &text {
-        conventions::secrets::redact_value("DATABASE_URL", t);
+    // Only the password is secret: the rest of the URL names the target, and the report
+    // and the messages must show it. Remembered before parsing, so that a string the
+    // parser refuses still cannot show its password.
+    if let Some(pw) = text.as_deref().and_then(conventions::secrets::url_password) {
+        conventions::secrets::remember(&pw);
     }
     let params = match &text {
         Some(t) => {
@@ -535,7 +532,7 @@ fn resolve_target(cli: &Cli, out: &Output, report: &mut Report) -> Result<ConnTa
         }
         None => ConnParams::default(),
     };
-    let target = ConnTarget::resolve(&params, source, &ProcessEnv)
+    let target = ConnTarget::resolve(&params, source, &ProcessEnv, credentials)
         .map_err(|e| ToolError::usage(format!("database connection: {e}")))?;
     for w in &target.warnings {
         warn(w.clone(), report);

@@ -398,3 +398,109 @@ fn edits_of_generated_files_read_back_under_both_real_readers() {
     // Most generated files can be edited; a test that only saw refusals would prove little.
     assert!(succeeded >= 100, "only {succeeded} of 150 edits succeeded");
 }
+
+/// `count` files `BASE/N.env` whose `DATABASE_URL` lines are built from the forms the
+/// readers disagree about: `export ` and `export<TAB>`, no quotes, single or double quotes
+/// (the quote escaped or not), `\'`, `\\`, inline comments, CRLF, an earlier assignment,
+/// a bare key. The database name carries the pieces, so that any difference in reading
+/// shows in the URL.
+fn generated_database_url_files(base: &str, rng: &mut Rng, count: usize) -> Vec<PathBuf> {
+    let name_pieces = [
+        "db", "x", "'", "\"", "\\", "\\'", "\\\"", "\\\\", " ", "#", " #", "$", "é", ";", "=",
+        "\t", "%41",
+    ];
+    let heads = ["", "export ", "export\t", "  ", "export  "];
+    let equals = ["=", " = ", "= ", "=\t"];
+    let quotes = ["", "'", "\""];
+    let tails = ["", " # note", "  ", "# not a comment", "\t# tab comment"];
+    let endings = ["\n", "\r\n", ""];
+    (0..count)
+        .map(|i| {
+            let name: String = (0..1 + rng.below(6))
+                .map(|_| name_pieces[rng.below(name_pieces.len())])
+                .collect();
+            let quote = quotes[rng.below(quotes.len())];
+            let line = format!(
+                "{}DATABASE_URL{}{quote}postgresql://app@127.0.0.1:1/{name}{quote}{}{}",
+                heads[rng.below(heads.len())],
+                equals[rng.below(equals.len())],
+                tails[rng.below(tails.len())],
+                endings[rng.below(endings.len())],
+            );
+            let before = match rng.below(5) {
+                0 => "DATABASE_URL=postgresql://wrong@127.0.0.1:1/earlier\n",
+                1 => "HIBERNATE_MODE=true\r\n",
+                2 => "DATABASE_URL\n",
+                _ => "",
+            };
+            let after = match rng.below(8) {
+                0 => "\nDATABASE_URL\n",
+                1 => "\nOTHER='unclosed\n",
+                _ => "",
+            };
+            let path = Path::new(base).join(format!("{i}.env"));
+            std::fs::write(&path, format!("{before}{line}{after}")).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// pgtruncate's `--env-file` takes DATABASE_URL exactly as the app's python-dotenv does
+/// (interpolation on, as the app loads it): for each generated file, the target pgtruncate
+/// reports is the one it reports for python-dotenv's value given with `--database-url`,
+/// and a file where python-dotenv finds no value is exit 4.
+#[test]
+fn pgtruncate_reads_database_url_from_generated_files_as_python_dotenv_does() {
+    let Some(()) = require("python-dotenv", python_dotenv()) else {
+        return;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("pgtruncate-envfile.")
+        .tempdir()
+        .unwrap();
+    let base = dir.path().to_str().unwrap();
+    let paths = generated_database_url_files(base, &mut Rng(0x5851_F42D_4C95_7F2D), 150);
+    let dotenv = dotenv_read(&paths, true);
+    let run = |args: &[String]| {
+        let mut cmd = Command::new(support::bin("pgtruncate"));
+        cmd.args(["--json=short", "-q", "--dry-run"]).args(args);
+        for var in [
+            "DATABASE_URL",
+            "PGHOST",
+            "PGPORT",
+            "PGUSER",
+            "PGDATABASE",
+            "PGPASSWORD",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("HOME", dir.path()).arg("requests");
+        support::run::run_command("pgtruncate", &mut cmd, None)
+    };
+    let mut compared = 0;
+    for (i, path) in paths.iter().enumerate() {
+        let text = std::fs::read_to_string(path).unwrap();
+        let from_file = run(&["--env-file".into(), path.to_str().unwrap().into()]);
+        match dotenv[i].get("DATABASE_URL").and_then(Value::as_str) {
+            Some(url) if !url.is_empty() => {
+                let from_flag = run(&[format!("--database-url={url}")]);
+                assert_eq!(
+                    (from_file.code, &from_file.json["database"]),
+                    (from_flag.code, &from_flag.json["database"]),
+                    "python-dotenv reads {url:?} from {text:?}: {}",
+                    from_file.stdout
+                );
+                compared += 1;
+            }
+            other => {
+                assert_eq!(
+                    from_file.code, 4,
+                    "python-dotenv reads {other:?} from {text:?}: {}",
+                    from_file.stdout
+                );
+            }
+        }
+    }
+    // Most files hold a value; a run that compared only refusals would prove little.
+    assert!(compared >= 100, "only {compared} of 150 files had a value");
+}

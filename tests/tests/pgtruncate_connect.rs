@@ -1,0 +1,514 @@
+//! How pgtruncate finds its target and its credentials, against the real PostgreSQL
+//! cluster (scripts/sandbox/pg.sh): `--env-file` read as the app reads it, never a
+//! fall-back to another database, root's credentials kept from targets another user
+//! names, and the target shown in full but for its password.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::pg::{Cluster, TestDb};
+use support::run::{run_command, ToolRun};
+use support::{bin, require};
+
+/// A database of the test's own with `requests` (50 rows) and `executions` (20 rows).
+fn small_db(cluster: &Cluster, prefix: &str) -> TestDb {
+    let db = cluster.create_database(prefix);
+    db.exec(
+        "CREATE TABLE requests (id serial PRIMARY KEY, body text);
+         INSERT INTO requests (body) SELECT 'r' || g FROM generate_series(1, 50) g;
+         CREATE TABLE executions (id serial PRIMARY KEY);
+         INSERT INTO executions SELECT FROM generate_series(1, 20);",
+    );
+    db
+}
+
+fn cluster() -> Option<Cluster> {
+    require("PostgreSQL test cluster", Cluster::from_env())
+}
+
+/// Row counts and sequence positions: what "nothing was touched" is checked against.
+fn state(db: &TestDb) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for t in ["requests", "executions"] {
+        out.insert(t.to_string(), db.count(t));
+    }
+    out.insert(
+        "seq".into(),
+        db.query_i64("SELECT coalesce(last_value, 0) FROM pg_sequences WHERE sequencename = 'requests_id_seq'"),
+    );
+    out
+}
+
+/// A pgtruncate command that sees none of the caller's connection settings, with `home`
+/// as HOME (so ~/.pgpass is the test's).
+fn command(args: &[&str], env: &[(&str, &str)], home: &Path) -> Command {
+    let mut cmd = Command::new(bin("pgtruncate"));
+    cmd.arg("--json=short").args(args);
+    for var in [
+        "DATABASE_URL",
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+        "PGSSLMODE",
+        "PGPASSFILE",
+        "PGSSLROOTCERT",
+        "PGOPTIONS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", home);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+#[track_caller]
+fn pgt(args: &[&str], env: &[(&str, &str)], home: &Path) -> ToolRun {
+    run_command("pgtruncate", &mut command(args, env, home), None)
+}
+
+fn write_env(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// A HOME of the test's own whose ~/.pgpass (0600) holds `line`.
+fn home_with_pgpass(line: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let pgpass = home.path().join(".pgpass");
+    std::fs::write(&pgpass, format!("{line}\n")).unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    home
+}
+
+#[test]
+fn a_named_env_file_without_database_url_is_exit_4_and_no_other_database_is_emptied() {
+    let Some(c) = cluster() else { return };
+    let app = small_db(&c, "pgtc_app");
+    let other = small_db(&c, "pgtc_otherdb");
+    let (app_before, other_before) = (state(&app), state(&other));
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let port = c.port.to_string();
+    // What an operator's shell may hold: PG* variables and a DATABASE_URL naming another
+    // database, each of which the old fall-back used.
+    let shell = [
+        ("PGHOST", c.socket.as_str()),
+        ("PGPORT", port.as_str()),
+        ("PGUSER", c.user.as_str()),
+        ("PGDATABASE", other.name.as_str()),
+    ];
+    let other_url = other.url();
+    let with_url = [("DATABASE_URL", other_url.as_str())];
+    for (name, text) in [
+        ("flags.env", "HIBERNATE_MODE=true\nINGEST_ENABLED=false\n"),
+        ("empty.env", "DATABASE_URL=\n"),
+        ("bare.env", "DATABASE_URL\n"),
+        ("commented.env", "# DATABASE_URL=postgresql://x/y\n"),
+    ] {
+        let file = write_env(dir.path(), name, text);
+        let shown = file.to_str().unwrap();
+        for env in [&shell[..], &with_url[..]] {
+            let run = pgt(&["--env-file", shown, "requests"], env, home.path());
+            run.expect_code(4);
+            let message = run.json["error"]["message"].as_str().unwrap();
+            assert!(message.contains(shown), "{message}");
+            assert!(message.contains("DATABASE_URL"), "{message}");
+            assert!(!run.all_output().contains(&c.password));
+        }
+    }
+    assert_eq!(
+        state(&other),
+        other_before,
+        "the other database was touched"
+    );
+    assert_eq!(state(&app), app_before);
+}
+
+#[test]
+fn the_env_file_is_read_as_python_dotenv_reads_it() {
+    let Some(c) = cluster() else { return };
+    // A database whose name holds a quote: `\'` inside single quotes is python-dotenv's
+    // escape for it.
+    let db = c.create_database("pgtc_it's");
+    db.exec("CREATE TABLE requests (id int); INSERT INTO requests SELECT generate_series(1, 5);");
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (name_head, name_tail) = db.name.split_once('\'').unwrap();
+    let url_head = format!(
+        "postgresql://{}:{}@{}:{}/{name_head}",
+        c.user, c.password, c.host, c.port
+    );
+    for (file, text) in [
+        (
+            "tab.env",
+            format!("HIBERNATE_MODE=false\nexport\tDATABASE_URL={url_head}'{name_tail}\n"),
+        ),
+        (
+            "single.env",
+            format!("DATABASE_URL='{url_head}\\'{name_tail}' # the app's\n"),
+        ),
+        (
+            "last.env",
+            format!("DATABASE_URL=postgresql://nobody@127.0.0.1:1/wrong\nDATABASE_URL=\"{url_head}'{name_tail}\"\n"),
+        ),
+    ] {
+        let file = write_env(dir.path(), file, &text);
+        let run = pgt(
+            &["--env-file", file.to_str().unwrap(), "--dry-run", "requests"],
+            &[],
+            home.path(),
+        );
+        run.expect_code(0);
+        let database = run.json["database"].as_str().unwrap();
+        assert!(
+            database.ends_with(&format!("/{name_head}%27{name_tail}?sslmode=prefer")),
+            "{text:?}: {database}"
+        );
+        assert!(!run.all_output().contains(&c.password));
+    }
+    assert_eq!(db.count("requests"), 5);
+}
+
+#[test]
+fn a_fifo_a_symlink_or_a_directory_as_env_file_is_a_usage_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.env");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let real = write_env(
+        dir.path(),
+        "real.env",
+        "DATABASE_URL=postgresql://u@127.0.0.1:1/x\n",
+    );
+    let link = dir.path().join("link.env");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for path in [&fifo, &link, &dir.path().to_path_buf()] {
+        // Under timeout(1): a pgtruncate stuck opening the FIFO is killed and the test
+        // fails on its missing report instead of hanging.
+        let inner = command(
+            &["--env-file", path.to_str().unwrap(), "requests"],
+            &[],
+            home.path(),
+        );
+        let mut cmd = Command::new("timeout");
+        cmd.args(["--kill-after=2", "10"])
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .envs(inner.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+        for (k, v) in inner.get_envs() {
+            if v.is_none() {
+                cmd.env_remove(k);
+            }
+        }
+        let started = Instant::now();
+        let run = run_command("pgtruncate", &mut cmd, None);
+        run.expect_code(2);
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let message = run.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains(path.to_str().unwrap()), "{message}");
+    }
+    let missing = dir.path().join("missing.env");
+    pgt(
+        &["--env-file", missing.to_str().unwrap(), "requests"],
+        &[],
+        home.path(),
+    )
+    .expect_code(4);
+}
+
+/// What a fake server on 127.0.0.1 received: it declines TLS, takes the startup packet,
+/// asks for a cleartext password (`R`, length 8, code 3) and records whatever follows.
+struct FakeServer {
+    port: u16,
+    received: Arc<Mutex<Vec<u8>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl FakeServer {
+    fn start() -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&received);
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        serve(stream, &record);
+                        return;
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        FakeServer {
+            port,
+            received,
+            thread,
+        }
+    }
+
+    /// Everything received, once the client is gone.
+    fn finish(self) -> Vec<u8> {
+        self.thread.join().unwrap();
+        let bytes = self.received.lock().unwrap();
+        bytes.clone()
+    }
+}
+
+fn serve(mut stream: TcpStream, record: &Mutex<Vec<u8>>) {
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    loop {
+        let mut len = [0u8; 4];
+        if stream.read_exact(&mut len).is_err() {
+            return;
+        }
+        let len = u32::from_be_bytes(len) as usize;
+        let mut body = vec![0u8; len.saturating_sub(4)];
+        if stream.read_exact(&mut body).is_err() {
+            return;
+        }
+        let code = body
+            .get(..4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+        // SSLRequest or GSSENCRequest: declined, the client goes on in plaintext.
+        if matches!(code, Some(80877103 | 80877104)) {
+            stream.write_all(b"N").unwrap();
+            continue;
+        }
+        record.lock().unwrap().extend_from_slice(&body);
+        break;
+    }
+    stream.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]).unwrap();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    record
+        .lock()
+        .unwrap()
+        .extend_from_slice(b"\n--after the password request--\n");
+    record.lock().unwrap().extend_from_slice(&rest);
+}
+
+#[test]
+fn roots_credentials_never_reach_a_server_named_by_a_file_another_user_can_write() {
+    let Some(()) = require("root", support::root()) else {
+        return;
+    };
+    let Some(c) = cluster() else { return };
+    let db = small_db(&c, "pgtc_trust");
+    let before = state(&db);
+    let pgpass_secret = "pgpass-root-secret-81x";
+    let env_secret = "pgpassword-root-secret-27q";
+    let home = home_with_pgpass(&format!("*:*:*:postgres:{pgpass_secret}"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid;
+
+    // Owned by nobody, then root-owned but group-writable, then world-writable.
+    let cases: [(&str, Option<nix::unistd::Uid>, u32); 3] = [
+        ("nobody.env", Some(nobody), 0o600),
+        ("group.env", None, 0o620),
+        ("world.env", None, 0o606),
+    ];
+    for (name, owner, mode) in cases {
+        let server = FakeServer::start();
+        let file = write_env(
+            dir.path(),
+            name,
+            &format!(
+                "DATABASE_URL=postgresql://postgres@127.0.0.1:{}/x?passfile={}/.pgpass\n",
+                server.port,
+                home.path().display()
+            ),
+        );
+        if let Some(uid) = owner {
+            nix::unistd::chown(&file, Some(uid), None).unwrap();
+        }
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let run = pgt(
+            &["--env-file", file.to_str().unwrap(), "requests"],
+            &[("PGPASSWORD", env_secret)],
+            home.path(),
+        );
+        let received = server.finish();
+        let text = String::from_utf8_lossy(&received);
+        assert!(
+            text.contains("user\0postgres\0"),
+            "{name}: the fake server got no startup packet: {text:?}\n{}",
+            run.all_output()
+        );
+        for secret in [pgpass_secret, env_secret] {
+            assert!(
+                !text.contains(secret),
+                "{name}: {secret} was sent: {text:?}"
+            );
+            assert!(!run.all_output().contains(secret));
+        }
+        let after = text
+            .split("--after the password request--\n")
+            .nth(1)
+            .unwrap_or("");
+        assert!(
+            !after.starts_with('p'),
+            "{name}: a password message was sent: {after:?}"
+        );
+        run.expect_code(6);
+        assert!(
+            run.stderr.contains("credentials it carries itself"),
+            "{name}: no warning saying why: {}",
+            run.stderr
+        );
+    }
+
+    // The same kind of file, owned by root and writable by no one else, is root's own
+    // choice: ~/.pgpass fills in the password and the real cluster accepts it.
+    let home = home_with_pgpass(&format!("*:*:*:{}:{}", c.user, c.password));
+    let file = write_env(
+        dir.path(),
+        "root.env",
+        &format!(
+            "DATABASE_URL=postgresql://{}@{}:{}/{}\n",
+            c.user, c.host, c.port, db.name
+        ),
+    );
+    let run = pgt(
+        &[
+            "--env-file",
+            file.to_str().unwrap(),
+            "--dry-run",
+            "requests",
+        ],
+        &[],
+        home.path(),
+    );
+    run.expect_code(0);
+    assert!(
+        !run.stderr.contains("credentials it carries itself"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all_output().contains(&c.password));
+    assert_eq!(state(&db), before);
+}
+
+#[test]
+fn the_report_and_errors_show_user_host_port_and_database_but_no_password() {
+    let Some(c) = cluster() else { return };
+    let db = small_db(&c, "pgtc_shown");
+    let before = state(&db);
+    let home = home_with_pgpass(&format!("*:*:*:{}:{}", c.user, c.password));
+    // No password in the URL (it comes from ~/.pgpass): nothing of it is secret.
+    let url = format!("postgresql://{}@{}:{}/{}", c.user, c.host, c.port, db.name);
+    let run = pgt(&["-d", &url, "--dry-run", "requests"], &[], home.path());
+    run.expect_code(0);
+    assert_eq!(run.json["database"], format!("{url}?sslmode=prefer"));
+    assert!(!run.all_output().contains(&c.password));
+    // An unreachable server: the message names it in full.
+    let run = pgt(
+        &[
+            "-d",
+            "postgresql://cornice@127.0.0.1:1/cornice",
+            "--dry-run",
+            "requests",
+        ],
+        &[],
+        home.path(),
+    );
+    run.expect_code(1);
+    assert_eq!(
+        run.json["database"],
+        "postgresql://cornice@127.0.0.1:1/cornice?sslmode=prefer"
+    );
+    let message = run.json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("cornice@127.0.0.1:1/cornice"), "{message}");
+    // A bare scheme hides nothing either.
+    let run = pgt(
+        &["-d", "postgresql://", "--dry-run", "requests"],
+        &[],
+        home.path(),
+    );
+    assert!(
+        !run.all_output().contains("<redacted>"),
+        "{}",
+        run.all_output()
+    );
+    assert!(
+        run.json["database"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("postgresql://") && d.contains('@')),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(state(&db), before);
+}
+
+#[test]
+fn a_password_holding_hash_question_mark_colon_or_at_appears_in_no_output() {
+    let Some(c) = cluster() else { return };
+    let db = small_db(&c, "pgtc_hash");
+    let before = state(&db);
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (password, code) in [
+        ("Xk9planted#tail", 6),
+        ("Qm7planted?tail", 6),
+        ("Zp4planted:ta#il", 6),
+        ("Wv2planted%23%40tail", 6),
+    ] {
+        // A wrong password for the real server: refused, exit 6.
+        let url = format!(
+            "postgresql://{}:{password}@{}:{}/{}",
+            c.user, c.host, c.port, db.name
+        );
+        let plain = password.replace("%23", "#").replace("%40", "@");
+        let head = &password[..10];
+        let run = pgt(&["-d", &url, "requests"], &[], home.path());
+        run.expect_code(code);
+        for s in [password, plain.as_str(), head] {
+            assert!(!run.all_output().contains(s), "{s}: {}", run.all_output());
+        }
+        let message = run.json["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("{}@{}:{}/{}", c.user, c.host, c.port, db.name)),
+            "{message}"
+        );
+        // The same from an env file, to an unreachable port: exit 1, nothing shown.
+        let file = write_env(
+            dir.path(),
+            "hash.env",
+            &format!("DATABASE_URL=\"postgresql://app:{password}@127.0.0.1:1/db\"\n"),
+        );
+        let run = pgt(
+            &["--env-file", file.to_str().unwrap(), "requests"],
+            &[],
+            home.path(),
+        );
+        run.expect_code(1);
+        for s in [password, plain.as_str(), head] {
+            assert!(!run.all_output().contains(s), "{s}: {}", run.all_output());
+        }
+        assert!(run.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("app@127.0.0.1:1/db"));
+    }
+    assert_eq!(state(&db), before);
+}

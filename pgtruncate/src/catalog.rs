@@ -1,5 +1,5 @@
 //! The catalogue queries. Each takes whole arrays of OIDs, so the number of queries is
-//! the same for 3 tables or 3,000 (DESIGN.md section 5: constant catalogue work).
+//! the same for 3 tables or 3,000.
 
 use crate::names::QualifiedName;
 use postgres::{Client, Error};

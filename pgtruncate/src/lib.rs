@@ -1,6 +1,6 @@
 //! pgtruncate: empty a chosen set of PostgreSQL tables, safely, and say what was freed.
 //!
-//! Plan, then act (DESIGN.md section 5): resolve names to OIDs, compute everything a
+//! Plan, then act: resolve names to OIDs, compute everything a
 //! cascade would reach in one recursive catalogue query, refuse to reach kept tables,
 //! check privileges, then one transaction: lock, re-check, one TRUNCATE, commit.
 

@@ -80,7 +80,7 @@ pub fn resolve(client: &mut Client, names: &[QualifiedName]) -> Result<Vec<Optio
     let schemas: Vec<&str> = names.iter().map(|n| n.schema.as_str()).collect();
     let rels: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
     let rows = client.query(
-        "SELECT r.ord::int8, c.oid, c.relkind::text
+        "SELECT r.ord::pg_catalog.int8, c.oid, c.relkind::pg_catalog.text
            FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]),
                           pg_catalog.unnest($2::pg_catalog.text[]))
                 WITH ORDINALITY AS r(nsp, rel, ord)

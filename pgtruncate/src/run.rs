@@ -37,7 +37,7 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
     }
     let interrupt = Interrupt::install()
         .map_err(|e| ToolError::failed(format!("cannot watch for Ctrl-C: {e}")))?;
-    let (target, mut db) = connect_to_target(cli, &args, out, report, &interrupt)?;
+    let mut db = connect_to_target(cli, &args, out, report, &interrupt)?;
     let session = db.query(catalog::session_info)?;
     if session.in_recovery {
         return Err(ToolError::refused(format!(
@@ -84,7 +84,7 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
     out.progress(&format!(
         "truncating {} table(s) in {}",
         plan.roots.len(),
-        target.display_url()
+        db.url
     ));
     act(&mut db, &args, &session, &plan, &facts)?;
     if interrupt.received().is_some() {
@@ -225,7 +225,7 @@ fn connect_to_target<'a>(
     out: &Output,
     report: &mut Report,
     interrupt: &'a Interrupt,
-) -> Result<(ConnTarget, Db<'a>), ToolError> {
+) -> Result<Db<'a>, ToolError> {
     let mut target = resolve_target(cli, out, report)?;
     if target.connect_timeout > MAX_CONNECT_TIMEOUT {
         let w = format!(
@@ -242,13 +242,12 @@ fn connect_to_target<'a>(
     report.database = Some(url.clone());
     let conn = connect_interruptibly(&target, args.settings(), interrupt)?;
     interrupt.arm(conn.client.cancel_token(), conn.tls.clone());
-    let db = Db {
+    Ok(Db {
         conn,
         interrupt,
         url,
         lock_timeout: args.lock_timeout,
-    };
-    Ok((target, db))
+    })
 }
 
 /// The driver's connect blocks, and its timeout covers only the TCP connect, not a

@@ -887,6 +887,10 @@ fn a_database_owner_cannot_plant_functions_or_operators_that_run_as_the_operator
         "CREATE ROLE {app} LOGIN PASSWORD '{password}'; ALTER DATABASE {} OWNER TO {app};",
         db.name
     ));
+    let _role = DroppedRole {
+        db: &db,
+        name: app.clone(),
+    };
     // What the database's owner can do on its own: a schema of look-alikes that make it
     // superuser when a superuser's session calls them, put first in the database's
     // search_path.
@@ -948,11 +952,23 @@ fn a_database_owner_cannot_plant_functions_or_operators_that_run_as_the_operator
         is_superuser(&db, &app),
         "the planted function should have fired in a naive session"
     );
-    db.exec(&format!(
-        "ALTER DATABASE {} OWNER TO {}; DROP SCHEMA evil CASCADE;",
-        db.name, db.cluster.user
-    ));
-    db.exec(&format!("DROP ROLE {app}"));
+}
+
+/// Drops a role of the test's own when the test ends, passing or failing (a role is
+/// cluster-wide, and this one may have been made superuser).
+struct DroppedRole<'a> {
+    db: &'a TestDb,
+    name: String,
+}
+
+impl Drop for DroppedRole<'_> {
+    fn drop(&mut self) {
+        let _ = self.db.client().batch_execute(&format!(
+            "REASSIGN OWNED BY {role} TO {admin}; DROP OWNED BY {role}; DROP ROLE {role};",
+            role = self.name,
+            admin = self.db.cluster.user
+        ));
+    }
 }
 
 #[test]

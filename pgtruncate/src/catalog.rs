@@ -1,5 +1,5 @@
 //! The catalogue queries. Each takes whole arrays of OIDs, so the number of queries is
-//! the same for 3 tables or 3,000 (DESIGN.md section 5: constant catalogue work).
+//! the same for 3 tables or 3,000.
 
 use crate::names::QualifiedName;
 use postgres::{Client, Error};
@@ -15,7 +15,8 @@ pub struct SessionInfo {
 
 pub fn session_info(client: &mut Client) -> Result<SessionInfo, Error> {
     let row = client.query_one(
-        "SELECT pg_catalog.pg_is_in_recovery(), current_user::text, pg_catalog.pg_backend_pid()",
+        "SELECT pg_catalog.pg_is_in_recovery(), current_user::pg_catalog.text,
+                pg_catalog.pg_backend_pid()",
         &[],
     )?;
     Ok(SessionInfo {
@@ -79,10 +80,14 @@ pub fn resolve(client: &mut Client, names: &[QualifiedName]) -> Result<Vec<Optio
     let schemas: Vec<&str> = names.iter().map(|n| n.schema.as_str()).collect();
     let rels: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
     let rows = client.query(
-        "SELECT r.ord::int8, c.oid, c.relkind::text
-           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(nsp, rel, ord)
-           JOIN pg_catalog.pg_namespace n ON n.nspname = r.nsp
-           JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = r.rel",
+        "SELECT r.ord::pg_catalog.int8, c.oid, c.relkind::pg_catalog.text
+           FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]),
+                          pg_catalog.unnest($2::pg_catalog.text[]))
+                WITH ORDINALITY AS r(nsp, rel, ord)
+           JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) r.nsp
+           JOIN pg_catalog.pg_class c
+             ON c.relnamespace OPERATOR(pg_catalog.=) n.oid
+            AND c.relname OPERATOR(pg_catalog.=) r.rel",
         &[&schemas, &rels],
     )?;
     let mut found = vec![None; names.len()];
@@ -99,18 +104,44 @@ pub fn resolve(client: &mut Client, names: &[QualifiedName]) -> Result<Vec<Optio
     Ok(found)
 }
 
+/// A table a preset may classify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaTable {
+    pub name: String,
+    pub oid: u32,
+    /// The extension the table belongs to (`pg_depend` deptype `e`), if any.
+    pub extension: Option<String>,
+}
+
 /// The schema's tables that a preset may classify: ordinary and partitioned tables that
 /// are not themselves partitions, by name.
-pub fn schema_tables(client: &mut Client, schema: &str) -> Result<Vec<(String, u32)>, Error> {
+pub fn schema_tables(client: &mut Client, schema: &str) -> Result<Vec<SchemaTable>, Error> {
     let rows = client.query(
-        "SELECT c.relname::text, c.oid
+        "SELECT c.relname::pg_catalog.text, c.oid,
+                (SELECT x.extname::pg_catalog.text
+                   FROM pg_catalog.pg_depend d
+                   JOIN pg_catalog.pg_extension x ON x.oid OPERATOR(pg_catalog.=) d.refobjid
+                  WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                    AND d.objid OPERATOR(pg_catalog.=) c.oid
+                    AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+                    AND d.deptype OPERATOR(pg_catalog.=) 'e'
+                  LIMIT 1)
            FROM pg_catalog.pg_class c
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+          WHERE n.nspname OPERATOR(pg_catalog.=) $1
+            AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.\"char\"[])
+            AND NOT c.relispartition
           ORDER BY 1",
         &[&schema],
     )?;
-    Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| SchemaTable {
+            name: r.get(0),
+            oid: r.get(1),
+            extension: r.get(2),
+        })
+        .collect())
 }
 
 /// How a table is reached from the one before it.
@@ -144,19 +175,19 @@ pub struct Closure {
 pub const CLOSURE_SQL: &str = r#"
 WITH RECURSIVE edges AS (
     SELECT con.confrelid AS parent, con.conrelid AS child,
-           con.conname::text AS via, NOT con.convalidated AS not_valid
+           con.conname::pg_catalog.text AS via, NOT con.convalidated AS not_valid
       FROM pg_catalog.pg_constraint con
-     WHERE con.contype = 'f'
+     WHERE con.contype OPERATOR(pg_catalog.=) 'f'
     UNION ALL
-    SELECT i.inhparent, i.inhrelid, NULL::text COLLATE "C", false
+    SELECT i.inhparent, i.inhrelid, NULL::pg_catalog.text COLLATE pg_catalog."C", false
       FROM pg_catalog.pg_inherits i
 ), reach(parent, child, via, not_valid) AS (
-    SELECT NULL::oid, s.oid, NULL::text COLLATE "C", false
-      FROM unnest($1::oid[]) AS s(oid)
+    SELECT NULL::pg_catalog.oid, s.oid, NULL::pg_catalog.text COLLATE pg_catalog."C", false
+      FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS s(oid)
     UNION
     SELECT e.parent, e.child, e.via, e.not_valid
       FROM reach r
-      JOIN edges e ON e.parent = r.child
+      JOIN edges e ON e.parent OPERATOR(pg_catalog.=) r.child
 )
 SELECT parent, child, via, not_valid FROM reach"#;
 
@@ -209,17 +240,21 @@ pub struct Relation {
 pub fn relations(client: &mut Client, oids: &[u32]) -> Result<HashMap<u32, Relation>, Error> {
     let rows = client.query(
         "WITH pubs AS MATERIALIZED (
-             SELECT schemaname, tablename, pubname::text FROM pg_catalog.pg_publication_tables)
-         SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, c.relispartition,
+             SELECT schemaname, tablename, pubname::pg_catalog.text
+               FROM pg_catalog.pg_publication_tables)
+         SELECT c.oid, n.nspname::pg_catalog.text, c.relname::pg_catalog.text,
+                c.relkind::pg_catalog.text, c.relispartition,
                 pg_catalog.pg_total_relation_size(c.oid),
                 pg_catalog.pg_relation_size(c.oid),
-                c.reltuples::float8, c.relpages::int4,
+                c.reltuples::pg_catalog.float8, c.relpages::pg_catalog.int4,
                 pg_catalog.has_table_privilege(c.oid, 'TRUNCATE'),
                 ARRAY(SELECT p.pubname FROM pubs p
-                       WHERE p.schemaname = n.nspname AND p.tablename = c.relname ORDER BY 1)
-           FROM unnest($1::oid[]) AS o(oid)
-           JOIN pg_catalog.pg_class c ON c.oid = o.oid
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
+                       WHERE p.schemaname OPERATOR(pg_catalog.=) n.nspname
+                         AND p.tablename OPERATOR(pg_catalog.=) c.relname
+                       ORDER BY 1)
+           FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS o(oid)
+           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) o.oid
+           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace",
         &[&oids],
     )?;
     Ok(rows
@@ -239,6 +274,46 @@ pub fn relations(client: &mut Client, oids: &[u32]) -> Result<HashMap<u32, Relat
                 publications: row.get(10),
             };
             (rel.oid, rel)
+        })
+        .collect())
+}
+
+/// A user-defined `ON TRUNCATE` trigger: its function would run with the caller's rights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TruncateTrigger {
+    pub table: u32,
+    pub trigger: String,
+    /// `schema.name(argument types)`.
+    pub function: String,
+}
+
+/// The enabled (in any `session_replication_role`) user-defined `ON TRUNCATE` triggers
+/// of `tables`.
+pub fn truncate_triggers(
+    client: &mut Client,
+    tables: &[u32],
+) -> Result<Vec<TruncateTrigger>, Error> {
+    // TRIGGER_TYPE_TRUNCATE is bit 5 of tgtype.
+    let rows = client.query(
+        "SELECT t.tgrelid, t.tgname::pg_catalog.text,
+                pg_catalog.format('%I.%I(%s)', n.nspname, p.proname,
+                                  pg_catalog.oidvectortypes(p.proargtypes))
+           FROM pg_catalog.pg_trigger t
+           JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) t.tgfoid
+           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+          WHERE t.tgrelid OPERATOR(pg_catalog.=) ANY ($1)
+            AND NOT t.tgisinternal
+            AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 32) OPERATOR(pg_catalog.<>) 0
+            AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
+          ORDER BY t.tgrelid, t.tgname",
+        &[&tables],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|r| TruncateTrigger {
+            table: r.get(0),
+            trigger: r.get(1),
+            function: r.get(2),
         })
         .collect())
 }
@@ -268,25 +343,29 @@ pub struct SequenceUse {
 pub fn sequences(client: &mut Client, tables: &[u32]) -> Result<Vec<SequenceUse>, Error> {
     let rows = client.query(
         "WITH links AS (
-             SELECT d.refobjid AS table_oid, d.objid AS seq_oid, 'owned' AS link
+             SELECT d.refobjid AS table_oid, d.objid AS seq_oid, 'owned'::pg_catalog.text AS link
                FROM pg_catalog.pg_depend d
-              WHERE d.classid = 'pg_catalog.pg_class'::regclass
-                AND d.refclassid = 'pg_catalog.pg_class'::regclass
-                AND d.deptype IN ('a', 'i') AND d.refobjid = ANY($1)
+              WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                AND d.deptype OPERATOR(pg_catalog.=) ANY ('{a,i}'::pg_catalog.\"char\"[])
+                AND d.refobjid OPERATOR(pg_catalog.=) ANY ($1)
              UNION ALL
-             SELECT ad.adrelid, d.refobjid, 'default'
+             SELECT ad.adrelid, d.refobjid, 'default'::pg_catalog.text
                FROM pg_catalog.pg_attrdef ad
                JOIN pg_catalog.pg_depend d
-                 ON d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.objid = ad.oid
-                AND d.refclassid = 'pg_catalog.pg_class'::regclass
-              WHERE ad.adrelid = ANY($1))
-         SELECT l.table_oid, s.oid, n.nspname::text, s.relname::text, l.link,
+                 ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+                AND d.objid OPERATOR(pg_catalog.=) ad.oid
+                AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+              WHERE ad.adrelid OPERATOR(pg_catalog.=) ANY ($1))
+         SELECT l.table_oid, s.oid, n.nspname::pg_catalog.text, s.relname::pg_catalog.text,
+                l.link,
                 (CASE WHEN pg_catalog.has_sequence_privilege(s.oid, 'SELECT,USAGE')
                       THEN pg_catalog.pg_sequence_last_value(s.oid) END) IS NOT NULL,
                 pg_catalog.pg_has_role(s.relowner, 'USAGE')
            FROM links l
-           JOIN pg_catalog.pg_class s ON s.oid = l.seq_oid AND s.relkind = 'S'
-           JOIN pg_catalog.pg_namespace n ON n.oid = s.relnamespace",
+           JOIN pg_catalog.pg_class s
+             ON s.oid OPERATOR(pg_catalog.=) l.seq_oid AND s.relkind OPERATOR(pg_catalog.=) 'S'
+           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) s.relnamespace",
         &[&tables],
     )?;
     Ok(rows
@@ -313,7 +392,7 @@ pub fn sequences(client: &mut Client, tables: &[u32]) -> Result<Vec<SequenceUse>
 pub fn sizes(client: &mut Client, oids: &[u32]) -> Result<HashMap<u32, i64>, Error> {
     let rows = client.query(
         "SELECT o.oid, pg_catalog.pg_total_relation_size(o.oid)
-           FROM unnest($1::oid[]) AS o(oid)",
+           FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS o(oid)",
         &[&oids],
     )?;
     Ok(rows
@@ -343,12 +422,12 @@ pub struct Blocker {
 
 /// The columns of a blocker row; `{tables}` is the parameter holding our tables' OIDs.
 const BLOCKER_COLUMNS: &str = "
-    a.pid, a.usename::text, a.application_name, a.state,
-    EXTRACT(EPOCH FROM now() - a.xact_start)::float8,
-    EXTRACT(EPOCH FROM now() - a.state_change)::float8,
-    left(a.query, 160),
+    a.pid, a.usename::pg_catalog.text, a.application_name, a.state,
+    pg_catalog.date_part('epoch', pg_catalog.now() OPERATOR(pg_catalog.-) a.xact_start)::pg_catalog.float8,
+    pg_catalog.date_part('epoch', pg_catalog.now() OPERATOR(pg_catalog.-) a.state_change)::pg_catalog.float8,
+    pg_catalog.left(a.query, 160),
     (SELECT l.relation FROM pg_catalog.pg_locks l
-      WHERE l.pid = a.pid AND l.relation = ANY({tables})
+      WHERE l.pid OPERATOR(pg_catalog.=) a.pid AND l.relation OPERATOR(pg_catalog.=) ANY ({tables})
       ORDER BY l.granted DESC, l.relation LIMIT 1)";
 
 /// The sessions `pg_blocking_pids` says block `waiting_pid` now.
@@ -359,7 +438,7 @@ pub fn blocking_sessions(
 ) -> Result<Vec<Blocker>, Error> {
     let sql = format!(
         "SELECT {} FROM pg_catalog.pg_stat_activity a
-          WHERE a.pid = ANY(pg_catalog.pg_blocking_pids($1))
+          WHERE a.pid OPERATOR(pg_catalog.=) ANY (pg_catalog.pg_blocking_pids($1))
           ORDER BY a.xact_start NULLS LAST, a.pid",
         BLOCKER_COLUMNS.replace("{tables}", "$2")
     );
@@ -373,13 +452,16 @@ pub fn blocking_sessions(
 pub fn lock_holders(client: &mut Client, tables: &[u32]) -> Result<Vec<Blocker>, Error> {
     let sql = format!(
         "SELECT {} FROM pg_catalog.pg_stat_activity a
-          WHERE a.pid <> pg_catalog.pg_backend_pid()
-            AND a.pid IN (SELECT l.pid FROM pg_catalog.pg_locks l
-                           WHERE l.relation = ANY($1)
-                              OR (cardinality($1) = 0 AND l.mode = 'AccessExclusiveLock'
-                                  AND l.locktype = 'relation'
-                                  AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-                                                     WHERE d.datname = current_database())))
+          WHERE a.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()
+            AND a.pid OPERATOR(pg_catalog.=) ANY (
+                SELECT l.pid FROM pg_catalog.pg_locks l
+                 WHERE l.relation OPERATOR(pg_catalog.=) ANY ($1)
+                    OR (pg_catalog.cardinality($1) OPERATOR(pg_catalog.=) 0
+                        AND l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock'
+                        AND l.locktype OPERATOR(pg_catalog.=) 'relation'
+                        AND l.database OPERATOR(pg_catalog.=) (
+                            SELECT d.oid FROM pg_catalog.pg_database d
+                             WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())))
           ORDER BY a.xact_start NULLS LAST, a.pid",
         BLOCKER_COLUMNS.replace("{tables}", "$1")
     );
@@ -395,7 +477,9 @@ fn blocker_from_row(row: &postgres::Row) -> Blocker {
         state: row.get(3),
         transaction_age_s: row.get::<_, Option<f64>>(4).map(round_tenths),
         state_age_s: row.get::<_, Option<f64>>(5).map(round_tenths),
-        query: row.get(6),
+        query: row
+            .get::<_, Option<String>>(6)
+            .map(|q| crate::redact::redact_literals(&q)),
         table: None,
         table_oid: row.get(7),
     }
@@ -403,4 +487,16 @@ fn blocker_from_row(row: &postgres::Row) -> Blocker {
 
 fn round_tenths(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relkind_helpers() {
+        assert!(RelKind::PartitionedTable.is_table());
+        assert!(!RelKind::View.is_table());
+        assert_eq!(RelKind::View.describe(), "a view");
+    }
 }

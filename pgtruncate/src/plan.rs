@@ -123,26 +123,33 @@ pub fn build(
         oids.dedup();
     };
     let kept_by_oid: HashMap<u32, &KeptTable> = kept.iter().map(|k| (k.oid, k)).collect();
-    let inherit_children: HashMap<u32, Vec<u32>> = closure
+    // A partition is part of its parent; an inheritance child is a table of its own that
+    // `TRUNCATE parent` empties as well, so it must be chosen or reported as a cascade.
+    let is_partition = |oid: u32| relations.get(&oid).is_some_and(|r| r.is_partition);
+    let partitions: HashMap<u32, Vec<u32>> = closure
         .edges
         .iter()
-        .filter(|e| e.kind == EdgeKind::Inherits)
+        .filter(|e| e.kind == EdgeKind::Inherits && is_partition(e.child))
         .fold(HashMap::new(), |mut m, e| {
             m.entry(e.parent).or_default().push(e.child);
             m
         });
-    let has_parent_in_closure: BTreeSet<u32> = closure
+    let partition_of_a_member: BTreeSet<u32> = closure
         .edges
         .iter()
-        .filter(|e| e.kind == EdgeKind::Inherits && closure.members.contains(&e.parent))
+        .filter(|e| {
+            e.kind == EdgeKind::Inherits
+                && is_partition(e.child)
+                && closure.members.contains(&e.parent)
+        })
         .map(|e| e.child)
         .collect();
 
-    // Covered: chosen tables and their partitions/children, except protected ones.
+    // Covered: chosen tables and their partitions, except protected ones.
     let mut covered: BTreeSet<u32> = chosen.keys().copied().collect();
     let mut queue: VecDeque<u32> = covered.iter().copied().collect();
     while let Some(oid) = queue.pop_front() {
-        for &child in inherit_children.get(&oid).into_iter().flatten() {
+        for &child in partitions.get(&oid).into_iter().flatten() {
             let protected = kept_by_oid.get(&child).is_some_and(|k| k.absolute);
             if !protected && covered.insert(child) {
                 queue.push_back(child);
@@ -212,14 +219,15 @@ pub fn build(
     };
 
     let mut plan = Plan::default();
-    // Report one path per outside region: a table outside whose parent is not outside.
+    // One path per outside table, a partition of an outside table counting as part of it.
     let mut path_tops: Vec<u32> = outside
         .iter()
         .copied()
         .filter(|oid| {
-            !closure.edges.iter().any(|e| {
-                e.kind == EdgeKind::Inherits && e.child == *oid && outside.contains(&e.parent)
-            })
+            !(is_partition(*oid)
+                && closure.edges.iter().any(|e| {
+                    e.kind == EdgeKind::Inherits && e.child == *oid && outside.contains(&e.parent)
+                }))
         })
         .collect();
     by_name(&mut path_tops);
@@ -241,19 +249,19 @@ pub fn build(
         });
     }
 
-    // The statement names the tables with no parent in the closure.
+    // The statement names every table of the closure but the partitions of its tables.
     let mut roots: Vec<u32> = closure
         .members
         .iter()
         .copied()
-        .filter(|o| !has_parent_in_closure.contains(o))
+        .filter(|o| !partition_of_a_member.contains(o))
         .collect();
     by_name(&mut roots);
     let descendants = |root: u32| -> Vec<u32> {
         let mut out = vec![root];
         let mut i = 0;
         while i < out.len() {
-            for &c in inherit_children.get(&out[i]).into_iter().flatten() {
+            for &c in partitions.get(&out[i]).into_iter().flatten() {
                 if !out.contains(&c) {
                     out.push(c);
                 }
@@ -529,6 +537,45 @@ mod tests {
         let plan = build(&chosen, &kept, &closure, &relations, &[]);
         assert!(plan.reaches_protected);
         assert_eq!(plan.cascade_paths[0].steps[0].via, "partition");
+    }
+
+    #[test]
+    fn an_inheritance_child_is_a_table_of_its_own_and_a_cascade() {
+        let relations = rels(vec![
+            rel(1, "requests", RelKind::Table, false, 10),
+            rel(2, "requests_archive", RelKind::Table, false, 10),
+        ]);
+        let closure = Closure {
+            members: [1, 2].into(),
+            edges: vec![inh(1, 2)],
+        };
+        let chosen = BTreeMap::from([(1, Origin::Group(Group::Runtime))]);
+        let kept = vec![KeptTable {
+            oid: 2,
+            reason: "unclassified".into(),
+            group: None,
+            absolute: false,
+        }];
+        let plan = build(&chosen, &kept, &closure, &relations, &[]);
+        assert_eq!(plan.cascade_paths.len(), 1);
+        assert_eq!(plan.cascade_paths[0].table, "public.requests_archive");
+        assert_eq!(
+            plan.cascade_paths[0].path,
+            "public.requests -> public.requests_archive (inheritance child)"
+        );
+        assert!(plan.kept.is_empty(), "never kept while emptied");
+        assert_eq!(plan.truncated.len(), 1);
+        assert_eq!(plan.truncated[0].partitions, None);
+        assert_eq!(plan.truncated[0].bytes_before, 10);
+        assert_eq!(plan.cascaded.len(), 1);
+        assert_eq!(plan.cascaded[0].table, "public.requests_archive");
+        assert_eq!(plan.roots, vec![1, 2]);
+
+        // Chosen as well (e.g. swept in by --include-auth): its own truncated entry.
+        let both = BTreeMap::from([(1, Origin::Named), (2, Origin::Unclassified)]);
+        let plan = build(&both, &[], &closure, &relations, &[]);
+        assert!(plan.cascade_paths.is_empty());
+        assert_eq!(plan.truncated.len(), 2);
     }
 
     #[test]

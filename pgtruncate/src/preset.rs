@@ -1,5 +1,5 @@
 //! Built-in table catalogues. One for now: `cornice`, the runbook's
-//! `clear_runtime_data.py` (DESIGN.md section 5).
+//! `clear_runtime_data.py`.
 
 use serde::Serialize;
 

@@ -1,4 +1,4 @@
-//! The report pgtruncate prints beside the envelope (DESIGN.md section 5).
+//! The report pgtruncate prints beside the envelope.
 
 use crate::plan::{Entry, SequenceNotReset};
 use crate::preset::{Group, Preset};

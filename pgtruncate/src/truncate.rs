@@ -11,10 +11,13 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the watcher asks `pg_blocking_pids` who holds us up.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// How long the end of a lock wait waits for the watcher to finish its last poll.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// What the transaction needs from the plan.
 pub struct Act<'a> {
@@ -204,11 +207,18 @@ impl Watcher {
         Watcher { stop, seen, thread }
     }
 
-    /// Stops watching; returns the last blockers seen.
+    /// Stops watching; returns the last blockers seen. A watcher still stuck in its own
+    /// connect (a server that stopped answering) is left behind rather than waited for.
     fn stop(mut self) -> Vec<Blocker> {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            let deadline = Instant::now() + STOP_WAIT;
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
         }
         std::mem::take(&mut *self.seen.lock().unwrap_or_else(|e| e.into_inner()))
     }

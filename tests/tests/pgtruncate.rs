@@ -867,3 +867,443 @@ fn bad_arguments_are_usage_errors_before_any_connection() {
         assert!(!run.all_output().contains("planted-usage-pw"));
     }
 }
+
+/// Whether `role` is a superuser now.
+fn is_superuser(db: &TestDb, role: &str) -> bool {
+    db.client()
+        .query_one("SELECT rolsuper FROM pg_roles WHERE rolname = $1", &[&role])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn a_database_owner_cannot_plant_functions_or_operators_that_run_as_the_operator() {
+    let Some(db) = fixture("pgt_owner") else {
+        return;
+    };
+    let app = support::unique("app_owner");
+    let password = "app-owner-pw-5Tq1";
+    db.exec(&format!(
+        "CREATE ROLE {app} LOGIN PASSWORD '{password}'; ALTER DATABASE {} OWNER TO {app};",
+        db.name
+    ));
+    let _role = DroppedRole {
+        db: &db,
+        name: app.clone(),
+    };
+    // What the database's owner can do on its own: a schema of look-alikes that make it
+    // superuser when a superuser's session calls them, put first in the database's
+    // search_path.
+    let mut owner = postgres::Client::connect(
+        &db.cluster.url_as(&app, password, &db.name),
+        postgres::NoTls,
+    )
+    .unwrap();
+    owner
+        .batch_execute(&format!(
+            r#"CREATE SCHEMA evil;
+            CREATE FUNCTION evil.pwn() RETURNS void LANGUAGE plpgsql AS $f$
+              BEGIN EXECUTE 'ALTER ROLE {app} SUPERUSER';
+              EXCEPTION WHEN OTHERS THEN NULL; END $f$;
+            CREATE FUNCTION evil.unnest(anyarray) RETURNS SETOF anyelement LANGUAGE plpgsql AS $f$
+              BEGIN PERFORM evil.pwn(); RETURN QUERY SELECT x FROM pg_catalog.unnest($1) x; END $f$;
+            CREATE FUNCTION evil.left(text, integer) RETURNS text LANGUAGE plpgsql AS $f$
+              BEGIN PERFORM evil.pwn(); RETURN pg_catalog.left($1, $2); END $f$;
+            CREATE FUNCTION evil.cardinality(anyarray) RETURNS integer LANGUAGE plpgsql AS $f$
+              BEGIN PERFORM evil.pwn(); RETURN pg_catalog.cardinality($1); END $f$;
+            CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE plpgsql AS $f$
+              BEGIN PERFORM evil.pwn(); RETURN pg_catalog.now(); END $f$;
+            CREATE FUNCTION evil.oideq(oid, oid) RETURNS boolean LANGUAGE plpgsql AS $f$
+              BEGIN PERFORM evil.pwn(); RETURN $1 OPERATOR(pg_catalog.=) $2; END $f$;
+            CREATE OPERATOR evil.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = evil.oideq);
+            ALTER DATABASE {db} SET search_path TO evil, public, pg_catalog;"#,
+            db = db.name
+        ))
+        .unwrap();
+    drop(owner);
+    assert!(!is_superuser(&db, &app));
+    let before = state(&db);
+
+    // A dry run, a run whose URL also asks for the owner's search_path, and a real run.
+    pgt(&["-d", &db.url(), "--preset", "cornice", "--dry-run"], &[]).expect_code(0);
+    assert!(
+        !is_superuser(&db, &app),
+        "a dry run made the owner superuser"
+    );
+    assert_eq!(state(&db), before);
+    let with_options = url_with(&db, "options=-c%20search_path%3Devil%2Cpg_catalog");
+    pgt(
+        &["-d", &with_options, "--preset", "cornice", "--dry-run"],
+        &[],
+    )
+    .expect_code(0);
+    assert!(!is_superuser(&db, &app), "the URL's search_path won");
+    pgt(&["-d", &db.url(), "--preset", "cornice"], &[]).expect_code(0);
+    assert!(!is_superuser(&db, &app), "a run made the owner superuser");
+    for t in RUNTIME {
+        assert_eq!(db.count(t), 0, "{t} should be empty");
+    }
+
+    // The trap is live: a superuser session that calls cardinality unqualified springs it.
+    let mut naive = db.client();
+    naive.batch_execute("SELECT cardinality(ARRAY[1])").unwrap();
+    drop(naive);
+    assert!(
+        is_superuser(&db, &app),
+        "the planted function should have fired in a naive session"
+    );
+}
+
+/// Drops a role of the test's own when the test ends, passing or failing (a role is
+/// cluster-wide, and this one may have been made superuser).
+struct DroppedRole<'a> {
+    db: &'a TestDb,
+    name: String,
+}
+
+impl Drop for DroppedRole<'_> {
+    fn drop(&mut self) {
+        let _ = self.db.client().batch_execute(&format!(
+            "REASSIGN OWNED BY {role} TO {admin}; DROP OWNED BY {role}; DROP ROLE {role};",
+            role = self.name,
+            admin = self.db.cluster.user
+        ));
+    }
+}
+
+#[test]
+fn a_user_defined_on_truncate_trigger_is_refused_unless_allowed() {
+    let Some(db) = fixture("pgt_trigger") else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE truncate_log (tbl text);
+         CREATE FUNCTION log_truncate() RETURNS trigger LANGUAGE plpgsql AS $f$
+           BEGIN INSERT INTO public.truncate_log VALUES (TG_TABLE_NAME); RETURN NULL; END $f$;
+         CREATE TRIGGER requests_truncated AFTER TRUNCATE ON requests
+           FOR EACH STATEMENT EXECUTE FUNCTION log_truncate();",
+    );
+    let before = state(&db);
+    let url = db.url();
+    for dry in [false, true] {
+        let mut args = vec!["-d", url.as_str(), "--preset", "cornice"];
+        if dry {
+            args.push("--dry-run");
+        }
+        let run = pgt(&args, &[]);
+        run.expect_code(3);
+        assert_eq!(
+            run.json["error"]["triggers"],
+            serde_json::json!([{
+                "table": "public.requests",
+                "trigger": "requests_truncated",
+                "function": "public.log_truncate()"
+            }]),
+            "{}",
+            run.stdout
+        );
+        let message = run.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains("--allow-triggers"), "{message}");
+        assert_eq!(state(&db), before, "a refused run touches nothing");
+    }
+    // Allowed: the trigger fires once, and the run says it had triggers.
+    let run = pgt(
+        &["-d", &db.url(), "--preset", "cornice", "--allow-triggers"],
+        &[],
+    );
+    run.expect_code(0);
+    assert!(
+        run.json["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("requests_truncated")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(db.count("requests"), 0);
+    assert_eq!(db.count("truncate_log"), 1);
+}
+
+#[test]
+fn an_inheritance_child_is_refused_with_its_path_unless_allow_cascade() {
+    let Some(db) = fixture("pgt_inherit") else {
+        return;
+    };
+    db.exec(
+        "CREATE TABLE requests_archive () INHERITS (requests);
+         INSERT INTO requests_archive SELECT * FROM ONLY requests LIMIT 50;",
+    );
+    let before = state(&db);
+    let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    run.expect_code(3);
+    let paths = run.json["error"]["cascade_paths"].as_array().unwrap();
+    let archive = paths
+        .iter()
+        .find(|p| p["table"] == "public.requests_archive")
+        .unwrap_or_else(|| panic!("{paths:?}"));
+    assert_eq!(
+        archive["path"],
+        "public.requests -> public.requests_archive (inheritance child)"
+    );
+    assert!(archive["kept_because"]
+        .as_str()
+        .unwrap()
+        .starts_with("unclassified"));
+    assert_eq!(state(&db), before, "a refused run touches nothing");
+    assert_eq!(db.count("ONLY requests_archive"), 50);
+
+    let run = pgt(
+        &["-d", &db.url(), "--preset", "cornice", "--allow-cascade"],
+        &[],
+    );
+    run.expect_code(0);
+    assert!(names(&run.json["cascaded"]).contains(&"public.requests_archive".to_string()));
+    assert!(!names(&run.json["kept"]).contains(&"public.requests_archive".to_string()));
+    assert_eq!(db.count("ONLY requests_archive"), 0);
+    // Partitions of a chosen partitioned table are still part of it, not cascades.
+    assert!(names(&run.json["cascaded"])
+        .iter()
+        .all(|t| !t.starts_with("public.hourly_prices")));
+    assert_eq!(db.count("hourly_prices"), 0);
+}
+
+#[test]
+fn a_preset_never_reaches_a_system_schema_or_an_extensions_table() {
+    let Some(db) = fixture("pgt_system") else {
+        return;
+    };
+    let features = db.count("information_schema.sql_features");
+    assert!(features > 0);
+    for schema in [
+        "information_schema",
+        "pg_catalog",
+        "pg_toast",
+        "pg_anything",
+    ] {
+        let run = pgt(
+            &[
+                "-d",
+                &db.url(),
+                "--preset",
+                "cornice",
+                "--include-auth",
+                "--schema",
+                schema,
+            ],
+            &[],
+        );
+        run.expect_code(3);
+        assert!(
+            run.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("system schema"),
+            "{}",
+            run.stdout
+        );
+    }
+    assert_eq!(db.count("information_schema.sql_features"), features);
+    // Any pg_* schema, named tables too.
+    pgt(&["-d", &db.url(), "pg_anything.t"], &[]).expect_code(3);
+
+    // A table of an extension (as PostGIS's spatial_ref_sys) is never swept in. No
+    // extension of the cluster creates a table, so one is made a member: of contrib's
+    // seg when installed, else of plpgsql, which every database has.
+    let extension: String = db
+        .client()
+        .query_one(
+            "SELECT coalesce((SELECT name FROM pg_available_extensions WHERE name = 'seg'), 'plpgsql')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    db.exec(&format!(
+        "CREATE EXTENSION IF NOT EXISTS {extension};
+         CREATE TABLE spatial_ref_sys (srid int PRIMARY KEY, auth_name text);
+         INSERT INTO spatial_ref_sys VALUES (4326, 'EPSG'), (3857, 'EPSG');
+         ALTER EXTENSION {extension} ADD TABLE spatial_ref_sys;"
+    ));
+    let run = pgt(
+        &["-d", &db.url(), "--preset", "cornice", "--include-auth"],
+        &[],
+    );
+    run.expect_code(0);
+    assert_eq!(db.count("spatial_ref_sys"), 2);
+    assert_eq!(db.count("users"), 0, "the run itself went ahead");
+    let kept = run.json["kept"].as_array().unwrap();
+    let ext = kept
+        .iter()
+        .find(|k| k["table"] == "public.spatial_ref_sys")
+        .unwrap_or_else(|| panic!("{kept:?}"));
+    let reason = ext["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("belongs to extension {extension}")),
+        "{reason}"
+    );
+    assert!(!names(&run.json["truncated"]).contains(&"public.spatial_ref_sys".to_string()));
+}
+
+#[test]
+fn a_blockers_query_text_never_carries_its_string_literals() {
+    let Some(db) = fixture("pgt_literals") else {
+        return;
+    };
+    let cluster = Cluster::from_env().unwrap();
+    let mut blocker = postgres::Client::connect(
+        &format!(
+            "host={} port={} user={} dbname={} application_name=cornice",
+            cluster.socket, cluster.port, cluster.user, db.name
+        ),
+        postgres::NoTls,
+    )
+    .unwrap();
+    // The last query: literals of every kind, the last one cut by the 160-character cut.
+    let mut query = String::from(
+        "BEGIN; SELECT count(*) FROM requests WHERE 'planted-plain-pw' <> $t$planted-dollar-pw$t$ \
+         AND E'planted\\'escape-pw' <> ''",
+    );
+    while query.chars().count() < 150 {
+        query.push(' ');
+    }
+    query.push_str(" OR 'planted-cut-pw-which-goes-on-past-the-cut' = ''; ");
+    blocker.batch_execute(&query).unwrap();
+    let before = state(&db);
+    let run = pgt(
+        &[
+            "-d",
+            &db.url(),
+            "--preset",
+            "cornice",
+            "--lock-timeout",
+            "1s",
+        ],
+        &[],
+    );
+    run.expect_code(5);
+    let blockers = run.json["error"]["blockers"].as_array().unwrap();
+    let text = blockers
+        .iter()
+        .filter_map(|b| b["query"].as_str())
+        .find(|q| q.contains("SELECT count(*) FROM requests"))
+        .unwrap_or_else(|| panic!("{blockers:?}"));
+    assert!(text.contains("'<redacted>'"), "{text}");
+    assert!(
+        !run.all_output().contains("planted"),
+        "{}",
+        run.all_output()
+    );
+    blocker.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(state(&db), before);
+}
+
+/// A TCP server that accepts connections and never says a word, and its port.
+fn silent_server() -> (u16, std::sync::mpsc::Receiver<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+            let _ = tx.send(());
+        }
+    });
+    (port, rx)
+}
+
+/// Waits for `child` at most `limit`, killing it (and failing) if it is still running.
+fn wait_at_most(mut child: std::process::Child, limit: Duration) -> (i32, String, String) {
+    use std::io::Read;
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pgtruncate still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status.code().unwrap(), stdout, stderr)
+}
+
+#[test]
+fn ctrl_c_while_connecting_to_a_server_that_never_answers_ends_at_once() {
+    let (port, accepted) = silent_server();
+    let password = "blackhole-pw-Zr8e";
+    let url =
+        format!("postgresql://app:{password}@127.0.0.1:{port}/cornice?connect_timeout=100000");
+    let mut cmd = command(&["-d", &url, "--preset", "cornice"], &[]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    accepted
+        .recv_timeout(Duration::from_secs(10))
+        .expect("pgtruncate never connected");
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let (code, stdout, stderr) = wait_at_most(child, Duration::from_secs(10));
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "Ctrl-C must end the connect promptly: {:?}",
+        sent.elapsed()
+    );
+    let json = parse_one_object(&stdout).unwrap();
+    check_envelope("pgtruncate", &json, code);
+    assert_eq!(code, 5, "{stdout}");
+    assert_eq!(json["error"]["interrupted"], "SIGINT");
+    assert!(
+        json["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("maximum of 60s")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(password) && !stderr.contains(password));
+}
+
+#[test]
+fn a_server_that_never_answers_is_given_up_on_after_connect_timeout() {
+    let (port, _accepted) = silent_server();
+    let url = format!("postgresql://app@127.0.0.1:{port}/cornice?connect_timeout=2");
+    let mut cmd = command(&["-d", &url, "--preset", "cornice"], &[]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let started = Instant::now();
+    let (code, stdout, _) = wait_at_most(cmd.spawn().unwrap(), Duration::from_secs(15));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+    let json = parse_one_object(&stdout).unwrap();
+    check_envelope("pgtruncate", &json, code);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within 2s"),
+        "{stdout}"
+    );
+}

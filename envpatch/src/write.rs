@@ -119,7 +119,7 @@ pub fn check_writable(loc: &Location) -> Result<(), ToolError> {
 /// (to make root read and rewrite a file of root's, such as /etc/shadow).
 pub fn check_hard_links(loc: &Location, existing: &Existing) -> Result<(), ToolError> {
     let meta = &existing.meta;
-    if meta.nlink <= 1 || !loc.dir.meta.writable_by_others_than(meta.uid) {
+    if !hostfs::hard_link_may_be_planted(&loc.dir.meta, meta) {
         return Ok(());
     }
     let shown = loc.path.display().to_string();

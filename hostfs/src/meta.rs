@@ -82,6 +82,14 @@ impl Meta {
     }
 }
 
+/// Whether a file with other hard links could have been linked into this directory by a
+/// user other than root and the file's owner (to make root read or rewrite a file of
+/// root's through a path of theirs): it has more than one link and someone else may
+/// write the directory.
+pub fn hard_link_may_be_planted(dir: &Meta, file: &Meta) -> bool {
+    file.nlink > 1 && dir.writable_by_others_than(file.uid)
+}
+
 /// "cornice (uid 999)", or "uid 999" when the user database has no name for it.
 pub fn user_name(uid: u32) -> String {
     match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {

@@ -1,12 +1,10 @@
-//! Reading the env file `--env-file` names: the one place pgtruncate opens it. Opened
-//! without following a symlink and without blocking (a FIFO or a device is refused, never
-//! waited on), checked with `fstat` on the opened descriptor, and read up to a bound.
+//! Reading the env file `--env-file` names: the one place pgtruncate opens it, under the
+//! host's trust rules (hostfs: a symlink followed only when root or its target's owner
+//! made it, a FIFO or a device refused and never opened, a bounded read).
 //! Who owns the file and who may write it decide which credentials its target may use
 //! ([`EnvFile::trusted`]); [`database_url`] is its `DATABASE_URL` as the app reads it.
 
 use conventions::ToolError;
-use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 /// An env file larger than this is not an env file.
@@ -49,45 +47,38 @@ impl EnvFile {
     }
 }
 
-/// Opens and reads the env file: a regular file, not a symlink, at most
+/// Opens and reads the env file under the host's trust rules (hostfs): a symlink only
+/// when root or its target's owner made it, a regular file only (never opened
+/// otherwise), no hard link another user could have planted, at most
 /// [`MAX_ENV_FILE_BYTES`].
 pub fn read(path: &Path) -> Result<EnvFile, ToolError> {
     let shown = path.display().to_string();
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc_flags())
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(code) if code == nix::errno::Errno::ELOOP as i32 => ToolError::usage(format!(
-                "--env-file {shown} is a symbolic link, which pgtruncate does not follow: give the path of the file itself"
-            ))
-            .with("file", &shown),
-            _ => ToolError::io(&format!("--env-file {shown}"), "open it", &e).with("file", &shown),
-        })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| ToolError::io(&format!("--env-file {shown}"), "stat it", &e))?;
-    if !meta.file_type().is_file() {
-        return Err(ToolError::usage(format!(
-            "--env-file {shown} is not a regular file (a directory, FIFO, socket or device): give the app's env file"
+    let with_flag = |e: ToolError| ToolError {
+        message: format!("--env-file: {}", e.message),
+        ..e
+    };
+    let loc = hostfs::resolve(path).map_err(|e| with_flag(e.into()))?;
+    let Some((_, meta, bytes)) = loc
+        .read(MAX_ENV_FILE_BYTES)
+        .map_err(|e| with_flag(e.into()))?
+    else {
+        return Err(ToolError::not_found(format!(
+            "--env-file {shown} does not exist: give the app's env file"
         ))
         .with("file", &shown));
-    }
-    let mut bytes = Vec::with_capacity(meta.len().min(MAX_ENV_FILE_BYTES) as usize);
-    file.take(MAX_ENV_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| ToolError::io(&format!("--env-file {shown}"), "read it", &e))?;
-    if bytes.len() as u64 > MAX_ENV_FILE_BYTES {
-        return Err(ToolError::usage(format!(
-            "--env-file {shown} is larger than {} MiB, which no env file is: give the app's env file",
-            MAX_ENV_FILE_BYTES >> 20
+    };
+    if hostfs::hard_link_may_be_planted(&loc.dir.meta, &meta) {
+        return Err(ToolError::refused(format!(
+            "--env-file {shown} has {} hard links and its directory {} can be written by users other than root and the file's owner, so the link may have been planted to point pgtruncate at another file's database: nothing was done; give the file's own path",
+            meta.nlink,
+            loc.dir.path.display()
         ))
         .with("file", &shown));
     }
     Ok(EnvFile {
         bytes,
-        owner: meta.uid(),
-        mode: meta.mode() & 0o7777,
+        owner: meta.uid,
+        mode: meta.mode,
     })
 }
 
@@ -135,11 +126,6 @@ fn has_interpolation(value: &str) -> bool {
     value.split("${").skip(1).any(|after| after.contains('}'))
 }
 
-fn libc_flags() -> i32 {
-    use nix::fcntl::OFlag;
-    (OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).bits()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,11 +166,13 @@ mod tests {
         assert_eq!(read(&dir).unwrap_err().exit_code(), 2);
         let real = dir.join("real.env");
         std::fs::write(&real, "DATABASE_URL=postgresql://h/db\n").unwrap();
+        // The caller's own link is followed (another user's is not: tests/trust_files.rs).
         let link = dir.join("link.env");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        let err = read(&link).unwrap_err();
-        assert_eq!(err.exit_code(), 2);
-        assert!(err.message.contains("symbolic link"), "{}", err.message);
+        assert_eq!(
+            read(&link).unwrap().bytes,
+            b"DATABASE_URL=postgresql://h/db\n"
+        );
         assert_eq!(
             read(&real).unwrap().bytes,
             b"DATABASE_URL=postgresql://h/db\n"

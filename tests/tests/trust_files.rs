@@ -185,6 +185,50 @@ fn a_symlink_planted_by_another_user_is_never_followed() {
 }
 
 #[test]
+fn pgtruncate_never_reads_an_env_file_through_another_users_link() {
+    let Some(s) = scene() else { return };
+    // A root env file naming a database, and nobody's link to it beside nobody's files.
+    let root_env = s.root_dir.join("other-app.env");
+    std::fs::write(
+        &root_env,
+        "DATABASE_URL=postgresql://postgres@127.0.0.1:1/payroll\n",
+    )
+    .unwrap();
+    let link = s.attacker_dir.join("cornice.env");
+    nobody_runs("ln", &["-s", p(&root_env), p(&link)]);
+    let mut cmd = Command::new(bin("pgtruncate"));
+    cmd.args([
+        "--json=short",
+        "--env-file",
+        p(&link),
+        "--dry-run",
+        "requests",
+    ]);
+    let run = within(Duration::from_secs(10), "pgtruncate", cmd);
+    run.expect_code(3);
+    assert!(message(&run).contains("nobody"), "{}", message(&run));
+    assert!(
+        !run.all_output().contains("payroll"),
+        "{}",
+        run.all_output()
+    );
+    // A FIFO planted as the env file is refused at once.
+    std::fs::remove_file(&link).unwrap();
+    nobody_runs("mkfifo", &[p(&link)]);
+    let mut cmd = Command::new(bin("pgtruncate"));
+    cmd.args([
+        "--json=short",
+        "--env-file",
+        p(&link),
+        "--dry-run",
+        "requests",
+    ]);
+    let run = within(Duration::from_secs(10), "pgtruncate", cmd);
+    run.expect_code(2);
+    assert!(message(&run).contains("FIFO"), "{}", message(&run));
+}
+
+#[test]
 fn create_never_creates_a_file_through_another_users_dangling_link() {
     let Some(s) = scene() else { return };
     let wanted = s.root_dir.join("sudoers-new");

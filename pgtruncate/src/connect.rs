@@ -17,8 +17,9 @@ pub use crate::target::{
     APPLICATION_NAME,
 };
 
+use crate::conninfo::{self, Keyword};
 use crate::tls::MakeTlsConnector;
-use conventions::secrets::{percent_decode, Secret};
+use conventions::secrets::Secret;
 use conventions::ToolError;
 use postgres::{Client, Config, NoTls};
 use std::collections::BTreeMap;
@@ -53,7 +54,8 @@ const KNOWN_KEYS: [&str; 15] = [
 ];
 
 impl ConnParams {
-    /// Parses a URL, a key=value string, or a bare database name.
+    /// Parses a URL, a key=value string (both read exactly as libpq's `PQconninfoParse`
+    /// reads them: [`crate::conninfo`]) or a bare database name.
     pub fn parse(text: &str) -> Result<ConnParams, String> {
         let text = text.trim();
         if text.is_empty() {
@@ -62,27 +64,36 @@ impl ConnParams {
                     .into(),
             );
         }
-        let mut params = if let Some(idx) = text.find("://") {
-            parse_url(text, idx)?
-        } else if text.contains('=') {
-            parse_conninfo(text)?
-        } else {
+        if !conninfo::is_connection_string(text) {
+            if let Some((scheme, _)) = text.split_once("://") {
+                return Err(format!(
+                    "unsupported database URL scheme {:?}: use postgresql://, postgres:// or postgresql+DRIVER://",
+                    scheme.escape_debug().to_string()
+                ));
+            }
             let mut p = ConnParams::default();
             p.values.insert("dbname".into(), text.to_string());
-            p
-        };
-        if let Some(pw) = params.values.remove("password") {
-            params.password = Some(Secret::new(pw));
+            return Ok(p);
         }
-        let unknown: Vec<String> = params
-            .values
-            .keys()
-            .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        for key in unknown {
-            params.values.remove(&key);
-            params.ignored.push(key);
+        let info = conninfo::parse(text).map_err(|e| e.redacted().to_string())?;
+        let mut params = ConnParams {
+            ignored: info.ignored.clone(),
+            ..ConnParams::default()
+        };
+        for (keyword, value) in info.options {
+            match keyword {
+                Keyword::Password => params.password = Some(Secret::new(value)),
+                Keyword::Service => {
+                    return Err(
+                        "service= names an entry of pg_service.conf, which pgtruncate does not read (it could name another database): give host, port and dbname instead"
+                            .into(),
+                    )
+                }
+                k if KNOWN_KEYS.contains(&k.as_str()) => {
+                    params.values.insert(k.as_str().to_string(), value);
+                }
+                k => params.ignored.push(k.as_str().to_string()),
+            }
         }
         Ok(params)
     }
@@ -92,170 +103,6 @@ impl ConnParams {
             .get(key)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
-    }
-}
-
-fn parse_url(text: &str, scheme_end: usize) -> Result<ConnParams, String> {
-    let scheme = text[..scheme_end].to_ascii_lowercase();
-    let (base, driver) = match scheme.split_once('+') {
-        Some((base, driver)) => (base, Some(driver)),
-        None => (scheme.as_str(), None),
-    };
-    if base != "postgres" && base != "postgresql" {
-        return Err(format!(
-            "unsupported database URL scheme {scheme:?}: use postgresql://, postgres:// or postgresql+DRIVER://"
-        ));
-    }
-    let mut params = ConnParams::default();
-    let rest = &text[scheme_end + 3..];
-    // As libpq: the user-info ends at the first '@' before any '/', and '#' is nothing
-    // special (a password may hold '#', '?' or ':').
-    let (userinfo, rest) = match rest.find(['@', '/']) {
-        Some(i) if rest.as_bytes()[i] == b'@' => (Some(&rest[..i]), &rest[i + 1..]),
-        _ => (None, rest),
-    };
-    if let Some(userinfo) = userinfo {
-        let (user, password) = match userinfo.split_once(':') {
-            Some((u, p)) => (u, Some(p)),
-            None => (userinfo, None),
-        };
-        if let Some(p) = password {
-            params.password = Some(Secret::new(percent_decode(p)));
-        }
-        if !user.is_empty() {
-            params.values.insert("user".into(), percent_decode(user));
-        }
-    }
-    let (before_query, query) = match rest.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (rest, None),
-    };
-    let (hostlist, path) = before_query.split_once('/').unwrap_or((before_query, ""));
-    if !hostlist.is_empty() {
-        let mut hosts = Vec::new();
-        let mut ports = Vec::new();
-        for spec in hostlist.split(',') {
-            let (host, port) = split_host_port(spec)?;
-            hosts.push(percent_decode(host));
-            ports.push(port.unwrap_or("").to_string());
-        }
-        params.values.insert("host".into(), hosts.join(","));
-        if ports.iter().any(|p| !p.is_empty()) {
-            params.values.insert("port".into(), ports.join(","));
-        }
-    }
-    if !path.is_empty() {
-        params.values.insert("dbname".into(), percent_decode(path));
-    }
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (key, value) = (percent_decode(key), percent_decode(value));
-        if key == "password" {
-            params.password = Some(Secret::new(value));
-            continue;
-        }
-        // asyncpg's `ssl=` is SQLAlchemy URLs' spelling of sslmode.
-        let key = match (driver, key.as_str()) {
-            (Some(_), "ssl") => "sslmode".to_string(),
-            _ => key,
-        };
-        let value = match (key.as_str(), value.as_str()) {
-            ("sslmode", "true") => "require".to_string(),
-            ("sslmode", "false") => "disable".to_string(),
-            _ => value,
-        };
-        params.values.insert(key, value);
-    }
-    Ok(params)
-}
-
-fn split_host_port(spec: &str) -> Result<(&str, Option<&str>), String> {
-    if let Some(inner) = spec.strip_prefix('[') {
-        let (host, after) = inner
-            .split_once(']')
-            .ok_or_else(|| format!("unclosed '[' in database URL host {spec:?}"))?;
-        return Ok((host, after.strip_prefix(':')));
-    }
-    Ok(match spec.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (spec, None),
-    })
-}
-
-/// libpq's `key=value key2='quoted \' value'` syntax.
-/// libpq's `key=value key2='quoted \' value'` syntax.
-fn parse_conninfo(text: &str) -> Result<ConnParams, String> {
-    let mut params = ConnParams::default();
-    let mut chars = text.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.peek().is_none() {
-            return Ok(params);
-        }
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c.is_whitespace() {
-                break;
-            }
-            key.push(c);
-            chars.next();
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        if chars.next() != Some('=') {
-            return Err(format!(
-                "connection string: missing \"=\" after {key:?}: write key=value pairs separated by spaces"
-            ));
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut value = String::new();
-        if chars.peek() == Some(&'\'') {
-            chars.next();
-            let mut closed = false;
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => {
-                        if let Some(n) = chars.next() {
-                            value.push(n);
-                        }
-                    }
-                    '\'' => {
-                        closed = true;
-                        break;
-                    }
-                    c => value.push(c),
-                }
-            }
-            if !closed {
-                return Err(format!(
-                    "connection string: the quoted value of {key:?} is not closed"
-                ));
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                chars.next();
-                if c == '\\' {
-                    if let Some(n) = chars.next() {
-                        value.push(n);
-                    }
-                } else {
-                    value.push(c);
-                }
-            }
-        }
-        if key == "password" {
-            params.password = Some(Secret::new(value));
-            continue;
-        }
-        params.values.insert(key, value);
     }
 }
 
@@ -386,6 +233,14 @@ mod tests {
         assert_eq!(p.values["sslmode"], "require");
         assert_eq!(p.ignored, vec!["prepared_statement_cache_size"]);
         assert!(ConnParams::parse("mysql://u@h/db").is_err());
+        // libpq's own refusals come through, word for word but for the secrets.
+        let err = ConnParams::parse("postgresql://u:hunter22@host?zzz").unwrap_err();
+        assert!(err.contains("missing key/value separator"), "{err}");
+        assert!(!err.contains("hunter22"), "{err}");
+        // pg_service.conf could name another database: refused, not ignored.
+        assert!(ConnParams::parse("service=prod dbname=x")
+            .unwrap_err()
+            .contains("pg_service.conf"));
     }
 
     #[test]

@@ -520,3 +520,64 @@ fn a_password_holding_hash_question_mark_colon_or_at_appears_in_no_output() {
     }
     assert_eq!(state(&db), before);
 }
+
+#[test]
+fn what_libpq_refuses_is_a_usage_error_before_any_connection() {
+    let home = tempfile::tempdir().unwrap();
+    // Each of these was once accepted and a connection attempted (exit 1). A listener
+    // stands where each would connect, to prove no connection is even tried.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for (url, says) in [
+        // libpq's own words (libpq 15), as the differential test holds them.
+        (
+            "postgres://[::1]z".to_string(),
+            "unexpected character \"z\"",
+        ),
+        (
+            format!("postgresql://127.0.0.1:{port}?zzz"),
+            "missing key/value separator",
+        ),
+        (
+            format!("postgresql://127.0.0.1:{port}?key=key=value"),
+            "extra key/value separator",
+        ),
+        (
+            format!("postgres://127.0.0.1:{port}?dbname=%XXfoo"),
+            "invalid percent-encoded token",
+        ),
+        ("postgresql://a%00b".to_string(), "forbidden value %00"),
+        (
+            "postgresql://%zz".to_string(),
+            "invalid percent-encoded token",
+        ),
+        (
+            "postgres://[]".to_string(),
+            "IPv6 host address may not be empty",
+        ),
+        (
+            format!("postgresql://u:Secret%2Bpw@127.0.0.1:{port}/db?nosuch=1"),
+            "invalid URI query parameter",
+        ),
+    ] {
+        let run = pgt(&["-d", &url, "--dry-run", "requests"], &[], home.path());
+        run.expect_code(2);
+        let message = run.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{url}: {message}");
+        assert!(
+            !run.all_output().contains("Secret+pw"),
+            "{}",
+            run.all_output()
+        );
+        assert!(
+            !run.all_output().contains("Secret%2Bpw"),
+            "{}",
+            run.all_output()
+        );
+        assert!(
+            listener.accept().is_err(),
+            "{url}: a connection was attempted"
+        );
+    }
+}

@@ -77,11 +77,7 @@ pub struct CascadePath {
     pub steps: Vec<Step>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SequenceNotReset {
-    pub sequence: String,
-    pub table: String,
-}
+pub use reports::pgtruncate::SequenceNotReset;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Plan {

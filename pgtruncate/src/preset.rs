@@ -1,67 +1,29 @@
 //! Built-in table catalogues. One for now: `cornice`, the runbook's
 //! `clear_runtime_data.py`.
 
-use serde::Serialize;
-
-/// A built-in catalogue (`--preset`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Preset {
-    /// The Cornice server's tables, in the groups of its hibernate runbook.
-    Cornice,
-}
-
-/// A group of a preset's tables (`--include GROUP`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Group {
-    /// Disk-heavy runtime data: what the runbook clears by default.
-    Runtime,
-    /// The opportunities catalog (`--include-opportunities`).
-    Opportunities,
-    /// Users, profiles and secrets (`--include-auth`).
-    Auth,
-    /// Market and arbitrage catalogs.
-    Catalogs,
-}
-
-impl Group {
-    pub const ALL: [Group; 4] = [
-        Group::Runtime,
-        Group::Opportunities,
-        Group::Auth,
-        Group::Catalogs,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Group::Runtime => "runtime",
-            Group::Opportunities => "opportunities",
-            Group::Auth => "auth",
-            Group::Catalogs => "catalogs",
-        }
-    }
-}
+pub use reports::pgtruncate::{Group, Preset};
 
 /// The migration bookkeeping no preset ever truncates.
 pub const MIGRATION_TABLES: [&str; 1] = ["alembic_version"];
 
-impl Preset {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Preset::Cornice => "cornice",
-        }
-    }
-
+/// What a preset holds: its groups' tables. (The enums themselves are report types.)
+pub trait Catalogue {
     /// The groups a run truncates when none is added.
-    pub fn default_groups(self) -> &'static [Group] {
+    fn default_groups(self) -> &'static [Group];
+    /// The tables of a group, unqualified (they live in `--schema`).
+    fn tables(self, group: Group) -> &'static [&'static str];
+    /// The group a table belongs to, if any.
+    fn group_of(self, table: &str) -> Option<Group>;
+}
+
+impl Catalogue for Preset {
+    fn default_groups(self) -> &'static [Group] {
         match self {
             Preset::Cornice => &[Group::Runtime],
         }
     }
 
-    /// The tables of a group, unqualified (they live in `--schema`).
-    pub fn tables(self, group: Group) -> &'static [&'static str] {
+    fn tables(self, group: Group) -> &'static [&'static str] {
         match (self, group) {
             (Preset::Cornice, Group::Runtime) => &[
                 "execution_orders",
@@ -91,8 +53,7 @@ impl Preset {
         }
     }
 
-    /// The group a table belongs to, if any.
-    pub fn group_of(self, table: &str) -> Option<Group> {
+    fn group_of(self, table: &str) -> Option<Group> {
         Group::ALL
             .into_iter()
             .find(|g| self.tables(*g).contains(&table))

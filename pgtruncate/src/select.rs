@@ -4,7 +4,7 @@
 use crate::catalog::SchemaTable;
 use crate::names::QualifiedName;
 use crate::plan::{KeptTable, Origin};
-use crate::preset::{Group, Preset, Selection, MIGRATION_TABLES};
+use crate::preset::{Catalogue, Group, Preset, Selection, MIGRATION_TABLES};
 use std::collections::BTreeMap;
 
 /// The tables to empty and the tables to leave alone.

@@ -30,6 +30,32 @@ pub enum Group {
     Catalogs,
 }
 
+impl Preset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Cornice => "cornice",
+        }
+    }
+}
+
+impl Group {
+    pub const ALL: [Group; 4] = [
+        Group::Runtime,
+        Group::Opportunities,
+        Group::Auth,
+        Group::Catalogs,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Group::Runtime => "runtime",
+            Group::Opportunities => "opportunities",
+            Group::Auth => "auth",
+            Group::Catalogs => "catalogs",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {

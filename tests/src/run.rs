@@ -131,9 +131,58 @@ pub fn parse_one_object(stdout: &str) -> Result<Value, String> {
     Ok(first)
 }
 
-/// The envelope fields every report has, consistent with the exit code.
+/// The committed schema of a tool's report (schemas/TOOL.schema.json), compiled once.
+fn validator(tool: &str) -> &'static jsonschema::Validator {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, &'static jsonschema::Validator>>> =
+        OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
+    if let Some(v) = cache.get(tool) {
+        return v;
+    }
+    let path = crate::repo_root()
+        .join("schemas")
+        .join(format!("{tool}.schema.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
+    let compiled = jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("{} does not compile: {e}", path.display()));
+    let leaked: &'static jsonschema::Validator = Box::leak(Box::new(compiled));
+    cache.insert(tool.to_string(), leaked);
+    leaked
+}
+
+/// The report validated against its tool's committed JSON Schema, then decoded into the
+/// tool's report type, which refuses unknown fields (as ripgrep's tests decode its JSON).
+#[track_caller]
+pub fn check_report(tool: &str, json: &Value) {
+    let errors: Vec<String> = validator(tool)
+        .iter_errors(json)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{tool}'s report does not match schemas/{tool}.schema.json: {errors:?}\n{json}"
+    );
+    let text = json.to_string();
+    let decoded = match tool {
+        "envpatch" => reports::envelope::decode::<reports::envpatch::Report>(&text).map(|_| ()),
+        "svcctl" => reports::envelope::decode::<reports::svcctl::Report>(&text).map(|_| ()),
+        "pgtruncate" => reports::envelope::decode::<reports::pgtruncate::Report>(&text).map(|_| ()),
+        "holdctl" => reports::envelope::decode::<reports::holdctl::Report>(&text).map(|_| ()),
+        other => panic!("no report type for {other}"),
+    };
+    if let Err(e) = decoded {
+        panic!("{tool}'s report does not decode into its type: {e}\n{json}");
+    }
+}
+
+/// The envelope fields every report has, consistent with the exit code; the whole report
+/// checked against its schema and type.
 #[track_caller]
 pub fn check_envelope(tool: &str, json: &Value, code: i32) {
+    check_report(tool, json);
     assert_eq!(json["tool"], tool, "envelope tool: {json}");
     assert!(json["version"].is_string(), "envelope version: {json}");
     assert_eq!(json["schema_version"], 1, "envelope schema_version: {json}");

@@ -74,3 +74,23 @@ fn no_colour_off_a_terminal() {
         assert!(!run.stderr.contains('\x1b'), "{tool}: {}", run.stderr);
     }
 }
+
+#[test]
+fn a_report_with_an_unknown_or_mistyped_field_fails_the_schema_check() {
+    let good = serde_json::json!({
+        "tool": "envpatch", "version": "0.1.0", "schema_version": 1, "ok": false,
+        "changed": false, "dry_run": false,
+        "error": {"kind": "usage", "message": "x"}
+    });
+    support::run::check_report("envpatch", &good);
+    let mut extra = good.clone();
+    extra["surprise"] = serde_json::json!(1);
+    let mut retyped = good.clone();
+    retyped["changed"] = serde_json::json!("no");
+    let mut kind = good.clone();
+    kind["error"]["kind"] = serde_json::json!("oops");
+    for bad in [extra, retyped, kind] {
+        let caught = std::panic::catch_unwind(|| support::run::check_report("envpatch", &bad));
+        assert!(caught.is_err(), "accepted: {bad}");
+    }
+}

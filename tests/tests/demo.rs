@@ -3,6 +3,7 @@
 //! find them. It runs the suite's debug binaries with `--profile debug --no-build`: a
 //! release build costs minutes, and cargo holds the suite's target directory meanwhile.
 
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use support::{repo_root, require};
@@ -69,6 +70,101 @@ fn run_demo(target: &Path) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The reports the demo printed: the JSON between each `$ holdctl ...` heading and its
+/// `=> ` summary line.
+fn shown_reports(stdout: &str) -> Vec<Value> {
+    let mut reports = Vec::new();
+    let mut current: Option<String> = None;
+    for line in stdout.lines() {
+        if line.starts_with("$ holdctl ") {
+            current = Some(String::new());
+        } else if line.starts_with("=> ") {
+            if let Some(json) = current.take() {
+                reports.push(serde_json::from_str(&json).expect("the demo shows JSON reports"));
+            }
+        } else if let Some(json) = current.as_mut() {
+            json.push_str(line);
+            json.push('\n');
+        }
+    }
+    reports
+}
+
+/// The table rows of `tool`'s section of docs/contract.md (from its anchor to the next
+/// one), where its fields are described; examples elsewhere in the section do not count.
+fn contract_section(tool: &str) -> String {
+    let contract = std::fs::read_to_string(repo_root().join("docs/contract.md")).unwrap();
+    let anchor = format!("<a id=\"{tool}\"></a>");
+    let start = contract
+        .find(&anchor)
+        .unwrap_or_else(|| panic!("docs/contract.md has no {anchor}"));
+    let rest = &contract[start + anchor.len()..];
+    rest[..rest.find("<a id=").unwrap_or(rest.len())]
+        .lines()
+        .filter(|line| line.starts_with('|'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The field names in a holdctl report, and in each child report inside it, that their
+/// tool's section of the contract never names in a table row (as `` `name` `` or
+/// `"name"`). Maps whose
+/// keys are data (env keys under `values`) are not fields.
+fn undocumented_fields(holdctl_report: &Value) -> Vec<String> {
+    const ENVELOPE: [&str; 7] = [
+        "tool",
+        "version",
+        "schema_version",
+        "ok",
+        "changed",
+        "dry_run",
+        "error",
+    ];
+    fn walk(value: &Value, path: &str, out: &mut Vec<(String, String)>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    out.push((key.clone(), format!("{path}.{key}")));
+                    let data_map = key == "values" || path.ends_with(".values_by_reader");
+                    // A child's report is checked against its own tool's section.
+                    let child_report = key == "report" && path.ends_with(']');
+                    if !data_map && !child_report {
+                        walk(child, &format!("{path}.{key}"), out);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, &format!("{path}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut reports = vec![holdctl_report.clone()];
+    if let Some(steps) = holdctl_report["steps"].as_array() {
+        reports.extend(steps.iter().map(|s| s["report"].clone()));
+    }
+    let mut missing = Vec::new();
+    for report in reports {
+        let tool = report["tool"]
+            .as_str()
+            .expect("a report names its tool")
+            .to_string();
+        let section = contract_section(&tool);
+        let mut fields = Vec::new();
+        walk(&report, &tool, &mut fields);
+        for (key, path) in fields {
+            let named =
+                section.contains(&format!("`{key}`")) || section.contains(&format!("\"{key}\""));
+            if !named && !ENVELOPE.contains(&key.as_str()) {
+                missing.push(path);
+            }
+        }
+    }
+    missing
 }
 
 #[test]
@@ -138,6 +234,17 @@ fn the_demo_hibernates_the_sandbox_with_the_tools_of_cargo_target_dir() {
         summaries[3]
     );
     assert!(stdout.contains("    HIBERNATE_MODE=true\n    INGEST_ENABLED=false\n"));
+
+    // Every field of every report the demo shows is described in docs/contract.md.
+    let reports = shown_reports(&stdout);
+    assert_eq!(reports.len(), 4, "{stdout}");
+    let mut undocumented: Vec<String> = reports.iter().flat_map(undocumented_fields).collect();
+    undocumented.sort();
+    undocumented.dedup();
+    assert!(
+        undocumented.is_empty(),
+        "fields missing from their tool's section of docs/contract.md: {undocumented:#?}"
+    );
 
     // No warnings of its own making: stderr holds only its steps and the tools' lines.
     let foreign: Vec<&str> = stderr

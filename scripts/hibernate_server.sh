@@ -42,14 +42,29 @@ for tool in envpatch svcctl pgtruncate jq; do
 done
 
 if [ -z "$env_file" ]; then
-  # The env file the API unit reads, as systemd reports it.
+  # The env file the API unit reads, as systemd reports it. With several, which file
+  # each flag and DATABASE_URL come from is holdctl's job: this pipeline edits one file.
   status=$(svcctl --json=short status -- "$service")
   printf '%s\n' "$status"
+  files=$(jq -r '(.units[0].after.environment_files // .units[0].before.environment_files // []) | length' <<<"$status")
+  if [ "$files" -gt 1 ]; then
+    echo "hibernate_server.sh: $service reads $files env files: pass --env-file FILE (the one with DATABASE_URL and the flags), or run holdctl hibernate, which edits each flag where systemd reads it" >&2
+    exit 2
+  fi
   env_file=$(jq -r '.units[0].after.environment_files // .units[0].before.environment_files // [] | last // empty' <<<"$status")
   [ -n "$env_file" ] || { echo "hibernate_server.sh: $service names no EnvironmentFile=: pass --env-file" >&2; exit 2; }
 fi
 
-envpatch --json=short "$env_file" HIBERNATE_MODE=true INGEST_ENABLED=false
+# Before anything is changed: the env file must name the database (never a fall-back to
+# whatever PG* variables this shell has).
+check=$(envpatch --json=short --get DATABASE_URL -- "$env_file") || { rc=$?; printf '%s\n' "$check"; exit "$rc"; }
+if [ "$(jq -r '.values.DATABASE_URL == null' <<<"$check")" = true ]; then
+  printf '%s\n' "$check"
+  echo "hibernate_server.sh: $env_file has no DATABASE_URL: nothing was changed; add it, or pass the right --env-file" >&2
+  exit 4
+fi
+
+envpatch --json=short -- "$env_file" HIBERNATE_MODE=true INGEST_ENABLED=false
 svcctl --json=short stop -- "$service"
 svcctl --json=short stop --if-present -- "$monitor"
 svcctl --json=short disable -- "$service"

@@ -19,6 +19,10 @@ ensure_packages() {
   command -v openssl >/dev/null || missing+=(openssl)
   command -v jq >/dev/null || missing+=(jq)
   command -v strace >/dev/null || missing+=(strace)
+  # The file-trust tests: ACLs, extended attributes, capabilities on real files.
+  command -v setfacl >/dev/null || missing+=(acl)
+  command -v setfattr >/dev/null || missing+=(attr)
+  command -v setcap >/dev/null || missing+=(libcap2-bin)
   command -v python3 >/dev/null || missing+=(python3)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)

@@ -7,12 +7,16 @@
 
 use crate::envelope::{Envelope, Outcome};
 use crate::error::ToolError;
-use crate::output::{JsonStyle, Output};
+use crate::output::{terminal_safe, JsonStyle, Output};
 use clap::error::ErrorKind as ClapErrorKind;
 use clap::Parser;
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once the envelope is being printed: a panic after that prints no second one.
+static ENVELOPE_PRINTED: AtomicBool = AtomicBool::new(false);
 
 /// A tool's identity in its envelope.
 #[derive(Debug, Clone, Copy)]
@@ -70,12 +74,14 @@ where
     match C::try_parse_from(&args) {
         Ok(cli) => {
             let common = cli.common_args().clone();
+            let style = JsonStyle::resolve(common.json);
+            install_panic_hook(tool, style);
             let output = Output::new(tool.name, common.quiet);
             let outcome = body(cli, &output);
             if let Some(error) = &outcome.error {
                 output.error(&error.message);
             }
-            finish(tool, JsonStyle::resolve(common.json), outcome)
+            finish(tool, style, outcome)
         }
         Err(err) => match err.kind() {
             ClapErrorKind::DisplayHelp | ClapErrorKind::DisplayVersion => {
@@ -90,7 +96,7 @@ where
                     stderr,
                     "{}: {}",
                     tool.name,
-                    crate::secrets::scrub(&rendered)
+                    terminal_safe(&crate::secrets::scrub(&rendered), true)
                 );
                 drop(stderr);
                 let message = usage_message(&rendered);
@@ -107,6 +113,9 @@ where
 /// Prints the envelope and returns the exit code.
 pub fn finish(tool: Tool, style: JsonStyle, outcome: Outcome) -> ExitCode {
     let code = outcome.exit_code();
+    if ENVELOPE_PRINTED.swap(true, Ordering::SeqCst) {
+        return ExitCode::from(code);
+    }
     let value = Envelope::new(tool.name, tool.version, outcome).into_scrubbed_value();
     // Written straight from the value, without a second copy as one string.
     let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
@@ -120,6 +129,31 @@ pub fn finish(tool: Tool, style: JsonStyle, outcome: Outcome) -> ExitCode {
         .and_then(|()| writeln!(stdout))
         .and_then(|()| stdout.flush());
     ExitCode::from(code)
+}
+
+/// No input may end a tool without its envelope: a panic (a bug) prints a failure
+/// envelope, scrubbed of secrets like every other, and exits 1, from whichever thread.
+fn install_panic_hook(tool: Tool, style: JsonStyle) {
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = format!(
+            "internal error: {what}{place}; this is a bug in {}: it stopped there, so what it had already done stays done; run it again to see the state, and report the bug",
+            tool.name
+        );
+        let clean = terminal_safe(&crate::secrets::scrub(&message), false);
+        let _ = writeln!(std::io::stderr().lock(), "{}: error: {clean}", tool.name);
+        finish(tool, style, Outcome::failure(ToolError::failed(message)));
+        std::process::exit(1);
+    }));
 }
 
 /// clap's first `error:` line, made into one sentence that says what to do.

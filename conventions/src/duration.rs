@@ -3,8 +3,24 @@
 
 use std::time::Duration;
 
-/// Parses a duration. Errors are one sentence naming the bad input.
+/// The longest duration any flag takes: 24 days, under PostgreSQL's limit for its
+/// timeouts (2^31 ms) and far past any lock or job wait that makes sense. Bounding
+/// durations here keeps every deadline computed from them free of overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 24 * 3600);
+
+/// Parses a duration of at most [`MAX_DURATION`]. Errors are one sentence naming the
+/// bad input.
 pub fn parse_duration(input: &str) -> Result<Duration, String> {
+    let d = parse_unbounded(input)?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "duration {input:?} is longer than the limit of 24 days: give a shorter one, e.g. 30s or 10m"
+        ));
+    }
+    Ok(d)
+}
+
+fn parse_unbounded(input: &str) -> Result<Duration, String> {
     let text = input.trim();
     if text.is_empty() {
         return Err("empty duration: give a number with a unit, e.g. 500ms, 5s or 2m".into());
@@ -99,10 +115,17 @@ mod tests {
             "5sm",
             "abc",
             "99999999999999999999h",
+            "5124095576030431h",
+            "18446744073709551615s",
+            "18446744073709551615",
+            "25d",
+            "577h",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(parse_duration("5x").unwrap_err().contains("\"5x\""));
+        assert!(parse_duration("577h").unwrap_err().contains("24 days"));
+        assert_eq!(parse_duration("576h"), Ok(MAX_DURATION));
     }
 
     #[test]

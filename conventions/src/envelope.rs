@@ -5,19 +5,7 @@ use crate::secrets;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// Bumped when a field is renamed or changes type; adding a field keeps it.
-pub const SCHEMA_VERSION: u32 = 1;
-
-/// The envelope fields that a tool's own report may not shadow.
-pub const ENVELOPE_FIELDS: [&str; 7] = [
-    "tool",
-    "version",
-    "schema_version",
-    "ok",
-    "changed",
-    "dry_run",
-    "error",
-];
+pub use reports::{ENVELOPE_FIELDS, SCHEMA_VERSION};
 
 /// The result of one run, before it is printed: the envelope's state plus the tool's own
 /// report fields, which sit beside the envelope's at top level.

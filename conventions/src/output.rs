@@ -99,11 +99,11 @@ impl Output {
     /// prefix), scrubbed all the same.
     pub fn pass_through(&self, line: &str) {
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{}", secrets::scrub(line));
+        let _ = writeln!(err, "{}", terminal_safe(&secrets::scrub(line), false));
     }
 
     fn write(&self, label: Option<(&str, &str)>, message: &str) {
-        let message = secrets::scrub(message);
+        let message = terminal_safe(&secrets::scrub(message), false);
         let line = match (label, self.colour) {
             (Some((label, code)), true) => {
                 format!("{}: \x1b[1;{code}m{label}\x1b[0m: {message}", self.tool)
@@ -114,5 +114,44 @@ impl Output {
         let mut err = std::io::stderr().lock();
         // A closed stderr is no reason to fail the operation.
         let _ = writeln!(err, "{line}");
+    }
+}
+
+/// Text as it may reach a terminal: every control character but tab (and newline, when
+/// `keep_newlines`) written as an escape (`\u{1b}`), so names, file lines or query text
+/// that came from outside cannot move the cursor, retitle the window or fake a line.
+pub fn terminal_safe(text: &str, keep_newlines: bool) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' => out.push(c),
+            '\n' if keep_newlines => out.push(c),
+            c if c.is_control() => out.extend(c.escape_debug()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(terminal_safe("plain name", false), "plain name");
+        assert_eq!(
+            terminal_safe("a\u{1b}]0;owned\u{7}b", false),
+            "a\\u{1b}]0;owned\\u{7}b"
+        );
+        assert_eq!(terminal_safe("x\ry\nz\tw", false), "x\\ry\\nz\tw");
+        assert_eq!(terminal_safe("x\ny", true), "x\ny");
+        assert_eq!(
+            terminal_safe("caf\u{e9} \u{9b}", false),
+            "caf\u{e9} \\u{9b}"
+        );
     }
 }

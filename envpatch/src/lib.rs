@@ -25,7 +25,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io::Read;
 use std::path::PathBuf;
-use write::{Directory, WriteError};
+use write::WriteError;
 
 /// Edit an env file in place: format-preserving, atomic, readable alike by systemd's
 /// EnvironmentFile= and python-dotenv.
@@ -147,7 +147,7 @@ fn execute(cli: Cli) -> Result<(Report, bool), Failure> {
     }
     let given = cli.file.display().to_string();
     let target = write::resolve(&cli.file)?;
-    let shown = target.display().to_string();
+    let shown = target.path.display().to_string();
     let mut report = Report {
         file: given.clone(),
         target: shown.clone(),
@@ -159,10 +159,10 @@ fn execute(cli: Cli) -> Result<(Report, bool), Failure> {
         warnings: Vec::new(),
     };
     let not_found = |hint: &str| {
-        let what = if target == cli.file {
-            format!("{given} does not exist")
-        } else {
+        let what = if target.via_symlink {
             format!("{given} is a symlink to {shown}, which does not exist")
+        } else {
+            format!("{given} does not exist")
         };
         ToolError::not_found(format!("{what}{hint}")).with("file", &given)
     };
@@ -178,19 +178,30 @@ fn execute(cli: Cli) -> Result<(Report, bool), Failure> {
         return Ok((report, false));
     }
 
-    let dir = Directory::open(&write::parent_dir(&target))?;
+    // A dry run takes no lock and leaves no trace: it only reads.
+    let owner = target.existing.map(|m| m.uid);
     let _lock = if cli.dry_run {
         None
     } else {
-        Some(dir.lock(cli.lock_timeout)?)
+        Some(write::lock(&target, cli.lock_timeout, owner)?)
     };
+    let mut warnings = Vec::new();
+    if !cli.dry_run {
+        let removed = write::remove_stale_temps(&target, owner);
+        if removed > 0 {
+            warnings.push(Warning::file(format!(
+                "removed {removed} temporary file(s) that interrupted envpatch runs had left beside {shown}"
+            )));
+        }
+    }
     let existing = write::read(&target)?;
     if existing.is_none() && !cli.create {
         return Err(not_found("; pass --create to create it (mode 0600)").into());
     }
-    if existing.is_some() {
-        // A dry run reports what the real run would hit, this refusal included.
+    if let Some(e) = &existing {
+        // A dry run reports what the real run would hit, these refusals included.
         write::check_writable(&target)?;
+        write::check_hard_links(&target, e)?;
     }
     let old_text = match &existing {
         Some(e) => decode(&e.bytes, &shown)?,
@@ -200,16 +211,16 @@ fn execute(cli: Cli) -> Result<(Report, bool), Failure> {
     let secret = secret_keys(&request, &old);
     let edit = edit::plan(&old, &request.ops);
     let (new, verdict) = edit::verify(&old, &edit.text, &request.ops);
-    let mut warnings = match verdict {
-        Ok(w) => w,
+    match verdict {
+        Ok(w) => warnings.extend(w),
         Err(m) => return Err(mismatch_error(&m, &shown, &secret).into()),
-    };
+    }
     warnings.extend(unparsable_warnings(&new));
     if let Some(e) = &existing {
-        if e.hard_links > 1 && edit.alters_file() {
+        if e.meta.nlink > 1 && edit.alters_file() {
             warnings.push(Warning::file(format!(
                 "{shown} has {} hard links: the write replaces it with a new file, the other links keep the old content",
-                e.hard_links
+                e.meta.nlink
             )));
         }
     }
@@ -218,25 +229,24 @@ fn execute(cli: Cli) -> Result<(Report, bool), Failure> {
     report.created = existing.is_none();
     fill_values(&mut report, &new, &request.gets, &secret);
     let changed = edit.alters_file() || report.created;
-    let backup_path = match (&cli.backup, &existing) {
+    let backup_name = match (&cli.backup, &existing) {
         (Some(suffix), Some(_)) if changed => {
-            let mut name = target.as_os_str().to_os_string();
+            let mut name = target.name.clone();
             name.push(suffix);
-            Some(PathBuf::from(name))
+            Some(name)
         }
         _ => None,
     };
-    report.backup = backup_path.as_ref().map(|p| p.display().to_string());
+    report.backup = backup_name
+        .as_ref()
+        .map(|n| target.dir.entry_path(n).display().to_string());
     if !changed || cli.dry_run {
         return Ok((report, changed));
     }
 
-    if let (Some(path), Some(e)) = (&backup_path, &existing) {
-        if let Err(err) = dir.replace(path, &e.bytes, e.ownership) {
-            let err = match err {
-                WriteError::NotWritten(err) | WriteError::NotDurable(err) => err,
-            };
-            let mut err = err;
+    if let (Some(name), Some(e)) = (&backup_name, &existing) {
+        if let Err(err) = write::replace(&target, name, &e.bytes, e.ownership, Some(&e.file)) {
+            let (WriteError::NotWritten(mut err) | WriteError::NotDurable(mut err)) = err;
             err.message = format!(
                 "{}; the backup failed, so {shown} was not edited",
                 err.message
@@ -247,7 +257,14 @@ fn execute(cli: Cli) -> Result<(Report, bool), Failure> {
     let ownership = existing
         .as_ref()
         .map_or_else(write::Ownership::caller_private, |e| e.ownership);
-    match dir.replace(&target, edit.text.as_bytes(), ownership) {
+    let attrs = existing.as_ref().map(|e| &e.file);
+    match write::replace(
+        &target,
+        &target.name,
+        edit.text.as_bytes(),
+        ownership,
+        attrs,
+    ) {
         Ok(()) => Ok((report, true)),
         Err(WriteError::NotWritten(err)) => Err(Failure::Plain(err)),
         Err(WriteError::NotDurable(err)) => Err(Failure::WithReport(err, Box::new(report), true)),
@@ -353,17 +370,24 @@ fn check_key(key: &str, source: &str) -> Result<(), ToolError> {
 /// `#` comments skipped; VALUE taken literally, as on the command line).
 fn read_from(from: &OsString) -> Result<Vec<(String, String, Source)>, ToolError> {
     let shown = from.to_string_lossy().into_owned();
+    // A pipe is fine here (`--from <(jq ...)`), an endless source is not: reads are bounded.
+    let limit = hostfs::MAX_TEXT_FILE;
     let mut bytes = Vec::new();
-    if from == "-" {
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|e| ToolError::usage(format!("--from -: cannot read stdin: {e}")))?;
+    let read = if from == "-" {
+        std::io::stdin().take(limit + 1).read_to_end(&mut bytes)
     } else {
-        bytes = std::fs::read(from).map_err(|e| {
-            ToolError::usage(format!(
-                "--from {shown}: cannot read it ({e}); give a readable file or - for stdin"
-            ))
-        })?;
+        std::fs::File::open(from).and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+    };
+    read.map_err(|e| {
+        ToolError::usage(format!(
+            "--from {shown}: cannot read it ({e}); give a readable file or - for stdin"
+        ))
+    })?;
+    if bytes.len() as u64 > limit {
+        return Err(ToolError::usage(format!(
+            "--from {shown} holds more than {} MiB: give a file of assignments",
+            limit / (1024 * 1024)
+        )));
     }
     let text = parse::decode(&bytes).map_err(|e| {
         let (line, what) = match e {
@@ -556,14 +580,13 @@ fn fill_values(
     for key in gets {
         let d = readings.dotenv(key).flatten().map(str::to_string);
         let s = readings.systemd(key).map(str::to_string);
-        let json = |v: Option<String>| v.map_or(Value::Null, Value::String);
-        let shown_d = json(shown_value(key, d.clone(), secret));
+        let shown_d = shown_value(key, d.clone(), secret);
         report.values.insert(key.clone(), shown_d.clone());
         report.values_by_reader.dotenv.insert(key.clone(), shown_d);
         report
             .values_by_reader
             .systemd
-            .insert(key.clone(), json(shown_value(key, s.clone(), secret)));
+            .insert(key.clone(), shown_value(key, s.clone(), secret));
         if d != s {
             report
                 .warnings

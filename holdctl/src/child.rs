@@ -3,6 +3,8 @@
 //! pipe); its stdout parsed as the tool's one JSON envelope.
 
 use conventions::{ErrorKind, Output, ToolError};
+use reports::Envelope;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -105,6 +107,8 @@ pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult 
 
     let mut cmd = Command::new(&program);
     cmd.args(&argv[1..])
+        // holdctl's own copy of a database URL is for pgtruncate's step alone.
+        .env_remove(crate::DATABASE_URL_VAR)
         .envs(step.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -176,37 +180,66 @@ pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult 
 }
 
 fn record(step: &Invocation, argv: Vec<String>, code: Option<i32>, report: Value) -> StepRecord {
+    let envelope = envelope_of(&report);
     StepRecord {
         name: step.name,
         argv,
         exit_code: code,
-        ok: code == Some(0) && report["ok"] == Value::Bool(true),
-        changed: report["changed"] == Value::Bool(true),
+        ok: code == Some(0) && envelope.as_ref().is_some_and(|e| e.ok),
+        changed: envelope.as_ref().is_some_and(|e| e.changed),
         report,
     }
 }
 
-/// stdout must be one JSON object whose `tool` is the sibling's name.
+/// The envelope's own fields, whatever the tool's report beside them.
+type AnyEnvelope = Envelope<serde_json::Map<String, Value>>;
+
+fn envelope_of(report: &Value) -> Option<AnyEnvelope> {
+    serde_json::from_value(report.clone()).ok()
+}
+
+impl StepRecord {
+    /// The child's report decoded as its tool's type: a field this holdctl does not know
+    /// (a sibling of another version) is an error, never a silent null.
+    pub fn decode<R: DeserializeOwned>(&self) -> Result<Envelope<R>, ToolError> {
+        serde_json::from_value(self.report.clone()).map_err(|e| {
+            ToolError::failed(format!(
+                "step {}: the report of {} does not read as this holdctl expects ({e}): install the holdkit tools together, from one version",
+                self.name,
+                self.argv.first().map_or("the tool", String::as_str)
+            ))
+        })
+    }
+
+    /// Whether the child ran with `--dry-run`.
+    pub fn dry_run(&self) -> bool {
+        envelope_of(&self.report).is_some_and(|e| e.dry_run)
+    }
+}
+
+/// stdout must be one JSON object: the envelope of the sibling's own tool.
 fn parse_envelope(stdout: &str, tool: Sibling) -> Result<Value, String> {
     let value: Value = serde_json::from_str(stdout.trim())
         .map_err(|_| "printed no valid JSON envelope".to_string())?;
-    if value["tool"] != tool.name() || !value["ok"].is_boolean() {
-        return Err("printed JSON that is not its envelope".into());
+    match envelope_of(&value) {
+        Some(e) if e.tool == tool.name() => Ok(value),
+        _ => Err("printed JSON that is not its envelope".into()),
     }
-    Ok(value)
 }
 
 /// A failed child's error, carried up with the child's own kind (and so its exit code).
 fn judge(step: &Invocation, code: Option<i32>, report: &Value) -> Option<ToolError> {
-    if code == Some(0) && report["ok"] == Value::Bool(true) {
+    let envelope = envelope_of(report);
+    if code == Some(0) && envelope.as_ref().is_some_and(|e| e.ok) {
         return None;
     }
     let kind = code
         .and_then(ErrorKind::from_exit_code)
         .unwrap_or(ErrorKind::Failed);
-    let message = report["error"]["message"]
-        .as_str()
-        .unwrap_or("it reported no error message");
+    let message = envelope
+        .as_ref()
+        .and_then(|e| e.error.as_ref())
+        .map_or("it reported no error message", |e| e.message.as_str());
     Some(
         ToolError::new(
             kind,
@@ -234,30 +267,48 @@ mod tests {
         }
     }
 
+    fn envelope(tool: &str, ok: bool, error: Value) -> Value {
+        json!({"tool": tool, "version": "0.1.0", "schema_version": 1, "ok": ok,
+               "changed": false, "dry_run": false, "error": error})
+    }
+
     #[test]
     fn a_child_failure_keeps_its_kind() {
-        let report = json!({"tool": "pgtruncate", "ok": false, "error": {"kind": "busy", "message": "locked"}});
+        let report = envelope(
+            "pgtruncate",
+            false,
+            json!({"kind": "busy", "message": "locked"}),
+        );
         let err = judge(&step(), Some(5), &report).unwrap();
         assert_eq!(err.kind, ErrorKind::Busy);
         assert!(err
             .message
             .contains("step truncate (pgtruncate) failed: locked"));
-        assert!(judge(&step(), Some(0), &json!({"ok": true})).is_none());
+        let ok = envelope("pgtruncate", true, Value::Null);
+        assert!(judge(&step(), Some(0), &ok).is_none());
         // A success code with ok:false is still a failure, and a signal death is "failed".
+        let not_ok = envelope("pgtruncate", false, Value::Null);
         assert_eq!(
-            judge(&step(), Some(0), &json!({"ok": false})).unwrap().kind,
+            judge(&step(), Some(0), &not_ok).unwrap().kind,
             ErrorKind::Failed
         );
         assert_eq!(
-            judge(&step(), None, &json!({"ok": false})).unwrap().kind,
+            judge(&step(), None, &not_ok).unwrap().kind,
             ErrorKind::Failed
+        );
+        assert_eq!(
+            judge(&step(), Some(0), &json!({"ok": true})).unwrap().kind,
+            ErrorKind::Failed,
+            "half an envelope is no success"
         );
     }
 
     #[test]
     fn only_the_siblings_own_envelope_is_accepted() {
-        assert!(parse_envelope(r#"{"tool":"pgtruncate","ok":true}"#, Sibling::Pgtruncate).is_ok());
-        assert!(parse_envelope(r#"{"tool":"svcctl","ok":true}"#, Sibling::Pgtruncate).is_err());
+        let ok = |tool: &str| envelope(tool, true, Value::Null).to_string();
+        assert!(parse_envelope(&ok("pgtruncate"), Sibling::Pgtruncate).is_ok());
+        assert!(parse_envelope(&ok("svcctl"), Sibling::Pgtruncate).is_err());
+        assert!(parse_envelope(r#"{"tool":"pgtruncate","ok":true}"#, Sibling::Pgtruncate).is_err());
         assert!(parse_envelope("not json", Sibling::Pgtruncate).is_err());
         assert!(parse_envelope("", Sibling::Pgtruncate).is_err());
     }

@@ -7,11 +7,11 @@ pub mod child;
 pub mod lock;
 pub mod report;
 pub mod steps;
+pub mod survey;
 
 use child::{run_step, Invocation, StepRecord};
 use clap::{Parser, Subcommand};
 use conventions::{CommonArgs, HasCommonArgs, Outcome, Output, ToolError};
-use report::Report;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,7 +61,9 @@ pub struct Cli {
         global = true
     )]
     pub monitor: String,
-    /// The database [default: DATABASE_URL from the env file]
+    /// The database [default: DATABASE_URL from the env file systemd takes it from; also
+    /// read from HOLDCTL_DATABASE_URL]. Moved out of argv at once (holdctl runs itself
+    /// again with it in the environment), so `ps` never shows it for long
     #[arg(long, value_name = "URL", global = true)]
     pub database_url: Option<String>,
     /// Also clear the opportunities catalog
@@ -80,7 +82,7 @@ pub struct Cli {
     #[arg(
         long,
         value_name = "FILE",
-        default_value = "/run/lock/holdctl.lock",
+        default_value = lock::DEFAULT_LOCK,
         global = true
     )]
     pub lock: PathBuf,
@@ -97,9 +99,26 @@ impl HasCommonArgs for Cli {
     }
 }
 
+/// The environment variable holdctl takes the database URL from, so that it is never in
+/// any argv (`--database-url` is moved there before anything else happens).
+pub const DATABASE_URL_VAR: &str = "HOLDCTL_DATABASE_URL";
+
 /// Runs the operation and returns the report.
 pub fn run(cli: Cli, out: &Output) -> Outcome {
-    if let Some(url) = &cli.database_url {
+    if cli.database_url.is_some() {
+        // Only returns when the exec failed.
+        if let Err(e) = reexec_without_database_url() {
+            out.warn(&format!(
+                "could not move --database-url out of the command line ({e}): it stays visible in ps while holdctl runs; use {DATABASE_URL_VAR} instead"
+            ));
+        }
+    }
+    let database_url = cli
+        .database_url
+        .clone()
+        .or_else(|| std::env::var(DATABASE_URL_VAR).ok())
+        .filter(|u| !u.is_empty());
+    if let Some(url) = &database_url {
         conventions::secrets::remember(url);
         if let Some(pw) = conventions::secrets::url_password(url) {
             conventions::secrets::remember(&pw);
@@ -108,7 +127,7 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
     let operation = cli.operation;
     let dry_run = cli.dry_run || operation == Operation::Plan;
     let mut chain = Chain::new(out, cli.common.quiet);
-    let mut report = Report::new(operation.as_str());
+    let mut report = report::new(operation.as_str());
 
     let interactive = std::io::stdin().is_terminal();
     let destructive = operation == Operation::Hibernate && !dry_run;
@@ -131,40 +150,68 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
     };
 
     // Every operation reads both units first: status shows them, the API's
-    // EnvironmentFile= names the env file, and a wrong --service stops here, before
-    // anything is touched.
+    // EnvironmentFile= lines name the env files, and a wrong --service stops here,
+    // before anything is touched.
     let units_report = chain
         .run(&steps::units_status(&cli.service, &cli.monitor), None)
-        .map(|record| record.report.clone());
+        .map(|record| record.decode::<reports::svcctl::Report>());
+    let units_report = match units_report {
+        Some(Ok(envelope)) => envelope.report,
+        Some(Err(e)) => return report::finish(report, chain, Some(e), false, dry_run),
+        None => None,
+    };
     if operation == Operation::Status {
-        report.units = units_report.as_ref().and_then(report::units);
+        report.units = units_report.as_ref().map(report::units);
     } else if let Some(e) = chain.error.take() {
-        return report.finish(chain, Some(e), false, dry_run);
+        return report::finish(report, chain, Some(e), false, dry_run);
     }
-    let api_present = units_report
-        .as_ref()
-        .and_then(|r| report::find_unit(r, &cli.service))
-        .map(|u| u["present"] == true);
-    if api_present == Some(false) && operation != Operation::Status {
+    let (api, monitor) = match units_report.as_ref().map(survey::units) {
+        Some(Ok(units)) => units,
+        Some(Err(e)) => return report::finish(report, chain, Some(e), false, dry_run),
+        None => {
+            let e = ToolError::failed(format!(
+                "the units could not be read, so the env files of {} are unknown: see the read_units step",
+                cli.service
+            ));
+            return report::finish(report, chain, Some(e), false, dry_run);
+        }
+    };
+    if !api.present && operation != Operation::Status {
         let e = ToolError::not_found(format!(
             "unit {} does not exist on this host: nothing was changed; name the API unit with --service",
-            report::unit_file_name(&cli.service)
+            api.name
         ));
-        return report.finish(chain, Some(e), false, dry_run);
+        return report::finish(report, chain, Some(e), false, dry_run);
     }
-    let env_file = match &cli.env_file {
-        Some(path) => path.clone(),
-        None => match find_env_file(&chain, units_report.as_ref(), &cli.service) {
-            Ok(path) => path,
-            Err(e) => return report.finish(chain, Some(e), false, dry_run),
-        },
+    let files = match &cli.env_file {
+        Some(path) => vec![path.clone()],
+        None if api.environment_files.is_empty() => {
+            let e = ToolError::usage(format!(
+                "unit {} names no EnvironmentFile=: pass the env file with --env-file",
+                api.name
+            ));
+            return report::finish(report, chain, Some(e), false, dry_run);
+        }
+        None => api.environment_files.clone(),
     };
-    report.env_file = Some(env_file.display().to_string());
+    let env = survey::read_env(&mut chain, files);
+    if operation != Operation::Status {
+        if let Some(e) = chain.error.take() {
+            return report::finish(report, chain, Some(e), false, dry_run);
+        }
+        if let Some(e) = env_problem(&env, operation, database_url.is_some()) {
+            return report::finish(report, chain, Some(e), false, dry_run);
+        }
+    }
+    report.env_file = env
+        .source_of("DATABASE_URL")
+        .or(env.files.last().map(PathBuf::as_path))
+        .map(|p| p.display().to_string());
     let target = Target {
-        env_file,
-        service: cli.service.clone(),
-        monitor: cli.monitor.clone(),
-        database_url: cli.database_url.clone(),
+        env,
+        service: api.name,
+        monitor: monitor.name,
+        database_url,
         include_opportunities: cli.include_opportunities,
         include_auth: cli.include_auth,
         keep_api: cli.keep_api,
@@ -177,8 +224,9 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
             for step in steps::status(&target) {
                 chain.run(&step, None);
             }
-            report.fill_status(&chain.records);
-            report.finish(chain, None, false, false)
+            report.env = survey::env_status(&chain.records, &target.env);
+            report::fill_status(&mut report, &chain.records);
+            report::finish(report, chain, None, false, false)
         }
         Operation::Hibernate | Operation::Plan => {
             let plan = steps::hibernate(&target);
@@ -186,7 +234,8 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
                 match confirm(&mut chain, &target, out) {
                     Ok(true) => {}
                     Ok(false) => {
-                        return report.finish(
+                        return report::finish(
+                            report,
                             chain,
                             Some(ToolError::refused(
                                 "hibernate was not confirmed: nothing was changed",
@@ -195,50 +244,69 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
                             false,
                         )
                     }
-                    Err(e) => return report.finish(chain, Some(e), false, false),
+                    Err(e) => return report::finish(report, chain, Some(e), false, false),
                 }
             }
             chain.run_all(&plan);
-            report.finish(chain, None, true, dry_run)
+            report::finish(report, chain, None, true, dry_run)
         }
         Operation::Wake => {
             out.warn("wake restores no data: tables emptied by hibernate stay empty");
-            report.note = Some("wake restores no data: tables emptied by hibernate stay empty");
+            report.note =
+                Some("wake restores no data: tables emptied by hibernate stay empty".into());
             chain.run_all(&steps::wake(&target));
-            report.finish(chain, None, true, dry_run)
+            report::finish(report, chain, None, true, dry_run)
         }
     }
 }
 
-/// The env file the API unit reads (`EnvironmentFile=`), as systemd reports it.
-fn find_env_file(
-    chain: &Chain,
-    units_report: Option<&serde_json::Value>,
-    service: &str,
-) -> Result<PathBuf, ToolError> {
-    let Some(units_report) = units_report else {
-        return Err(ToolError::failed(format!(
-            "the units could not be read, so the env file of {} is unknown: pass it with --env-file",
-            report::unit_file_name(service)
-        )));
-    };
-    let files = report::environment_files(units_report, service);
-    match files.as_slice() {
-        [] => Err(ToolError::usage(format!(
-            "unit {} names no EnvironmentFile=: pass the env file with --env-file",
-            report::unit_file_name(service)
-        ))),
-        [only] => Ok(PathBuf::from(only)),
-        [.., last] => {
-            // systemd reads them in order and the last assignment wins: flags go there.
-            chain.out.warn(&format!(
-                "unit {} reads {} env files; using the last, {last}, which overrides the others",
-                report::unit_file_name(service),
-                files.len()
-            ));
-            Ok(PathBuf::from(last))
+/// What stops an operation before anything is touched: no env file to write the flags
+/// to, or (for hibernate) no database to empty.
+fn env_problem(env: &steps::EnvLayout, operation: Operation, url_given: bool) -> Option<ToolError> {
+    if env.files.is_empty() {
+        return Some(ToolError::not_found(
+            "none of the API unit's env files exists: nothing was changed; create it, or pass --env-file",
+        ));
+    }
+    let needs_database = matches!(operation, Operation::Hibernate | Operation::Plan);
+    if needs_database && !url_given && env.source_of("DATABASE_URL").is_none() {
+        let list: Vec<String> = env.files.iter().map(|f| f.display().to_string()).collect();
+        return Some(ToolError::not_found(format!(
+            "no DATABASE_URL in {} (as systemd reads them), so the database to empty is unknown: nothing was changed; add it there, or give the database with {DATABASE_URL_VAR}",
+            list.join(", ")
+        ))
+        .with("env_files", list));
+    }
+    None
+}
+
+/// Runs holdctl again with `--database-url` moved from argv (visible to every user in
+/// `ps`) into the environment. Returns only on failure.
+fn reexec_without_database_url() -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let program = args.next().unwrap_or_default();
+    let mut kept = Vec::new();
+    let mut url = None;
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy();
+        if text == "--database-url" {
+            url = args.next();
+        } else if let Some(value) = text.strip_prefix("--database-url=") {
+            url = Some(value.into());
+        } else {
+            kept.push(arg);
         }
     }
+    let Some(url) = url else {
+        return Ok(());
+    };
+    let err = std::process::Command::new("/proc/self/exe")
+        .arg0(program)
+        .args(kept)
+        .env(DATABASE_URL_VAR, url)
+        .exec();
+    Err(err)
 }
 
 /// On a terminal: show what hibernate would do (a dry run of every step) and ask.
@@ -334,7 +402,7 @@ impl<'a> Chain<'a> {
                     .exit_code
                     .map_or("-".into(), |c| c.to_string())
             ),
-            (None, true) if result.record.report["dry_run"] == true => "would change".to_string(),
+            (None, true) if result.record.dry_run() => "would change".to_string(),
             (None, true) => "changed".to_string(),
             (None, false) => "no change".to_string(),
         };

@@ -1,60 +1,158 @@
-//! One holdctl at a time per host: an exclusive flock on a lock file that also names its
-//! holder's pid, so a second run can say who holds it.
+//! One holdctl at a time per host: an exclusive flock on a lock file that only its owner
+//! can open, in a directory only its owner can write.
+//!
+//! A lock another user can open is no lock (they can hold it, plant a FIFO that hangs
+//! the open, or a symlink that makes root truncate /etc/shadow). So the lock's directory
+//! must be writable by the caller alone (the default, /run/holdkit, is created 0700), the
+//! file is opened without following links and checked before use, and a file that holds
+//! anything but a holdctl pid is never truncated. The holder is named from the kernel's
+//! lock table.
 
 use conventions::ToolError;
+use hostfs::lock::{self, LockError};
+use hostfs::{user_name, FileKind, Meta};
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
-use std::fs::{File, OpenOptions};
+use nix::fcntl::{Flock, OFlag};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
+use std::time::Duration;
+
+/// Where the lock lives unless `--lock` says otherwise.
+pub const DEFAULT_LOCK: &str = "/run/holdkit/holdctl.lock";
 
 /// Held until dropped (the kernel also releases it if holdctl dies).
 pub struct HostLock {
     _lock: Flock<File>,
 }
 
-/// Takes the lock without waiting, or says who holds it (exit 5).
+/// Takes the lock without waiting, or says who holds it (exit 5). The default lock's
+/// directory is created (mode 0700) when missing.
 pub fn acquire(path: &Path) -> Result<HostLock, ToolError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| {
-            ToolError::io(
-                &path.display().to_string(),
-                "open the holdctl lock file",
-                &e,
-            )
+    let shown = path.display().to_string();
+    if path == Path::new(DEFAULT_LOCK) {
+        create_private_dir(path)?;
+    }
+    let loc = hostfs::resolve(path)?;
+    let caller = nix::unistd::geteuid().as_raw();
+    if loc.dir.meta.writable_by_others_than(caller) {
+        return Err(ToolError::refused(format!(
+            "the lock's directory {} can be written by users other than {} (owner {}, mode {:04o}), who could plant or swap the lock file: nothing was changed; use a directory only you can write, such as the default {DEFAULT_LOCK}",
+            loc.dir.path.display(),
+            user_name(caller),
+            user_name(loc.dir.meta.uid),
+            loc.dir.meta.mode
+        ))
+        .with("lock", &shown));
+    }
+    if let Some(meta) = loc.existing.filter(|m| m.kind != FileKind::Regular) {
+        return Err(not_a_lock(&shown, &format!("is {}", meta.kind.describe())));
+    }
+    let file = loc
+        .dir
+        .open(
+            &loc.name,
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
+            0o600,
+        )
+        .map_err(|errno| match errno {
+            Errno::ELOOP => not_a_lock(&shown, "is a symlink"),
+            errno => ToolError::from(hostfs::Error::Sys {
+                path: path.to_path_buf(),
+                doing: "open the holdctl lock file",
+                errno,
+            }),
         })?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+    let meta = nix::sys::stat::fstat(&file)
+        .map(|st| Meta::from_stat(&st))
+        .map_err(|errno| {
+            ToolError::failed(format!("{shown}: cannot look at it: {}", errno.desc()))
+        })?;
+    if meta.kind != FileKind::Regular {
+        return Err(not_a_lock(&shown, &format!("is {}", meta.kind.describe())));
+    }
+    if meta.uid != caller || meta.nlink != 1 {
+        return Err(not_a_lock(
+            &shown,
+            &format!(
+                "is owned by {} with {} link(s)",
+                user_name(meta.uid),
+                meta.nlink
+            ),
+        ));
+    }
+    let mut file = file;
+    let content = read_small(&mut file);
+    match lock::exclusive(file, Duration::ZERO) {
         Ok(mut lock) => {
-            // Best effort: the pid is for the message a second run prints.
+            if !is_pid_record(&content) {
+                return Err(not_a_lock(&shown, "holds other data"));
+            }
+            // Ours: empty, or the pid of an earlier holdctl. Best effort: the pid is for
+            // the message a second run prints when /proc/locks cannot tell.
             let _ = lock.set_len(0);
             let _ = lock.seek(SeekFrom::Start(0));
             let _ = writeln!(lock, "{}", std::process::id());
             Ok(HostLock { _lock: lock })
         }
-        Err((mut file, Errno::EWOULDBLOCK)) => {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            let holder = text.trim().parse::<u32>().ok();
+        Err(LockError::Busy) => {
+            // The kernel's word first; the file's (ours, checked above) when it has none.
+            let holder = lock::holders(&meta)
+                .first()
+                .map(|h| h.pid)
+                .or_else(|| content.trim().parse().ok());
             let who = holder.map_or("another holdctl".to_string(), |pid| {
                 format!("another holdctl (pid {pid})")
             });
             Err(ToolError::busy(format!(
-                "{who} holds {}: wait for it to finish, then run again",
-                path.display()
+                "{who} holds {shown}: wait for it to finish, then run again"
             ))
-            .with("lock", path.display().to_string())
+            .with("lock", &shown)
             .with("holder_pid", holder))
         }
-        Err((_, errno)) => Err(ToolError::failed(format!(
-            "{}: cannot lock: {errno}",
-            path.display()
+        Err(LockError::Sys(errno)) => Err(ToolError::failed(format!(
+            "{shown}: cannot lock: {}",
+            errno.desc()
         ))),
     }
+}
+
+fn not_a_lock(shown: &str, why: &str) -> ToolError {
+    ToolError::refused(format!(
+        "{shown} {why}: it is not a holdctl lock file, and holdctl never truncates or follows anything else; nothing was changed: remove it, or choose another --lock"
+    ))
+    .with("lock", shown)
+}
+
+/// `/run/holdkit` for the default lock: made 0700 if missing (an existing one is judged
+/// like any other directory).
+fn create_private_dir(lock: &Path) -> Result<(), ToolError> {
+    let Some(dir) = lock.parent() else {
+        return Ok(());
+    };
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(ToolError::permission(format!(
+            "cannot create {}: {e}: holdctl changes the host and runs as root; as another user, give --lock a path in a directory of your own",
+            dir.display()
+        ))),
+        Err(e) => Err(ToolError::io(&dir.display().to_string(), "create the lock directory", &e)),
+    }
+}
+
+fn read_small(file: &mut File) -> String {
+    let mut text = String::new();
+    let _ = file.seek(SeekFrom::Start(0));
+    let _ = file.take(64).read_to_string(&mut text);
+    text
+}
+
+/// Empty, or one pid and a newline: what holdctl writes.
+fn is_pid_record(text: &str) -> bool {
+    let t = text.strip_suffix('\n').unwrap_or(text);
+    t.is_empty() || (t.len() <= 10 && t.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -63,8 +161,7 @@ mod tests {
 
     #[test]
     fn a_second_lock_is_busy_and_names_the_holder() {
-        let dir = std::env::temp_dir().join(format!("holdctl-lock-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempdir();
         let path = dir.join("holdctl.lock");
         let first = acquire(&path).expect("first lock");
         let err = acquire(&path).err().expect("second lock must fail");
@@ -77,5 +174,37 @@ mod tests {
         drop(first);
         assert!(acquire(&path).is_ok(), "free again once dropped");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_with_other_data_is_never_truncated() {
+        let dir = tempdir();
+        let path = dir.join("precious");
+        std::fs::write(&path, "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+        let err = acquire(&path).err().expect("not a lock");
+        assert_eq!(err.kind, conventions::ErrorKind::Refused);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "root:x:0:0:root:/root:/bin/bash\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn pid_records() {
+        assert!(is_pid_record(""));
+        assert!(is_pid_record("4121\n"));
+        assert!(!is_pid_record("root:x:0:0\n"));
+        assert!(!is_pid_record("12345678901\n"));
+    }
+
+    fn tempdir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "holdctl-lock-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+        dir
     }
 }

@@ -4,168 +4,105 @@
 use crate::child::StepRecord;
 use crate::Chain;
 use conventions::{Outcome, ToolError};
-use serde::Serialize;
-use serde_json::{json, Value};
+use reports::holdctl::{Step, TableStatus, UnitStatus};
 
-#[derive(Debug, Default, Serialize)]
-pub struct Report {
-    pub command: &'static str,
-    pub env_file: Option<String>,
-    pub steps: Vec<StepRecord>,
-    pub not_run: Vec<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<&'static str>,
-    /// status: the flags as the app (python-dotenv) and systemd read them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub env: Option<Value>,
-    /// status: each unit's state.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub units: Option<Value>,
-    /// status: the runtime tables hibernate would empty, with their sizes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tables: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub runtime_bytes: Option<u64>,
-}
+pub use reports::holdctl::Report;
 
-impl Report {
-    pub fn new(command: &'static str) -> Report {
-        Report {
-            command,
-            ..Report::default()
-        }
-    }
-
-    /// The outcome: `changed` is any step's (never for status), the error the first failure.
-    pub fn finish(
-        mut self,
-        chain: Chain,
-        error: Option<ToolError>,
-        steps_change: bool,
-        dry_run: bool,
-    ) -> Outcome {
-        let changed = steps_change && chain.records.iter().any(|r| r.changed);
-        self.steps = chain.records;
-        self.not_run = chain.not_run;
-        match error.or(chain.error) {
-            Some(e) => Outcome::failure_with(e, &self, changed, dry_run),
-            None => Outcome::success(&self, changed, dry_run),
-        }
-    }
-
-    /// Reads the status fields out of the children's reports.
-    pub fn fill_status(&mut self, records: &[StepRecord]) {
-        for record in records.iter().filter(|r| r.ok) {
-            let r = &record.report;
-            match record.name {
-                "read_flags" => {
-                    let mut env = json!({
-                        "file": r["file"],
-                        "values": r["values"],
-                    });
-                    if !r["values_by_reader"].is_null() {
-                        env["values_by_reader"] = r["values_by_reader"].clone();
-                    }
-                    env["hibernating"] = Value::Bool(
-                        r["values"]["HIBERNATE_MODE"] == "true"
-                            && r["values"]["INGEST_ENABLED"] == "false",
-                    );
-                    self.env = Some(env);
-                }
-                "read_tables" => {
-                    let tables: Vec<Value> = r["truncated"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|t| {
-                            json!({
-                                "table": t["table"],
-                                "bytes": t["bytes_before"],
-                                "rows_estimate": t["rows_estimate"],
-                            })
-                        })
-                        .collect();
-                    self.runtime_bytes =
-                        Some(tables.iter().filter_map(|t| t["bytes"].as_u64()).sum());
-                    self.tables = Some(Value::Array(tables));
-                }
-                _ => {}
-            }
-        }
+/// A new report for `command`.
+pub fn new(command: &str) -> Report {
+    Report {
+        command: command.to_string(),
+        ..Report::default()
     }
 }
 
-/// The units of an `svcctl status` report, reduced to what status shows.
-pub fn units(svcctl_report: &Value) -> Option<Value> {
-    let units = svcctl_report["units"].as_array()?;
-    Some(Value::Array(
-        units
-            .iter()
-            .map(|u| {
-                let state = unit_state(u);
-                json!({
-                    "unit": u["unit"],
-                    "present": u["present"],
-                    "active": state["active"],
-                    "sub": state["sub"],
-                    "enabled": state["enabled"],
-                    "main_pid": state["main_pid"],
-                })
-            })
-            .collect(),
-    ))
-}
-
-/// `cornice` → `cornice.service`, as systemd (and svcctl's report) names it.
-pub fn unit_file_name(unit: &str) -> String {
-    if unit.contains('.') {
-        unit.to_string()
-    } else {
-        format!("{unit}.service")
+/// The outcome: `changed` is any step's (never for status), the error the first failure.
+pub fn finish(
+    mut report: Report,
+    chain: Chain,
+    error: Option<ToolError>,
+    steps_change: bool,
+    dry_run: bool,
+) -> Outcome {
+    let changed = steps_change && chain.records.iter().any(|r| r.changed);
+    report.steps = chain.records.into_iter().map(step_of).collect();
+    report.not_run = chain.not_run.iter().map(|n| n.to_string()).collect();
+    match error.or(chain.error) {
+        Some(e) => Outcome::failure_with(e, &report, changed, dry_run),
+        None => Outcome::success(&report, changed, dry_run),
     }
 }
 
-/// `unit`'s entry in an `svcctl` report.
-pub fn find_unit<'a>(svcctl_report: &'a Value, unit: &str) -> Option<&'a Value> {
-    let wanted = unit_file_name(unit);
-    svcctl_report["units"]
-        .as_array()?
-        .iter()
-        .find(|u| u["unit"] == wanted.as_str() || u["unit"] == unit)
+fn step_of(r: StepRecord) -> Step {
+    Step {
+        name: r.name.to_string(),
+        argv: r.argv,
+        exit_code: r.exit_code,
+        ok: r.ok,
+        changed: r.changed,
+        report: r.report,
+    }
 }
 
-/// The `EnvironmentFile=` paths of `unit` in an `svcctl status` report.
-pub fn environment_files(svcctl_report: &Value, unit: &str) -> Vec<String> {
-    find_unit(svcctl_report, unit)
-        .and_then(|u| unit_state(u)["environment_files"].as_array())
+/// status: the runtime tables' sizes, out of the `read_tables` step's report.
+pub fn fill_status(report: &mut Report, records: &[StepRecord]) {
+    let Some(record) = records.iter().find(|r| r.ok && r.name == "read_tables") else {
+        return;
+    };
+    let Some(tables) = record
+        .decode::<reports::pgtruncate::Report>()
+        .ok()
+        .and_then(|e| e.report)
+    else {
+        return;
+    };
+    let tables: Vec<TableStatus> = tables
+        .truncated
         .into_iter()
-        .flatten()
-        .filter_map(|p| p.as_str().map(str::to_string))
-        .collect()
+        .map(|t| TableStatus {
+            table: t.table,
+            bytes: t.bytes_before,
+            rows_estimate: t.rows_estimate,
+        })
+        .collect();
+    report.runtime_bytes = Some(tables.iter().map(|t| t.bytes.max(0) as u64).sum());
+    report.tables = Some(tables);
 }
 
-fn unit_state(unit: &Value) -> &Value {
-    if unit["after"].is_object() {
-        &unit["after"]
-    } else {
-        &unit["before"]
-    }
+/// status: the units of an `svcctl status` report, reduced to what status shows.
+pub fn units(svcctl: &reports::svcctl::Report) -> Vec<UnitStatus> {
+    svcctl
+        .units
+        .iter()
+        .map(|u| {
+            let state = u.after.as_ref().or(u.before.as_ref());
+            UnitStatus {
+                unit: u.unit.clone(),
+                present: u.present,
+                active: state.map(|s| s.active.clone()),
+                sub: state.map(|s| s.sub.clone()),
+                enabled: state.and_then(|s| s.enabled.clone()),
+                main_pid: state.map(|s| s.main_pid),
+            }
+        })
+        .collect()
 }
 
 /// One line for the confirmation prompt: what a dry-run step would do.
 pub fn describe(record: &StepRecord) -> String {
-    let r = &record.report;
     let what = match record.name {
-        "truncate" => {
-            let tables = r["truncated"].as_array().map_or(0, Vec::len);
-            let bytes: u64 = r["truncated"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t["bytes_before"].as_u64())
-                .sum();
-            format!("empty {tables} tables holding {}", human_bytes(bytes))
-        }
+        "truncate" => match record.decode::<reports::pgtruncate::Report>() {
+            Ok(e) => {
+                let truncated = e.report.map(|r| r.truncated).unwrap_or_default();
+                let bytes: i64 = truncated.iter().map(|t| t.bytes_before).sum();
+                format!(
+                    "empty {} tables holding {}",
+                    truncated.len(),
+                    human_bytes(bytes.max(0) as u64)
+                )
+            }
+            Err(e) => e.message,
+        },
         _ if record.changed => "change".to_string(),
         _ => "nothing to do".to_string(),
     };
@@ -191,26 +128,6 @@ pub fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn env_files_come_from_the_api_unit() {
-        let report = json!({"units": [
-            {"unit": "cornice.service", "present": true,
-             "before": {"environment_files": ["/etc/cornice/cornice.env"]},
-             "after": {"environment_files": ["/etc/cornice/cornice.env"]}},
-            {"unit": "cornice-monitor.service", "present": true,
-             "after": {"environment_files": ["/etc/cornice/monitor.env"]}}
-        ]});
-        assert_eq!(
-            environment_files(&report, "cornice"),
-            ["/etc/cornice/cornice.env"]
-        );
-        assert_eq!(
-            environment_files(&report, "cornice-monitor.service"),
-            ["/etc/cornice/monitor.env"]
-        );
-        assert!(environment_files(&report, "other").is_empty());
-    }
 
     #[test]
     fn bytes_for_people() {

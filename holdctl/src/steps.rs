@@ -4,13 +4,17 @@
 use crate::child::{Invocation, Sibling};
 use std::path::{Path, PathBuf};
 
-/// What the operator chose, resolved (the env file is known by now).
+/// What the operator chose, resolved: units as svcctl named them, the env files as the
+/// API unit reads them, and where each flag and the database URL live in them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
-    pub env_file: PathBuf,
+    pub env: EnvLayout,
+    /// The API unit's full name, from svcctl's report.
     pub service: String,
+    /// The monitor unit's full name, from svcctl's report.
     pub monitor: String,
-    /// Given on holdctl's command line; passed to pgtruncate in its environment.
+    /// Given to holdctl (`--database-url` or `HOLDCTL_DATABASE_URL`); passed to
+    /// pgtruncate in its environment.
     pub database_url: Option<String>,
     pub include_opportunities: bool,
     pub include_auth: bool,
@@ -18,10 +22,49 @@ pub struct Target {
     pub dry_run: bool,
 }
 
+/// The env files a unit reads, in order (systemd reads them in order, a later assignment
+/// overriding an earlier one), and which one systemd takes each key from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EnvLayout {
+    pub files: Vec<PathBuf>,
+    /// For each key read: the index of the last file that assigns it, as systemd reads
+    /// it; `None` when none does.
+    pub found: Vec<(&'static str, Option<usize>)>,
+}
+
+impl EnvLayout {
+    /// One file, nothing read yet (everything goes there).
+    pub fn single(file: PathBuf) -> EnvLayout {
+        EnvLayout {
+            files: vec![file],
+            found: Vec::new(),
+        }
+    }
+
+    /// The file systemd takes `key` from, if any.
+    pub fn source_of(&self, key: &str) -> Option<&Path> {
+        self.found
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, i)| *i)
+            .map(|i| self.files[i].as_path())
+    }
+
+    /// Where a flag is written: the file systemd takes it from, or the last file when no
+    /// file assigns it yet (it then overrides nothing and is read last).
+    pub fn file_for(&self, key: &str) -> &Path {
+        self.source_of(key)
+            .or_else(|| self.files.last().map(PathBuf::as_path))
+            .unwrap_or_else(|| Path::new(""))
+    }
+}
+
 /// The flags hibernate writes, and wake writes back.
 pub const HIBERNATE_FLAGS: [(&str, &str); 2] =
     [("HIBERNATE_MODE", "true"), ("INGEST_ENABLED", "false")];
 pub const WAKE_FLAGS: [(&str, &str); 2] = [("HIBERNATE_MODE", "false"), ("INGEST_ENABLED", "true")];
+/// What `read_flags` asks each env file for.
+pub const READ_KEYS: [&str; 3] = ["HIBERNATE_MODE", "INGEST_ENABLED", "DATABASE_URL"];
 
 /// The runbook's fast path, in its order: flags, stop, disable, truncate, (start the API).
 ///
@@ -31,8 +74,8 @@ pub const WAKE_FLAGS: [(&str, &str); 2] = [("HIBERNATE_MODE", "false"), ("INGEST
 /// [`units_status`], which runs first, and `--if-present` skips only a unit that is both
 /// missing and not running, which is where stop and disable leave a unit anyway.
 pub fn hibernate(t: &Target) -> Vec<Invocation> {
-    let mut steps = vec![
-        set_flags("set_flags", t, &HIBERNATE_FLAGS),
+    let mut steps = set_flags("set_flags", t, &HIBERNATE_FLAGS);
+    steps.extend([
         svcctl(
             "stop_units",
             t,
@@ -46,7 +89,7 @@ pub fn hibernate(t: &Target) -> Vec<Invocation> {
             &[&t.service, &t.monitor],
         ),
         truncate("truncate", t, t.dry_run),
-    ];
+    ]);
     if t.keep_api {
         steps.push(svcctl("start_api", t, &["start"], &[&t.service]));
     }
@@ -55,39 +98,44 @@ pub fn hibernate(t: &Target) -> Vec<Invocation> {
 
 /// Flags back, then both units enabled and started. Restores no data.
 pub fn wake(t: &Target) -> Vec<Invocation> {
-    vec![
-        set_flags("clear_flags", t, &WAKE_FLAGS),
-        svcctl(
-            "enable_units",
-            t,
-            &["enable", "--now", "--if-present"],
-            &[&t.service, &t.monitor],
-        ),
-    ]
+    let mut steps = set_flags("clear_flags", t, &WAKE_FLAGS);
+    steps.push(svcctl(
+        "enable_units",
+        t,
+        &["enable", "--now", "--if-present"],
+        &[&t.service, &t.monitor],
+    ));
+    steps
 }
 
-/// Read only: the flags and the runtime tables' sizes (a dry run of the truncate). The
-/// units are read first, by [`units_status`], since they may name the env file.
+/// Read only: the runtime tables' sizes (a dry run of the truncate). The units and the
+/// env files are read first, by [`units_status`] and [`read_flags`].
 pub fn status(t: &Target) -> Vec<Invocation> {
-    let mut args = vec![path_arg(&t.env_file)];
-    for (key, _) in HIBERNATE_FLAGS {
+    vec![truncate("read_tables", t, true)]
+}
+
+/// `envpatch --get` of the flags and DATABASE_URL in one env file: which keys it
+/// assigns, as each reader reads them (DATABASE_URL's value is redacted; that it is
+/// there is what counts).
+pub fn read_flags(file: &Path) -> Invocation {
+    let mut args = Vec::new();
+    for key in READ_KEYS {
         args.push("--get".into());
         args.push(key.into());
     }
-    vec![
-        Invocation {
-            name: "read_flags",
-            tool: Sibling::Envpatch,
-            args,
-            env: vec![],
-        },
-        truncate("read_tables", t, true),
-    ]
+    args.push("--".into());
+    args.push(path_arg(file));
+    Invocation {
+        name: "read_flags",
+        tool: Sibling::Envpatch,
+        args,
+        env: vec![],
+    }
 }
 
 /// `svcctl status --if-present API MONITOR`, the first step of every operation: whether
 /// the API exists (a wrong `--service` stops the run before anything is touched), the
-/// units' state, and the API's EnvironmentFile= for finding the env file.
+/// units' full names and state, and the API's EnvironmentFile= lines.
 pub fn units_status(service: &str, monitor: &str) -> Invocation {
     Invocation {
         name: "read_units",
@@ -103,19 +151,33 @@ pub fn units_status(service: &str, monitor: &str) -> Invocation {
     }
 }
 
-fn set_flags(name: &'static str, t: &Target, flags: &[(&str, &str)]) -> Invocation {
-    let mut args = Vec::new();
-    if t.dry_run {
-        args.push("--dry-run".into());
+/// One envpatch run per env file that gets a flag, in the files' order.
+fn set_flags(name: &'static str, t: &Target, flags: &[(&str, &str)]) -> Vec<Invocation> {
+    let mut steps = Vec::new();
+    for file in &t.env.files {
+        let here: Vec<String> = flags
+            .iter()
+            .filter(|(k, _)| t.env.file_for(k) == file.as_path())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if here.is_empty() {
+            continue;
+        }
+        let mut args = Vec::new();
+        if t.dry_run {
+            args.push("--dry-run".into());
+        }
+        args.push("--".into());
+        args.push(path_arg(file));
+        args.extend(here);
+        steps.push(Invocation {
+            name,
+            tool: Sibling::Envpatch,
+            args,
+            env: vec![],
+        });
     }
-    args.push(path_arg(&t.env_file));
-    args.extend(flags.iter().map(|(k, v)| format!("{k}={v}")));
-    Invocation {
-        name,
-        tool: Sibling::Envpatch,
-        args,
-        env: vec![],
-    }
+    steps
 }
 
 fn svcctl(name: &'static str, t: &Target, verb_and_flags: &[&str], units: &[&str]) -> Invocation {
@@ -136,13 +198,15 @@ fn svcctl(name: &'static str, t: &Target, verb_and_flags: &[&str], units: &[&str
 fn truncate(name: &'static str, t: &Target, dry_run: bool) -> Invocation {
     let mut args = Vec::new();
     let mut env = Vec::new();
-    // A URL from holdctl's command line travels in the child's environment, never in its
-    // argv: argv is visible in `ps` and is echoed in the report.
+    // A URL given to holdctl travels in the child's environment, never in its argv: argv
+    // is visible in `ps` and is echoed in the report. Otherwise pgtruncate reads it from
+    // the env file systemd takes DATABASE_URL from (the last one when none has it:
+    // pgtruncate then says so, exit 4).
     match &t.database_url {
         Some(url) => env.push(("DATABASE_URL".to_string(), url.clone())),
         None => {
             args.push("--env-file".into());
-            args.push(path_arg(&t.env_file));
+            args.push(path_arg(t.env.file_for("DATABASE_URL")));
         }
     }
     args.push("--preset".into());
@@ -174,9 +238,9 @@ mod tests {
 
     fn target() -> Target {
         Target {
-            env_file: "/etc/cornice/cornice.env".into(),
-            service: "cornice".into(),
-            monitor: "cornice-monitor".into(),
+            env: EnvLayout::single("/etc/cornice/cornice.env".into()),
+            service: "cornice.service".into(),
+            monitor: "cornice-monitor.service".into(),
             database_url: None,
             include_opportunities: false,
             include_auth: false,
@@ -199,6 +263,7 @@ mod tests {
         assert_eq!(
             steps[0].args,
             [
+                "--",
                 "/etc/cornice/cornice.env",
                 "HIBERNATE_MODE=true",
                 "INGEST_ENABLED=false"
@@ -206,7 +271,13 @@ mod tests {
         );
         assert_eq!(
             steps[1].args,
-            ["stop", "--if-present", "--", "cornice", "cornice-monitor"]
+            [
+                "stop",
+                "--if-present",
+                "--",
+                "cornice.service",
+                "cornice-monitor.service"
+            ]
         );
         assert_eq!(
             steps[2].args,
@@ -214,8 +285,8 @@ mod tests {
                 "disable",
                 "--if-present",
                 "--",
-                "cornice",
-                "cornice-monitor"
+                "cornice.service",
+                "cornice-monitor.service"
             ]
         );
         assert_eq!(
@@ -233,11 +304,46 @@ mod tests {
         keep.include_opportunities = true;
         let steps = hibernate(&keep);
         assert_eq!(steps.last().unwrap().name, "start_api");
-        assert_eq!(steps.last().unwrap().args, ["start", "--", "cornice"]);
+        assert_eq!(
+            steps.last().unwrap().args,
+            ["start", "--", "cornice.service"]
+        );
         assert!(steps[3].args.contains(&"--include-auth".to_string()));
         assert!(steps[3]
             .args
             .contains(&"--include-opportunities".to_string()));
+    }
+
+    #[test]
+    fn each_flag_goes_where_systemd_reads_it_and_the_url_comes_from_its_file() {
+        let mut t = target();
+        t.env = EnvLayout {
+            files: vec![
+                "/etc/a.env".into(),
+                "/etc/b.env".into(),
+                "/etc/c.env".into(),
+            ],
+            found: vec![
+                ("HIBERNATE_MODE", Some(0)),
+                ("INGEST_ENABLED", None),
+                ("DATABASE_URL", Some(1)),
+            ],
+        };
+        let steps = hibernate(&t);
+        assert_eq!(
+            names(&steps),
+            [
+                "set_flags",
+                "set_flags",
+                "stop_units",
+                "disable_units",
+                "truncate"
+            ]
+        );
+        assert_eq!(steps[0].args, ["--", "/etc/a.env", "HIBERNATE_MODE=true"]);
+        // Found in none: the last file, read last, overriding nothing.
+        assert_eq!(steps[1].args, ["--", "/etc/c.env", "INGEST_ENABLED=false"]);
+        assert_eq!(steps[4].args[..2], ["--env-file", "/etc/b.env"]);
     }
 
     #[test]
@@ -277,8 +383,8 @@ mod tests {
                 "--now",
                 "--if-present",
                 "--",
-                "cornice",
-                "cornice-monitor"
+                "cornice.service",
+                "cornice-monitor.service"
             ]
         );
     }
@@ -286,11 +392,21 @@ mod tests {
     #[test]
     fn status_reads_only() {
         let steps = status(&target());
-        assert_eq!(names(&steps), ["read_flags", "read_tables"]);
-        assert!(steps[1].args.contains(&"--dry-run".to_string()));
+        assert_eq!(names(&steps), ["read_tables"]);
+        assert!(steps[0].args.contains(&"--dry-run".to_string()));
+        let read = read_flags(Path::new("/etc/x.env"));
         assert_eq!(
-            steps[0].args[1..],
-            ["--get", "HIBERNATE_MODE", "--get", "INGEST_ENABLED"]
+            read.args,
+            [
+                "--get",
+                "HIBERNATE_MODE",
+                "--get",
+                "INGEST_ENABLED",
+                "--get",
+                "DATABASE_URL",
+                "--",
+                "/etc/x.env"
+            ]
         );
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod connect;
+pub mod conninfo;
 pub mod env_file;
 pub mod interrupt;
 pub mod names;

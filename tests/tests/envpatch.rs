@@ -1,4 +1,4 @@
-//! envpatch end to end: the real binary on real files (DESIGN.md section 3, issue 3).
+//! envpatch end to end: the real binary on real files.
 //! Every "nothing was touched" is proven on the file's bytes, inode, mtime, mode and owner,
 //! and on the directory listing (no temporary file left behind).
 //!
@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use support::run::run_command;
@@ -262,7 +262,8 @@ fn a_symlink_is_edited_at_its_target_keeping_mode_owner_and_group() {
 
     let run = envpatch([p(&link), "A=2"]);
     run.expect_code(0);
-    assert_eq!(run.json["target"], p(&links.join("../cornice.env")));
+    // The target as resolved, one component at a time from descriptors.
+    assert_eq!(run.json["target"], p(&target));
     assert!(std::fs::symlink_metadata(&link)
         .unwrap()
         .file_type()
@@ -400,21 +401,37 @@ fn a_held_lock_is_busy_exit_5_and_nothing_is_touched() {
     let (dir, path) = env_file(b"A=1\n");
     let before = snapshot(&path);
     let names = listing(dir.path());
-    // Another envpatch run holds the directory lock.
-    let held = nix::fcntl::Flock::lock(
-        std::fs::File::open(dir.path()).unwrap(),
-        nix::fcntl::FlockArg::LockExclusive,
-    )
-    .unwrap();
+    // Another envpatch run holds the file's lock (a private file beside it, there only
+    // while a run holds it).
+    let lock_path = dir.path().join(".cornice.env.envpatch-lock");
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)
+        .unwrap();
+    let held = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    let names_held = listing(dir.path());
     let started = std::time::Instant::now();
     let run = envpatch([p(&path), "A=2", "--lock-timeout=300ms"]);
     run.expect_code(5);
     assert_eq!(run.error_kind(), Some("busy"));
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    assert_untouched(&path, &before, &names);
+    // The holder is named from the kernel's lock table: this test process.
+    let message = run.json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("pid {}", std::process::id())),
+        "{message}"
+    );
+    assert_eq!(run.json["error"]["holder_pid"], std::process::id());
+    assert_eq!(snapshot(&path), before);
+    assert_eq!(listing(dir.path()), names_held);
     drop(held);
+    // The next run takes the lock a crashed holder would have left, and removes it.
     envpatch([p(&path), "A=2"]).expect_code(0);
     assert_eq!(read(&path), "A=2\n");
+    assert_eq!(listing(dir.path()), names);
 }
 
 #[test]

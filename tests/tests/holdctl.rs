@@ -200,6 +200,7 @@ fn hibernate_does_the_runbook_and_a_rerun_changes_nothing() {
         step_names(&run),
         [
             "read_units",
+            "read_flags",
             "set_flags",
             "stop_units",
             "disable_units",
@@ -343,19 +344,29 @@ fn a_second_holdctl_is_busy_and_names_the_holder() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // A pid written into the file is not believed while the kernel knows the holder.
     std::fs::write(host.lock(), "4242\n").unwrap();
+    let holder_pid = String::from_utf8(
+        host.sb
+            .command("pgrep")
+            .args(["-x", "flock"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let holder_pid: u32 = holder_pid.trim().parse().expect("one flock process");
     let run = host.holdctl(&["hibernate", "--yes"]);
     let _ = holder.kill();
     let _ = holder.wait();
     run.expect_code(5);
+    let message = run.json["error"]["message"].as_str().unwrap();
     assert!(
-        run.json["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("pid 4242"),
+        message.contains(&format!("pid {holder_pid}")),
         "{}",
         run.json
     );
+    assert_eq!(run.json["error"]["holder_pid"], holder_pid);
     assert_eq!(host.snapshot(), before);
 }
 
@@ -616,4 +627,244 @@ fn hibernate_server_script_is_a_plain_pipeline_of_the_tools() {
     );
     // --include-opportunities was passed on to pgtruncate.
     host.assert_hibernated_with(true, true);
+}
+
+/// A host whose API unit reads two env files, the first with DATABASE_URL and
+/// HIBERNATE_MODE, the second (optional, `-`) with INGEST_ENABLED and its own
+/// HIBERNATE_MODE, which overrides the first; a third, optional and missing. The unit
+/// writes the environment systemd gave it to `seen.env` when it starts.
+struct TwoFileHost {
+    sb: Sandbox,
+    db: TestDb,
+    other: TestDb,
+    dir: TempDir,
+    first: PathBuf,
+    second: PathBuf,
+}
+
+fn two_file_host() -> Option<TwoFileHost> {
+    let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
+    require("root", support::root())?;
+    let db = cluster.create_database("cornice");
+    db.load_cornice_fixture(50);
+    let other = cluster.create_database("otherdb");
+    other.load_cornice_fixture(50);
+    let dir = tempfile::Builder::new()
+        .prefix("holdkit-two-env.")
+        .tempdir()
+        .unwrap();
+    let first = dir.path().join("cornice.env");
+    let second = dir.path().join("flags.env");
+    std::fs::write(
+        &first,
+        format!(
+            "DATABASE_URL=postgresql://{}:{}@{}:{}/{}\nHIBERNATE_MODE=false\nLOG_LEVEL=info\n",
+            cluster.user, cluster.password, cluster.host, cluster.port, db.name
+        ),
+    )
+    .unwrap();
+    std::fs::write(&second, "INGEST_ENABLED=true\nHIBERNATE_MODE=false\n").unwrap();
+    let seen = dir.path().join("seen.env");
+    let unit = format!(
+        "[Unit]\nDescription=Cornice (two env files)\nDefaultDependencies=no\n\n\
+         [Service]\nEnvironmentFile={}\nEnvironmentFile=-{}\nEnvironmentFile=-{}/missing.env\n\
+         ExecStart=/bin/sh -c 'env > {}; exec sleep 600'\n\n\
+         [Install]\nWantedBy=default.target\n",
+        first.display(),
+        second.display(),
+        dir.path().display(),
+        seen.display()
+    );
+    let sb = require(
+        "systemd sandbox",
+        Sandbox::boot(&[("cornice.service", unit.as_str())]),
+    )?;
+    let out = sb.systemctl(&["enable", "--now", "cornice.service"]);
+    assert!(out.status.success(), "enable: {out:?}");
+    Some(TwoFileHost {
+        sb,
+        db,
+        other,
+        dir,
+        first,
+        second,
+    })
+}
+
+#[test]
+fn several_environment_files_are_edited_where_systemd_reads_them() {
+    let Some(host) = two_file_host() else {
+        return;
+    };
+    let first_before = std::fs::read_to_string(&host.first).unwrap();
+    let lock = host.dir.path().join("holdctl.lock");
+    // The operator's shell names another database: it must not matter.
+    let port = host.other.cluster.port.to_string();
+    let pg_env = [
+        ("PGDATABASE", host.other.name.as_str()),
+        ("PGHOST", host.other.cluster.host.as_str()),
+        ("PGPORT", port.as_str()),
+        ("PGUSER", host.other.cluster.user.as_str()),
+        ("PGPASSWORD", host.other.cluster.password.as_str()),
+    ];
+    let run = host.sb.run_tool(
+        "holdctl",
+        &[
+            "--json=short",
+            "--lock",
+            lock.to_str().unwrap(),
+            "hibernate",
+            "--yes",
+            "--keep-api",
+        ],
+        &pg_env,
+        None,
+    );
+    run.expect_code(0);
+    // Both flags are read by systemd from the second file: edited there, the first file
+    // (whose HIBERNATE_MODE systemd overrides) left as it was.
+    assert_eq!(
+        std::fs::read_to_string(&host.second).unwrap(),
+        "INGEST_ENABLED=false\nHIBERNATE_MODE=true\n"
+    );
+    assert_eq!(std::fs::read_to_string(&host.first).unwrap(), first_before);
+    // The database emptied is the one systemd gives the unit, not PGDATABASE's.
+    assert!(RUNTIME.iter().all(|t| host.db.count(t) == 0));
+    assert!(
+        RUNTIME.iter().all(|t| host.other.count(t) > 0),
+        "otherdb untouched"
+    );
+    assert_eq!(run.json["env_file"], host.first.display().to_string());
+    // systemd itself, starting the API again, reads the flags as intended.
+    let seen = std::fs::read_to_string(host.dir.path().join("seen.env")).unwrap();
+    assert!(seen.lines().any(|l| l == "HIBERNATE_MODE=true"), "{seen}");
+    assert!(seen.lines().any(|l| l == "INGEST_ENABLED=false"), "{seen}");
+    let flags_steps: Vec<&serde_json::Value> = run.json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] == "set_flags")
+        .collect();
+    assert_eq!(flags_steps.len(), 1, "{}", run.json);
+}
+
+#[test]
+fn env_files_without_database_url_stop_hibernate_before_anything_is_touched() {
+    let Some(host) = two_file_host() else {
+        return;
+    };
+    std::fs::write(&host.first, "HIBERNATE_MODE=false\n").unwrap();
+    let before = (
+        std::fs::read_to_string(&host.second).unwrap(),
+        host.sb.active_state("cornice.service"),
+    );
+    let lock = host.dir.path().join("holdctl.lock");
+    let run = host.sb.run_tool(
+        "holdctl",
+        &[
+            "--json=short",
+            "--lock",
+            lock.to_str().unwrap(),
+            "hibernate",
+            "--yes",
+        ],
+        &[("DATABASE_URL", host.other.url().as_str())],
+        None,
+    );
+    run.expect_code(4);
+    let message = run.json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("DATABASE_URL"), "{message}");
+    assert_eq!(
+        (
+            std::fs::read_to_string(&host.second).unwrap(),
+            host.sb.active_state("cornice.service")
+        ),
+        before
+    );
+    assert!(RUNTIME.iter().all(|t| host.other.count(t) > 0));
+    assert!(RUNTIME.iter().all(|t| host.db.count(t) > 0));
+}
+
+#[test]
+fn unit_names_come_from_svcctl_a_dotted_name_included() {
+    let Some(host) = cornice_host(false) else {
+        return;
+    };
+    // `cornice.api` is not a unit type suffix: svcctl (and systemd) read cornice.api.service.
+    host.sb
+        .write_unit("cornice.api.service", &unit(&host.env_file));
+    host.sb.daemon_reload();
+    let out = host.sb.systemctl(&["start", "cornice.api.service"]);
+    assert!(out.status.success(), "{out:?}");
+    let run = host.holdctl(&["hibernate", "--yes", "--service", "cornice.api"]);
+    run.expect_code(0);
+    assert_eq!(host.sb.active_state("cornice.api.service"), "inactive");
+    assert!(step(&run, "stop_units")["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "cornice.api.service"));
+    // A dotted name that does not exist stops the run before the env file is touched.
+    let before = host.env_text();
+    let run = host.holdctl(&["wake", "--service", "cornice.gone"]);
+    run.expect_code(4);
+    assert!(run.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cornice.gone.service"));
+    assert_eq!(host.env_text(), before);
+    assert_eq!(step_names(&run), ["read_units"]);
+}
+
+#[test]
+fn a_database_url_given_on_the_command_line_leaves_argv_at_once() {
+    let Some(host) = cornice_host(true) else {
+        return;
+    };
+    // holdctl with siblings that record their parent's command line before running the
+    // real tool: the parent is holdctl, after it moved the URL out of its argv.
+    let tools = tempfile::Builder::new()
+        .prefix("holdkit-argv.")
+        .tempdir()
+        .unwrap();
+    std::fs::copy(support::bin("holdctl"), tools.path().join("holdctl")).unwrap();
+    let record = tools.path().join("parents.txt");
+    for tool in ["envpatch", "svcctl", "pgtruncate"] {
+        let wrapper = tools.path().join(tool);
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\ntr '\\0' ' ' < /proc/$PPID/cmdline >> {}\necho >> {}\nexec {} \"$@\"\n",
+                record.display(),
+                record.display(),
+                support::bin(tool).display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let url = host.db.url();
+    let lock = host.lock();
+    let mut cmd = host.sb.command(tools.path().join("holdctl"));
+    cmd.args([
+        "--json=short",
+        "--database-url",
+        &url,
+        "plan",
+        "--lock",
+        &lock,
+    ]);
+    let run = support::run::run_command("holdctl", &mut cmd, None);
+    run.expect_code(0);
+    let parents = std::fs::read_to_string(&record).unwrap();
+    assert!(parents.lines().count() >= 3, "{parents}");
+    assert!(
+        !parents.contains(&host.db.cluster.password) && !parents.contains("--database-url"),
+        "holdctl's argv still held the URL: {parents}"
+    );
+    // ...and pgtruncate got it, through its environment: the plan read the right tables.
+    assert!(step(&run, "truncate")["report"]["truncated"]
+        .as_array()
+        .is_some_and(|t| t.len() == RUNTIME.len()));
+    host.assert_no_secret(&run.all_output());
 }

@@ -1,0 +1,127 @@
+//! The JSON Schema (draft 2020-12) of each tool's printed report, generated from the
+//! types of this crate: the envelope's fields and the tool's own, side by side at the top
+//! level, nothing else allowed there. The tool's own fields are absent when a run printed
+//! none (most usage errors), so only the envelope's are required.
+//!
+//! `schemas/TOOL.schema.json` holds the generated text; a test regenerates it and fails on
+//! any difference (`HOLDKIT_WRITE_SCHEMAS=1 cargo test -p reports --test schemas` writes it).
+
+use crate::envelope::{ErrorInfo, ENVELOPE_FIELDS, SCHEMA_VERSION};
+use schemars::{generate::SchemaSettings, JsonSchema};
+use serde_json::{json, Value};
+
+/// The four tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    Envpatch,
+    Svcctl,
+    Pgtruncate,
+    Holdctl,
+}
+
+impl Tool {
+    pub const ALL: [Tool; 4] = [
+        Tool::Envpatch,
+        Tool::Svcctl,
+        Tool::Pgtruncate,
+        Tool::Holdctl,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Envpatch => "envpatch",
+            Tool::Svcctl => "svcctl",
+            Tool::Pgtruncate => "pgtruncate",
+            Tool::Holdctl => "holdctl",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Tool> {
+        Tool::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The file name under `schemas/`.
+    pub fn file_name(self) -> String {
+        format!("{}.schema.json", self.name())
+    }
+}
+
+/// The envelope every report has, for the schema only (printing is done from the tool's
+/// own report type and the envelope's state).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Printed<R> {
+    /// The tool that printed it.
+    tool: String,
+    /// The tool's version.
+    version: String,
+    /// The report's shape: bumped when a field is renamed or changes type.
+    schema_version: u32,
+    /// True exactly when the exit code is 0.
+    ok: bool,
+    /// Whether the run changed something on the host (or, with `--dry-run`, would have).
+    changed: bool,
+    /// Whether this was a dry run (nothing was changed).
+    dry_run: bool,
+    /// Why the run did not succeed; null when it did.
+    error: Option<ErrorInfo>,
+    #[serde(flatten)]
+    report: R,
+}
+
+/// The schema of `tool`'s printed report.
+pub fn for_tool(tool: Tool) -> Value {
+    let generator = SchemaSettings::draft2020_12().into_generator();
+    let schema = match tool {
+        Tool::Envpatch => generator.into_root_schema_for::<Printed<crate::envpatch::Report>>(),
+        Tool::Svcctl => generator.into_root_schema_for::<Printed<crate::svcctl::Report>>(),
+        Tool::Pgtruncate => generator.into_root_schema_for::<Printed<crate::pgtruncate::Report>>(),
+        Tool::Holdctl => generator.into_root_schema_for::<Printed<crate::holdctl::Report>>(),
+    };
+    let mut value = schema.to_value();
+    let Some(root) = value.as_object_mut() else {
+        return value;
+    };
+    root.insert(
+        "$id".into(),
+        json!(format!(
+            "https://holdkit.invalid/schemas/{}",
+            tool.file_name()
+        )),
+    );
+    root.insert(
+        "title".into(),
+        json!(format!(
+            "{} report (schema_version {SCHEMA_VERSION})",
+            tool.name()
+        )),
+    );
+    root.insert(
+        "description".into(),
+        json!(format!(
+            "The one JSON object `{}` prints on stdout, success or failure. See docs/contract.md.",
+            tool.name()
+        )),
+    );
+    root.insert("required".into(), json!(ENVELOPE_FIELDS));
+    root.insert("additionalProperties".into(), json!(false));
+    if let Some(props) = root.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert(
+            "tool".into(),
+            json!({"const": tool.name(), "description": "The tool that printed it."}),
+        );
+        props.insert(
+            "schema_version".into(),
+            json!({"const": SCHEMA_VERSION, "description": "The report's shape: bumped when a field is renamed or changes type."}),
+        );
+    }
+    value
+}
+
+/// The schema as committed: pretty, with a final newline.
+pub fn text(tool: Tool) -> String {
+    let mut text = serde_json::to_string_pretty(&for_tool(tool)).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -22,8 +22,10 @@ pg_bindir() {
   return 1
 }
 
+# From /, which postgres may enter: the caller's directory may be private to root, and
+# PostgreSQL's tools then warn that they cannot change back into it.
 as_owner() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 free_port() {
@@ -40,6 +42,7 @@ start)
   bin=$(pg_bindir)
   dir=${2:-$(mktemp -d /tmp/holdkit-pg.XXXXXX)}
   mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)  # absolute: as_owner runs from /
   chmod 755 "$dir"
   [ "$(id -u)" = 0 ] && chown postgres: "$dir"
   data="$dir/data"
@@ -83,6 +86,7 @@ VARS
   ;;
 stop)
   dir=${2:?usage: pg.sh stop DIR}
+  [ -d "$dir" ] && dir=$(cd "$dir" && pwd)
   bin=$(pg_bindir)
   if [ -d "$dir/data" ]; then
     as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true

@@ -26,15 +26,47 @@ pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
-/// Checks a precondition of a test. `Err(reason)` skips the test with a loud message on
-/// stderr, or panics in CI. Use as `let Some(x) = require("...", thing) else { return };`.
+/// Checks a precondition of a test. `Err(reason)` skips the test with a loud message (see
+/// [`announce_skip`]), or panics in CI. Use as
+/// `let Some(x) = require("...", thing) else { return };`.
 pub fn require<T>(what: &str, thing: Result<T, String>) -> Option<T> {
     match thing {
         Ok(t) => Some(t),
         Err(reason) if in_ci() => panic!("{what} is required in CI and is not available: {reason}"),
         Err(reason) => {
-            eprintln!("\n*** SKIPPED: {what} is not available: {reason}. Run ./scripts/test.sh to get it. ***\n");
+            announce_skip(&format!(
+                "{what} is not available: {reason}. Run ./scripts/test.sh to get it"
+            ));
             None
+        }
+    }
+}
+
+/// The variable naming the file that every skip notice is appended to, one line each;
+/// scripts/test.sh sets it and counts the lines in its summary.
+pub const SKIP_LOG_VAR: &str = "HOLD_SKIP_LOG";
+
+/// Says that the running test skips itself, where libtest does not swallow it: libtest
+/// captures what the print macros write for a test that passes (and a skipping test
+/// passes), but not writes to the stderr handle itself. The notice also goes, as one line,
+/// to the file `HOLD_SKIP_LOG` names, if set.
+pub fn announce_skip(why: &str) {
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let line = format!("*** SKIPPED: {test}: {why}. ***");
+    // One write each, so notices of tests running in parallel do not interleave. A
+    // notice that cannot be written is not worth failing the test over.
+    let _ = std::io::stderr().write_all(format!("\n{line}\n\n").as_bytes());
+    if let Some(path) = std::env::var_os(SKIP_LOG_VAR) {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path);
+        if let Ok(mut file) = file {
+            let _ = file.write_all(format!("{line}\n").as_bytes());
         }
     }
 }

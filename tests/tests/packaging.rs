@@ -11,7 +11,7 @@ use support::{repo_root, require};
 /// allows this one skip, loudly, even in CI.
 fn built_deb() -> Option<std::path::PathBuf> {
     if let Ok(why) = std::env::var("HOLD_DEB_SKIP") {
-        eprintln!("\n*** SKIPPED: packaging test: cargo-deb could not be installed: {why} ***\n");
+        support::announce_skip(&format!("cargo-deb could not be installed: {why}"));
         return None;
     }
     let deb = require(

@@ -1,9 +1,10 @@
-//! What every holdkit tool shares, and nothing else (DESIGN.md section 2):
+//! What every holdkit tool shares, and nothing else:
 //!
 //! - [`envelope`]: the one JSON document each run prints on stdout;
 //! - [`error`]: the error kinds and their exit codes, one enum, one mapping;
 //! - [`output`]: JSON style, `-q`, stderr messages prefixed with the tool name;
-//! - [`duration`]: `500ms`, `5s`, `2m` style durations;
+//! - [`duration`]: `500ms`, `5s`, `2m` style durations; [`human`]: sizes and lists for
+//!   the summary line;
 //! - [`secrets`]: which values are secret and how they are kept out of every output;
 //! - [`cli`]: the `main` harness that ties them together for a clap parser.
 //!
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod duration;
 pub mod envelope;
 pub mod error;
+pub mod human;
 pub mod output;
 pub mod secrets;
 

@@ -1,5 +1,5 @@
 //! The one encoding systemd's `EnvironmentFile=` and python-dotenv read alike, and the
-//! values no encoding carries to both (DESIGN.md section 3).
+//! values no encoding carries to both.
 
 use std::borrow::Cow;
 use std::fmt;

@@ -79,12 +79,50 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
                     None => w.message.clone(),
                 });
             }
+            out.progress(&summary(&report, changed, dry_run));
             Outcome::success(&report, changed, dry_run)
         }
         Err(Failure::Plain(err)) => Outcome::failure(err),
         Err(Failure::WithReport(err, report, changed)) => {
             Outcome::failure_with(err, &report, changed, dry_run)
         }
+    }
+}
+
+/// The one line a person reads: `set HIBERNATE_MODE and INGEST_ENABLED in FILE`.
+fn summary(report: &Report, changed: bool, dry_run: bool) -> String {
+    use conventions::human::list;
+    let keys = |actions: &[report::Action]| -> Vec<String> {
+        report
+            .changes
+            .iter()
+            .filter(|c| actions.contains(&c.action))
+            .map(|c| c.key.clone())
+            .collect()
+    };
+    let set = keys(&[report::Action::Updated, report::Action::Added]);
+    let unset = keys(&[report::Action::Removed]);
+    let mut done = Vec::new();
+    if !set.is_empty() {
+        done.push(format!("set {}", list(&set)));
+    }
+    if !unset.is_empty() {
+        done.push(format!("unset {}", list(&unset)));
+    }
+    let file = &report.target;
+    if report.changes.is_empty() {
+        let read: Vec<String> = report
+            .values
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or("(not set)")))
+            .collect();
+        return format!("read {} from {file}", list(&read));
+    }
+    match (changed, dry_run) {
+        (false, _) => format!("{file} already as asked: nothing changed"),
+        (true, true) => format!("would {} in {file}", done.join(" and ")),
+        (true, false) if report.created => format!("created {file}: {}", done.join(" and ")),
+        (true, false) => format!("{} in {file}", done.join(" and ")),
     }
 }
 

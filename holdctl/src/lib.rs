@@ -340,7 +340,7 @@ fn confirm(chain: &mut Chain, target: &Target, out: &Output) -> Result<bool, Too
 
 /// The steps run so far, and the error that stopped them.
 pub struct Chain<'a> {
-    out: &'a Output,
+    pub out: &'a Output,
     child_flags: Vec<&'static str>,
     pub records: Vec<StepRecord>,
     pub not_run: Vec<&'static str>,

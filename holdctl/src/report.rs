@@ -25,11 +25,90 @@ pub fn finish(
     dry_run: bool,
 ) -> Outcome {
     let changed = steps_change && chain.records.iter().any(|r| r.changed);
+    if error.is_none() && chain.error.is_none() {
+        chain
+            .out
+            .progress(&summary(&report, &chain.records, dry_run));
+    }
     report.steps = chain.records.into_iter().map(step_of).collect();
     report.not_run = chain.not_run.iter().map(|n| n.to_string()).collect();
     match error.or(chain.error) {
         Some(e) => Outcome::failure_with(e, &report, changed, dry_run),
         None => Outcome::success(&report, changed, dry_run),
+    }
+}
+
+/// The one line a person reads: `hibernated: flags set, 2 units stopped and disabled,
+/// 39.8 MiB freed`.
+fn summary(report: &Report, records: &[StepRecord], dry_run: bool) -> String {
+    use conventions::human::human_bytes;
+    let step = |name: &'static str| records.iter().filter(move |r| r.name == name);
+    let flags_changed = step("set_flags")
+        .chain(step("clear_flags"))
+        .any(|r| r.changed);
+    let units_changed = |name: &'static str| -> usize {
+        step(name)
+            .filter_map(|r| r.decode::<reports::svcctl::Report>().ok()?.report)
+            .flat_map(|r| r.units)
+            .filter(|u| u.changed)
+            .count()
+    };
+    let truncate = step("truncate")
+        .filter_map(|r| r.decode::<reports::pgtruncate::Report>().ok()?.report)
+        .next();
+    let freed = truncate
+        .as_ref()
+        .map(|t| human_bytes(t.bytes_freed.unwrap_or(0).max(0) as u64))
+        .unwrap_or_else(|| human_bytes(0));
+    let flags = if flags_changed {
+        "flags set"
+    } else {
+        "flags already set"
+    };
+    match report.command.as_str() {
+        "status" => {
+            let state = match report.env.as_ref().map(|e| e.hibernating) {
+                Some(true) => "hibernating",
+                Some(false) => "awake",
+                None => "flags unknown",
+            };
+            let units: Vec<String> = report
+                .units
+                .iter()
+                .flatten()
+                .filter(|u| u.present)
+                .map(|u| {
+                    format!(
+                        "{} {}/{}",
+                        u.unit,
+                        u.active.as_deref().unwrap_or("?"),
+                        u.enabled.as_deref().unwrap_or("?")
+                    )
+                })
+                .collect();
+            format!(
+                "status: {state}; {}; runtime tables hold {}",
+                units.join(", "),
+                human_bytes(report.runtime_bytes.unwrap_or(0))
+            )
+        }
+        "wake" => format!(
+            "{}: {}, {} unit(s) enabled and started; no data was restored",
+            if dry_run { "wake (dry run)" } else { "woke" },
+            if flags_changed { "flags cleared" } else { "flags already clear" },
+            units_changed("enable_units")
+        ),
+        _ if dry_run => format!(
+            "plan: hibernate would {}, stop and disable {} unit(s), empty {} table(s) holding {freed}",
+            if flags_changed { "set the flags" } else { "leave the flags (already set)" },
+            units_changed("stop_units").max(units_changed("disable_units")),
+            truncate.as_ref().map_or(0, |t| t.truncated.len()),
+        ),
+        _ => format!(
+            "hibernated: {flags}, {} unit(s) stopped and {} disabled, {freed} freed",
+            units_changed("stop_units"),
+            units_changed("disable_units")
+        ),
     }
 }
 
@@ -98,7 +177,7 @@ pub fn describe(record: &StepRecord) -> String {
                 format!(
                     "empty {} tables holding {}",
                     truncated.len(),
-                    human_bytes(bytes.max(0) as u64)
+                    conventions::human::human_bytes(bytes.max(0) as u64)
                 )
             }
             Err(e) => e.message,
@@ -107,32 +186,4 @@ pub fn describe(record: &StepRecord) -> String {
         _ => "nothing to do".to_string(),
     };
     format!("{:<16} {what}   ({})", record.name, record.argv.join(" "))
-}
-
-/// `1536` → `1.5 KiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_for_people() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(150 * 1024 * 1024), "150.0 MiB");
-    }
 }

@@ -105,9 +105,40 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
     let result = run::execute(&cli, out, &mut report);
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match result {
-        Ok(changed) => Outcome::success(&report, changed, cli.dry_run),
+        Ok(changed) => {
+            out.progress(&summary(&report, changed, cli.dry_run));
+            Outcome::success(&report, changed, cli.dry_run)
+        }
         // Every error path returns before COMMIT or after a rollback: nothing changed.
         Err(err) => Outcome::failure_with(err, &report, false, cli.dry_run),
+    }
+}
+
+/// The one line a person reads: `emptied 13 tables in cornice@db:5432/cornice, freed
+/// 39.8 MiB in 94 ms`.
+fn summary(report: &Report, changed: bool, dry_run: bool) -> String {
+    use conventions::human::human_bytes;
+    let db = report
+        .database
+        .as_deref()
+        .map(|u| {
+            let u = u.split_once("://").map_or(u, |(_, rest)| rest);
+            u.split_once('?')
+                .map_or(u, |(before, _)| before)
+                .to_string()
+        })
+        .unwrap_or_else(|| "the database".into());
+    let tables = report.truncated.len() + report.cascaded.len();
+    let bytes = human_bytes(report.bytes_freed.unwrap_or(0).max(0) as u64);
+    if dry_run {
+        format!("would empty {tables} table(s) in {db}, holding {bytes}")
+    } else if changed {
+        format!(
+            "emptied {tables} table(s) in {db}, freed {bytes} in {} ms",
+            report.duration_ms
+        )
+    } else {
+        format!("{tables} table(s) in {db} already empty: nothing to do")
     }
 }
 

@@ -1,4 +1,4 @@
-//! DESIGN.md section 2, for every binary: --help and --version are plain text with exit
+//! The conventions every binary keeps: --help and --version are plain text with exit
 //! 0; a bad flag prints one envelope with error.kind "usage" and exits 2; --json picks
 //! the layout; -q keeps stderr to errors.
 

@@ -73,6 +73,16 @@ fn the_deb_installs_binaries_man_pages_completions_and_the_script() {
             "{tool}.1 has the exit-code table"
         );
 
+        // The JSON Schema of the tool's report, exactly as committed.
+        let schema = r.join(format!("usr/share/holdkit/schemas/{tool}.schema.json"));
+        assert_eq!(
+            std::fs::read(&schema).unwrap_or_default(),
+            std::fs::read(support::repo_root().join(format!("schemas/{tool}.schema.json")))
+                .unwrap(),
+            "{}",
+            schema.display()
+        );
+
         let bash = r.join("usr/share/bash-completion/completions").join(tool);
         assert!(bash.is_file(), "{}", bash.display());
         let syntax = Command::new("bash").arg("-n").arg(&bash).status().unwrap();

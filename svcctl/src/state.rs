@@ -1,42 +1,12 @@
-//! A unit's state as `systemctl show -p ...` reports it, read for all units in one call.
+//! A unit's state: what each field means for judging, and how `systemctl show -p ...`
+//! text reads into it (the systemctl transport; dbus/manager.rs reads it from properties).
 
-use serde::Serialize;
+pub use crate::report::{Job, UnitState};
 use std::collections::HashMap;
 
-/// The properties read, in one `-p` list. The last four are not reported (STATE in
-/// DESIGN.md section 4) but decide how a unit is judged and whether it ran again.
+/// The properties read, in one `-p` list. The last four are not reported but decide how a unit is judged and whether it ran again.
 pub const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,Result,UnitFileState,MainPID,\
 EnvironmentFiles,Type,RemainAfterExit,Job,InvocationID";
-
-/// STATE of DESIGN.md section 4, plus what judging needs (not serialised).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UnitState {
-    /// LoadState: loaded, not-found, masked, bad-setting, error.
-    pub load: String,
-    /// ActiveState: active, inactive, failed, activating, deactivating, reloading.
-    pub active: String,
-    /// SubState: running, dead, exited, failed, stop-sigterm, ...
-    pub sub: String,
-    /// Result of the last run: success, exit-code, signal, timeout, ...
-    pub result: Option<String>,
-    /// UnitFileState: enabled, disabled, static, masked, ...; null when there is no file.
-    pub enabled: Option<String>,
-    /// MainPID, 0 when no main process runs.
-    pub main_pid: u32,
-    /// The paths of the unit's EnvironmentFile= lines (a leading '-' in the unit file,
-    /// "optional", is not part of the path).
-    pub environment_files: Vec<String>,
-    #[serde(skip)]
-    pub service_type: Option<String>,
-    #[serde(skip)]
-    pub remain_after_exit: bool,
-    /// The id of a job still queued or running for the unit.
-    #[serde(skip)]
-    pub job: Option<u32>,
-    /// Changes at each start: tells a rerun apart from an unchanged state.
-    #[serde(skip)]
-    pub invocation_id: Option<String>,
-}
 
 impl UnitState {
     /// No unit file and no process: there is nothing to act on.
@@ -161,18 +131,6 @@ fn environment_file_path(value: &str) -> String {
     }
 }
 
-/// A job as `systemctl list-jobs` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Job {
-    pub id: u32,
-    pub unit: String,
-    /// start, stop, restart, ...
-    #[serde(rename = "type")]
-    pub job_type: String,
-    /// waiting or running.
-    pub state: String,
-}
-
 /// Parses `systemctl list-jobs --no-legend` lines: `ID UNIT TYPE STATE`.
 pub fn parse_jobs(text: &str) -> Vec<Job> {
     text.lines()
@@ -184,6 +142,7 @@ pub fn parse_jobs(text: &str) -> Vec<Job> {
                 unit: words.next()?.to_string(),
                 job_type: words.next()?.to_string(),
                 state: words.next()?.to_string(),
+                path: None,
             })
         })
         .collect()

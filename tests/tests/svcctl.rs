@@ -47,6 +47,16 @@ fn commands(run: &ToolRun) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The D-Bus method names called, in order.
+fn members(run: &ToolRun) -> Vec<String> {
+    run.json["dbus_calls"]
+        .as_array()
+        .expect("dbus_calls")
+        .iter()
+        .map(|call| call["member"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn ran(run: &ToolRun, verb: &str) -> Option<Vec<String>> {
     commands(run)
         .into_iter()
@@ -72,18 +82,26 @@ fn start_and_stop_act_on_real_state_and_a_second_run_changes_nothing() {
     let pid = main_pid(&sb, "api.service");
     assert_eq!(entry["after"]["main_pid"].to_string(), pid);
     assert_eq!(sb.active_state("api.service"), "active");
-    // The exact argv, unit names after `--`, jobs queued with --no-block.
+    // The argv an operator would type for the same effect, unit names after `--`.
     assert_eq!(
         ran(&first, "start").unwrap(),
         [
             "systemctl",
             "--no-pager",
             "--no-ask-password",
-            "--no-block",
             "start",
             "--",
             "api.service"
         ]
+    );
+    // As root the manager's own socket, one job, its result from JobRemoved.
+    assert_eq!(first.json["transport"], "private");
+    assert_eq!(entry["job_result"], "done");
+    assert_eq!(
+        members(&first),
+        ["GetAll", "StartUnit", "GetAll"],
+        "{}",
+        first.stdout
     );
     let show = ran(&first, "show").unwrap();
     assert!(show.contains(&"-p".to_string()), "{show:?}");

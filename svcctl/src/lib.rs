@@ -163,9 +163,7 @@ fn connect(manager: Manager) -> Result<Box<dyn Driver>, ToolError> {
         match Bus::connect(&endpoint, deadline) {
             Ok(bus) => return Ok(Box::new(DbusDriver::new(bus))),
             Err(BusError::Socket(SocketError::Absent(_))) => continue,
-            Err(BusError::Protocol(why)) if why.contains("refusing") => {
-                return Err(ToolError::refused(why))
-            }
+            Err(BusError::Impostor(why)) => return Err(ToolError::refused(why)),
             Err(e) => return Err(bus_failure(endpoint.transport, &e)),
         }
     }

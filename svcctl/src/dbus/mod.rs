@@ -42,6 +42,8 @@ pub enum BusError {
     Socket(SocketError),
     /// A reply that does not decode or does not fit.
     Protocol(String),
+    /// The socket is held by someone other than the manager it should be.
+    Impostor(String),
 }
 
 impl std::fmt::Display for BusError {
@@ -49,7 +51,7 @@ impl std::fmt::Display for BusError {
         match self {
             BusError::Method { name, message } => write!(f, "{name}: {message}"),
             BusError::Socket(e) => write!(f, "{e}"),
-            BusError::Protocol(why) => write!(f, "{why}"),
+            BusError::Protocol(why) | BusError::Impostor(why) => write!(f, "{why}"),
         }
     }
 }
@@ -104,7 +106,7 @@ impl Bus {
         let peer = socket.peer_uid()?;
         if let Some(expected) = endpoint.peer_uid {
             if peer != expected {
-                return Err(BusError::Protocol(format!(
+                return Err(BusError::Impostor(format!(
                     "{} is held by uid {peer}, not by the service manager (uid {expected}); refusing to talk to it",
                     endpoint.path.display()
                 )));

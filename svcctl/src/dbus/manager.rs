@@ -8,9 +8,61 @@ use crate::systemctl::{Manager, Systemctl};
 use crate::unit_name::UnitName;
 use crate::verbs::{Action, Driver, StepDone, StepFailed};
 use conventions::{ErrorKind, ToolError};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use zvariant::{OwnedObjectPath, Value};
+use zvariant::{OwnedObjectPath, Signature, Type, Value};
+
+/// The properties svcctl reads from a unit or a job.
+const WANTED: [&str; 15] = [
+    "Id",
+    "LoadState",
+    "ActiveState",
+    "SubState",
+    "Result",
+    "UnitFileState",
+    "MainPID",
+    "EnvironmentFiles",
+    "Type",
+    "RemainAfterExit",
+    "Job",
+    "InvocationID",
+    "JobType",
+    "State",
+    "Unit",
+];
+
+/// The wanted properties of a GetAll reply (`a{sv}`); the other values, a few hundred for a
+/// service, are skipped without being built.
+pub struct Properties<'a>(HashMap<&'a str, Value<'a>>);
+
+impl<'de> Deserialize<'de> for Properties<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Wanted;
+        impl<'de> Visitor<'de> for Wanted {
+            type Value = Properties<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a dictionary of properties")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut wanted = HashMap::new();
+                while let Some(key) = map.next_key::<&str>()? {
+                    if WANTED.contains(&key) {
+                        wanted.insert(key, map.next_value::<Value>()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Properties(wanted))
+            }
+        }
+        deserializer.deserialize_map(Wanted)
+    }
+}
+
+impl Type for Properties<'_> {
+    const SIGNATURE: &'static Signature = <HashMap<&str, Value> as Type>::SIGNATURE;
+}
 
 /// The manager reached over D-Bus. `log` only builds and records the systemctl argv an
 /// operator would type for the same effect; it never runs anything.
@@ -178,7 +230,7 @@ impl DbusDriver {
                 .and_then(|&s| self.bus.reply(s, deadline).ok())
                 .and_then(|reply| {
                     reply
-                        .body::<HashMap<String, Value>>()
+                        .body::<Properties>()
                         .ok()
                         .map(|p| job_from(&p, path, &units[*i]))
                 });
@@ -312,7 +364,7 @@ impl Driver for DbusDriver {
                 }
                 e => bus_failure(transport, &e),
             })?;
-            let properties: HashMap<String, Value> = reply
+            let properties: Properties = reply
                 .body()
                 .map_err(|e| bus_failure(transport, &BusError::Protocol(e)))?;
             states.push(state_from(&properties));
@@ -391,7 +443,8 @@ fn job_id(path: &str) -> u32 {
         .unwrap_or(0)
 }
 
-fn job_from(properties: &HashMap<String, Value>, path: &str, unit: &UnitName) -> Job {
+fn job_from(properties: &Properties, path: &str, unit: &UnitName) -> Job {
+    let properties = &properties.0;
     Job {
         id: match properties.get("Id") {
             Some(Value::U32(id)) => *id,
@@ -404,7 +457,7 @@ fn job_from(properties: &HashMap<String, Value>, path: &str, unit: &UnitName) ->
     }
 }
 
-fn text(properties: &HashMap<String, Value>, key: &str) -> Option<String> {
+fn text(properties: &HashMap<&str, Value>, key: &str) -> Option<String> {
     match properties.get(key) {
         Some(Value::Str(s)) if !s.is_empty() => Some(s.as_str().to_string()),
         _ => None,
@@ -412,7 +465,8 @@ fn text(properties: &HashMap<String, Value>, key: &str) -> Option<String> {
 }
 
 /// A unit's state from the properties of all its interfaces.
-pub fn state_from(properties: &HashMap<String, Value>) -> UnitState {
+pub fn state_from(properties: &Properties) -> UnitState {
+    let properties = &properties.0;
     let environment_files = match properties.get("EnvironmentFiles") {
         Some(Value::Array(files)) => files
             .inner()

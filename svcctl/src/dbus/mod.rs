@@ -1,9 +1,10 @@
 //! svcctl's own D-Bus client: just enough to talk to systemd's manager the way systemctl
 //! does. [`wire`] is the message format (zvariant), [`auth`] the socket and the login,
 //! this module the connection (serials, replies, the JobRemoved signals that arrive in
-//! between), [`manager`] systemd's methods and what their answers mean.
+//! between), [`manager`] systemd's methods, [`errors`] what its error names mean.
 
 pub mod auth;
+pub mod errors;
 pub mod manager;
 pub mod wire;
 

@@ -541,6 +541,51 @@ mod tests {
     }
 
     #[test]
+    fn a_get_all_reply_reads_into_the_state_and_skips_the_rest() {
+        use std::collections::HashMap;
+        use zvariant::ObjectPath;
+        let job_path = ObjectPath::try_from("/org/freedesktop/systemd1/job/7").unwrap();
+        let mut props: HashMap<&str, Value> = HashMap::new();
+        props.insert("LoadState", "loaded".into());
+        props.insert("ActiveState", "deactivating".into());
+        props.insert("SubState", "stop-sigterm".into());
+        props.insert("Result", "success".into());
+        props.insert("UnitFileState", "enabled".into());
+        props.insert("MainPID", 412u32.into());
+        props.insert("Type", "simple".into());
+        props.insert("RemainAfterExit", false.into());
+        props.insert(
+            "EnvironmentFiles",
+            Value::from(vec![("/etc/cornice/env", true), ("/srv/x.env", false)]),
+        );
+        props.insert("Job", Value::from((7u32, job_path)));
+        props.insert("InvocationID", Value::from(vec![0xabu8, 0x01]));
+        // Not read: skipped whatever its type.
+        props.insert(
+            "ExecStart",
+            Value::from(vec![("/bin/sleep", vec!["sleep", "300"], false)]),
+        );
+        let call = super::super::wire::Call {
+            destination: None,
+            path: "/x",
+            interface: "i.x",
+            member: "m",
+        };
+        let bytes = super::super::wire::encode_call(&call, 1, &(props,)).unwrap();
+        let message = super::super::wire::Message::decode(bytes).unwrap();
+        let properties: Properties = message.body().unwrap();
+        assert!(!properties.0.contains_key("ExecStart"));
+        let state = state_from(&properties);
+        assert_eq!(state.active, "deactivating");
+        assert_eq!(state.main_pid, 412);
+        assert_eq!(state.environment_files, ["/etc/cornice/env", "/srv/x.env"]);
+        assert_eq!(state.job, Some(7));
+        assert_eq!(state.invocation_id.as_deref(), Some("ab01"));
+        assert_eq!(state.enabled.as_deref(), Some("enabled"));
+        assert!(!state.remain_after_exit);
+    }
+
+    #[test]
     fn job_ids_come_from_the_path() {
         assert_eq!(job_id("/org/freedesktop/systemd1/job/42"), 42);
         assert_eq!(job_id("/x"), 0);

@@ -951,3 +951,97 @@ fn stop_runs_no_systemctl() {
     assert!(execs[0].contains("svcctl"), "{text}");
     assert!(!text.contains("systemctl"), "{text}");
 }
+
+/// A listener process, killed when dropped (also when a test panics).
+struct Listener(std::process::Child);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A listener on `socket` run as `uid` that accepts and then says nothing.
+fn silent_listener(socket: &std::path::Path, uid: u32) -> Listener {
+    let child = Listener(
+        Command::new("setpriv")
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={uid}"))
+            .arg("--clear-groups")
+            .args([
+                // The system's interpreter: a root-only one earlier on PATH is not nobody's.
+                "/usr/bin/python3",
+                "-c",
+                "import socket, sys, time\n\
+             s = socket.socket(socket.AF_UNIX)\n\
+             s.bind(sys.argv[1]); s.listen(8)\n\
+             conns = []\n\
+             while True: conns.append(s.accept()[0])",
+            ])
+            .arg(socket)
+            .spawn()
+            .expect("start python3"),
+    );
+    for _ in 0..200 {
+        if socket.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(socket.exists(), "the listener did not bind {socket:?}");
+    child
+}
+
+/// A user manager socket (`$XDG_RUNTIME_DIR/systemd/private`) in a fresh directory.
+fn runtime_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let systemd = dir.path().join("systemd");
+    std::fs::create_dir(&systemd).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&systemd, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let socket = systemd.join("private");
+    (dir, socket)
+}
+
+#[test]
+fn a_manager_socket_held_by_another_user_is_refused() {
+    let Some(()) = require("root", support::root()) else {
+        return;
+    };
+    let (dir, socket) = runtime_dir();
+    let listener = silent_listener(&socket, 65534);
+    let run = support::run_tool(
+        "svcctl",
+        ["--json=short", "--user", "status", "api"],
+        &[("XDG_RUNTIME_DIR", dir.path().to_str().unwrap())],
+        None,
+    );
+    drop(listener);
+    run.expect_code(3);
+    assert_eq!(run.error_kind(), Some("refused"));
+    assert!(run.stderr.contains("uid 65534"), "{}", run.stderr);
+}
+
+#[test]
+fn a_manager_that_never_answers_is_given_up_on() {
+    let Some(()) = require("root", support::root()) else {
+        return;
+    };
+    let (dir, socket) = runtime_dir();
+    let listener = silent_listener(&socket, 0);
+    let started = std::time::Instant::now();
+    let run = support::run_tool(
+        "svcctl",
+        ["--json=short", "--user", "stop", "api"],
+        &[("XDG_RUNTIME_DIR", dir.path().to_str().unwrap())],
+        None,
+    );
+    let took = started.elapsed();
+    drop(listener);
+    run.expect_code(1);
+    assert!(run.stderr.contains("in time"), "{}", run.stderr);
+    // The connect-and-login bound, not the 90 s job timeout.
+    assert!(took < std::time::Duration::from_secs(15), "{took:?}");
+}

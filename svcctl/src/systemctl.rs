@@ -247,6 +247,7 @@ impl Driver for Systemctl {
         Ok(StepDone {
             after,
             job_results: vec![],
+            other_failures: vec![],
         })
     }
 

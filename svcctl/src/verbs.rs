@@ -26,6 +26,9 @@ pub enum StepFailed {
 pub struct StepDone {
     pub after: Option<Vec<UnitState>>,
     pub job_results: Vec<(usize, JobResult)>,
+    /// Jobs of other units that ended without success while these ran (unit, result):
+    /// systemd does not say which dependency failed, these are the candidates.
+    pub other_failures: Vec<(String, JobResult)>,
 }
 
 /// A way to reach the service manager.
@@ -152,6 +155,8 @@ pub struct Plan {
     /// Per step (in [`steps`] order): the indexes of the units it runs for.
     pub steps: Vec<(Action, Vec<usize>)>,
     pub entries: Vec<UnitReport>,
+    /// Dependencies' jobs that failed during the run (see [`StepDone::other_failures`]).
+    pub other_failures: Vec<(String, JobResult)>,
 }
 
 impl Plan {
@@ -211,6 +216,7 @@ impl Plan {
             before,
             steps: planned,
             entries,
+            other_failures: vec![],
         }
     }
 
@@ -253,6 +259,7 @@ impl Plan {
                     for (i, result) in done.job_results {
                         self.entries[i].job_result = Some(result);
                     }
+                    self.other_failures.extend(done.other_failures);
                 }
                 Err(StepFailed::Error(e)) => {
                     after = None;
@@ -351,11 +358,22 @@ impl Plan {
             } else {
                 "did not start"
             };
+            let mut meaning = job_result_meaning(result).to_string();
+            if *result == JobResult::Dependency && !self.other_failures.is_empty() {
+                let failed: Vec<String> = self
+                    .other_failures
+                    .iter()
+                    .map(|(unit, r)| format!("{unit}: {}", r.as_str()))
+                    .collect();
+                meaning = format!(
+                    "{meaning}; jobs that failed meanwhile: {}",
+                    failed.join(", ")
+                );
+            }
             problems.push(format!(
-                "{} {verb}: its job ended with result {} ({}; active={}, sub={}, result={})",
+                "{} {verb}: its job ended with result {} ({meaning}; active={}, sub={}, result={})",
                 entry.unit,
                 result.as_str(),
-                job_result_meaning(result),
                 state.active,
                 state.sub,
                 state.result.as_deref().unwrap_or("unknown")
@@ -366,14 +384,25 @@ impl Plan {
         if problems.is_empty() {
             return None;
         }
-        Some(
-            ToolError::failed(format!(
-                "{}; see the units' state in the report and `journalctl -u UNIT` for why",
-                problems.join("; ")
-            ))
-            .with("units", units)
-            .with("job_results", results),
-        )
+        let mut error = ToolError::failed(format!(
+            "{}; see the units' state in the report and `journalctl -u UNIT` for why",
+            problems.join("; ")
+        ))
+        .with("units", units)
+        .with("job_results", results);
+        let dependency = self
+            .entries
+            .iter()
+            .any(|e| e.job_result == Some(JobResult::Dependency));
+        if dependency && !self.other_failures.is_empty() {
+            let others: serde_json::Map<String, serde_json::Value> = self
+                .other_failures
+                .iter()
+                .map(|(unit, r)| (unit.clone(), r.as_str().into()))
+                .collect();
+            error = error.with("failed_meanwhile", others);
+        }
+        Some(error)
     }
 
     /// Whether each present unit reached the verb's goal; warnings for what is odd but fine.

@@ -812,6 +812,12 @@ fn job_results_say_why_a_start_failed() {
         serde_json::json!(["top.service"])
     );
     assert!(run.stderr.contains("dependency"), "{}", run.stderr);
+    // systemd does not say which dependency failed; the job that failed meanwhile does.
+    assert_eq!(
+        run.json["error"]["failed_meanwhile"]["base.service"], "failed",
+        "{}",
+        run.stdout
+    );
     // It never ran: its dependency failed first.
     assert_eq!(entry["after"]["active"], "inactive");
     assert_eq!(entry["after"]["main_pid"], 0);

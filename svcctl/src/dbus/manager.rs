@@ -192,9 +192,21 @@ impl DbusDriver {
             .iter()
             .map(|(i, path)| (*i, JobResult::parse(&self.bus.jobs_removed[path].result)))
             .collect();
+        let ours: Vec<&str> = jobs.iter().map(|(_, p)| p.as_str()).collect();
+        let mut other_failures: Vec<(String, JobResult)> = self
+            .bus
+            .jobs_removed
+            .iter()
+            .filter(|(path, _)| !ours.contains(&path.as_str()))
+            .map(|(_, job)| (job.unit.clone(), JobResult::parse(&job.result)))
+            .filter(|(_, result)| !result.succeeded())
+            .collect();
+        other_failures.sort_by(|a, b| a.0.cmp(&b.0));
+        self.bus.jobs_removed.clear();
         Ok(StepDone {
             after: None,
             job_results,
+            other_failures,
         })
     }
 
@@ -315,6 +327,7 @@ impl DbusDriver {
             Ok(_) => Ok(StepDone {
                 after: None,
                 job_results: vec![],
+                other_failures: vec![],
             }),
             Err(BusError::Method { name, message }) => Err(StepFailed::Error(method_error(
                 &format!("reloading the manager after {doing}"),

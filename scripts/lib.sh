@@ -23,6 +23,8 @@ ensure_packages() {
   command -v setfacl >/dev/null || missing+=(acl)
   command -v setfattr >/dev/null || missing+=(attr)
   command -v setcap >/dev/null || missing+=(libcap2-bin)
+  # A system bus inside the systemd sandbox: svcctl's unprivileged path goes through it.
+  { command -v dbus-daemon && [ -f /usr/share/dbus-1/system.conf ]; } >/dev/null || missing+=(dbus)
   command -v python3 >/dev/null || missing+=(python3)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)

@@ -89,7 +89,7 @@ const ENVIRONMENT: &str = "NO_COLOR disables colour on stderr. pgtruncate also r
 fn json_text(tool: &str) -> &'static str {
     match tool {
         "envpatch" => "Fields: file, created, backup, changes (one per key set or unset: key, action updated|added|removed|unchanged|absent, old, new, lines), values (with --get), warnings.",
-        "svcctl" => "Fields: verb, commands (the exact systemctl argv run), units (unit, present, changed, skipped, before and after states: load, active, sub, result, enabled, main_pid, environment_files), warnings.",
+        "svcctl" => "Fields: verb, transport (private, system-bus, user or systemctl), commands (the systemctl argv an operator would type for the same effect), dbus_calls (the D-Bus method calls made), units (unit, present, changed, skipped, before and after states: load, active, sub, result, enabled, main_pid, environment_files; job_result), warnings.",
         "pgtruncate" => "Fields: database (without password), preset, groups, statement, truncated, cascaded, kept (table, bytes_before, bytes_after, rows_estimate), missing, unclassified, sequences_reset, sequences_not_reset, warnings, bytes_freed, duration_ms; blockers and cascade_paths on those errors.",
         _ => "Fields: command, env_file, steps (name, argv, exit_code, ok, changed, and the child's own report), not_run; for status also env, units, tables and runtime_bytes.",
     }

@@ -187,7 +187,18 @@ pub fn lock(
     let shown = loc.dir.entry_path(&name).display().to_string();
     let started = std::time::Instant::now();
     loop {
-        let (file, meta) = open_lock_file(loc, &name, &shown, owner)?;
+        let Some((file, meta)) = open_lock_file(loc, &name, &shown, owner)? else {
+            // Removed by its last holder as we opened it: open the name again (a name
+            // that keeps vanishing is someone else's doing: give up at the deadline).
+            if started.elapsed() > timeout {
+                return Err(ToolError::busy(format!(
+                    "the envpatch lock of {} ({shown}) kept being removed while envpatch waited for it: retry",
+                    loc.path.display()
+                ))
+                .with("lock", &shown));
+            }
+            continue;
+        };
         let left = timeout.saturating_sub(started.elapsed());
         match lock::exclusive(file, left) {
             Ok(lock) => {
@@ -232,13 +243,14 @@ pub fn lock(
 }
 
 /// Opens (creating it if need be) the lock file, and checks it is one no other user can
-/// hold: a private regular file of root's, the caller's or the env file's owner.
+/// hold: a private regular file of root's, the caller's or the env file's owner. `None`
+/// when the file opened was unlinked meanwhile (its holder's last act).
 fn open_lock_file(
     loc: &Location,
     name: &OsStr,
     shown: &str,
     owner: Option<u32>,
-) -> Result<(File, Meta), ToolError> {
+) -> Result<Option<(File, Meta)>, ToolError> {
     let file = loc
         .dir
         .open(name, OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NONBLOCK, 0o600)
@@ -262,11 +274,14 @@ fn open_lock_file(
                 errno,
             })
         })?;
+    if meta.kind == FileKind::Regular && meta.nlink == 0 {
+        return Ok(None);
+    }
     let caller = Uid::effective().as_raw();
     let trusted_owner = meta.uid == 0 || meta.uid == caller || Some(meta.uid) == owner;
-    if meta.kind != FileKind::Regular || meta.nlink != 1 || meta.mode & 0o077 != 0 || !trusted_owner
+    if meta.kind != FileKind::Regular || meta.nlink > 1 || meta.mode & 0o077 != 0 || !trusted_owner
     {
-        let what = if meta.kind == FileKind::Regular && meta.nlink != 1 {
+        let what = if meta.kind == FileKind::Regular && meta.nlink > 1 {
             "hard-linked"
         } else {
             meta.kind.describe()
@@ -278,7 +293,7 @@ fn open_lock_file(
         ))
         .with("lock", shown));
     }
-    Ok((file, meta))
+    Ok(Some((file, meta)))
 }
 
 /// Removes the temporary files earlier runs on this file left when they were killed

@@ -1,34 +1,26 @@
-//! svcctl: control systemd units and report their state before and after
-//! (DESIGN.md section 4). See docs/svcctl.md for how it works.
+//! svcctl: control systemd units and report their state before and after. It speaks
+//! D-Bus to the service manager itself and falls back to systemctl where it must. See
+//! docs/svcctl.md for how it works.
 
+pub mod dbus;
+pub mod report;
 pub mod state;
 pub mod systemctl;
 pub mod unit_name;
 pub mod verbs;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use conventions::{CommonArgs, HasCommonArgs, Outcome, Output, ToolError};
-use serde::Serialize;
-use std::time::Duration;
+use dbus::manager::{bus_failure, DbusDriver};
+use dbus::{Bus, BusError, SocketError};
+pub use report::Verb;
+use report::{Report, UnitReport};
+use std::time::{Duration, Instant};
 use systemctl::{Manager, Systemctl};
 use unit_name::UnitName;
-use verbs::{read_states, Plan, UnitReport};
+use verbs::{Driver, Plan};
 
-/// What to do with the units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verb {
-    Status,
-    Start,
-    Stop,
-    Restart,
-    Enable,
-    Disable,
-    Mask,
-    Unmask,
-}
-
-/// Control systemd units through systemctl and report their state before and after.
+/// Control systemd units and report their state before and after.
 #[derive(Debug, Parser)]
 #[command(name = "svcctl", version)]
 pub struct Cli {
@@ -66,36 +58,29 @@ impl HasCommonArgs for Cli {
     }
 }
 
-/// The report beside the envelope's fields.
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub verb: Verb,
-    /// Every distinct systemctl argv run, in order (a poll repeats a `show` listed once).
-    pub commands: Vec<Vec<String>>,
-    /// With --dry-run: the argv that would run, in order.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub would_run: Option<Vec<Vec<String>>>,
-    pub units: Vec<UnitReport>,
-}
-
 pub fn run(cli: Cli, out: &Output) -> Outcome {
     let dry_run = cli.dry_run;
     let (manager, units) = match check_arguments(&cli) {
         Ok(checked) => checked,
         Err(e) => return Outcome::failure(e),
     };
-    let mut systemctl = Systemctl::new(manager);
-    let before = match read_states(&mut systemctl, &units) {
+    let mut driver = match connect(manager) {
+        Ok(driver) => driver,
+        Err(e) => return Outcome::failure(e),
+    };
+    let report = |driver: &dyn Driver, units: Vec<UnitReport>| Report {
+        verb: cli.verb,
+        transport: driver.transport(),
+        commands: driver.commands(),
+        would_run: None,
+        dbus_calls: driver.dbus_calls(),
+        would_call: None,
+        changes: driver.changes(),
+        units,
+    };
+    let before = match driver.read_states(&units) {
         Ok(states) => states,
-        Err(e) => {
-            let report = Report {
-                verb: cli.verb,
-                commands: systemctl.commands().to_vec(),
-                would_run: None,
-                units: vec![],
-            };
-            return Outcome::failure_with(e, &report, false, dry_run);
-        }
+        Err(e) => return Outcome::failure_with(e, &report(&*driver, vec![]), false, dry_run),
     };
     let plan = Plan::new(cli.verb, cli.now, units, before);
 
@@ -106,17 +91,12 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
         .map(|e| e.unit.clone())
         .collect();
     if !missing.is_empty() && !cli.if_present {
-        let report = Report {
-            verb: cli.verb,
-            commands: systemctl.commands().to_vec(),
-            would_run: None,
-            units: plan.entries,
-        };
         let err = ToolError::not_found(format!(
             "no such unit: {}; nothing was done for any unit (check the name, or pass --if-present to skip missing units)",
             missing.join(", ")
         ))
         .with("units", missing);
+        let report = report(&*driver, plan.entries);
         return Outcome::failure_with(err, &report, false, dry_run);
     }
     for entry in &plan.entries {
@@ -132,7 +112,9 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
     }
 
     if cli.verb == Verb::Status || dry_run {
-        let would_run = dry_run.then(|| plan.argvs(&systemctl));
+        let would_run = dry_run.then(|| plan.argvs(&*driver));
+        let would_call = (dry_run && driver.transport() != report::Transport::Systemctl)
+            .then(|| plan.calls(&*driver));
         let mut entries = plan.entries;
         if cli.verb == Verb::Status {
             // One read is both: status changes nothing.
@@ -142,37 +124,70 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
             }
         }
         let changed = entries.iter().any(|e| e.changed);
-        let report = Report {
-            verb: cli.verb,
-            commands: systemctl.commands().to_vec(),
-            would_run,
-            units: entries,
-        };
+        let mut report = report(&*driver, entries);
+        report.would_run = would_run;
+        report.would_call = would_call;
         return Outcome::success(&report, changed, dry_run);
     }
 
     let warned: Vec<usize> = plan.entries.iter().map(|e| e.warnings.len()).collect();
     let progress = |m: &str| out.progress(m);
-    let finished = plan.execute(&mut systemctl, cli.timeout, &progress);
+    let finished = plan.execute(&mut *driver, cli.timeout, &progress);
     for (entry, seen) in finished.units.iter().zip(warned) {
         for warning in entry.warnings.iter().skip(seen) {
             out.warn(&format!("{}: {warning}", entry.unit));
         }
     }
     let changed = finished.units.iter().any(|e| e.changed);
-    let report = Report {
-        verb: cli.verb,
-        commands: systemctl.commands().to_vec(),
-        would_run: None,
-        units: finished.units,
-    };
+    let report = report(&*driver, finished.units);
     match finished.error {
         None => Outcome::success(&report, changed, false),
         Some(e) => Outcome::failure_with(e, &report, changed, false),
     }
 }
 
-/// Everything that can be refused before systemctl runs: flags that do not fit the verb,
+/// The way to the manager: systemctl for `-H` and where no manager can answer (offline,
+/// chroot); else the first D-Bus endpoint that accepts a connection; else systemctl,
+/// which then says why no manager was reached (never a false success).
+fn connect(manager: Manager) -> Result<Box<dyn Driver>, ToolError> {
+    let user = match manager {
+        Manager::Host(_) => return Ok(Box::new(Systemctl::new(manager))),
+        Manager::User => true,
+        Manager::System => false,
+    };
+    if offline_or_chroot() {
+        return Ok(Box::new(Systemctl::new(manager)));
+    }
+    let deadline = Instant::now() + dbus::CONNECT_BOUND;
+    for endpoint in dbus::endpoints(user) {
+        match Bus::connect(&endpoint, deadline) {
+            Ok(bus) => return Ok(Box::new(DbusDriver::new(bus))),
+            Err(BusError::Socket(SocketError::Absent(_))) => continue,
+            Err(BusError::Impostor(why)) => return Err(ToolError::refused(why)),
+            Err(e) => return Err(bus_failure(endpoint.transport, &e)),
+        }
+    }
+    Ok(Box::new(Systemctl::new(manager)))
+}
+
+/// What makes systemctl itself refuse to talk to a manager: `SYSTEMD_OFFLINE=1`, or a
+/// root directory that is not PID 1's (a chroot). systemctl then says so, and svcctl
+/// reports that no manager was reached.
+fn offline_or_chroot() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(value) = std::env::var_os("SYSTEMD_OFFLINE") {
+        if matches!(value.to_str(), Some("1" | "yes" | "true" | "on")) {
+            return true;
+        }
+    }
+    match (std::fs::metadata("/"), std::fs::metadata("/proc/1/root/")) {
+        (Ok(ours), Ok(init)) => (ours.dev(), ours.ino()) != (init.dev(), init.ino()),
+        // Not allowed to look (not root): let the connection decide.
+        _ => false,
+    }
+}
+
+/// Everything that can be refused before the manager is reached: flags that do not fit the verb,
 /// the host, and every unit name.
 fn check_arguments(cli: &Cli) -> Result<(Manager, Vec<UnitName>), ToolError> {
     if cli.now && !matches!(cli.verb, Verb::Enable | Verb::Disable) {

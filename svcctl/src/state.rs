@@ -1,51 +1,38 @@
-//! A unit's state as `systemctl show -p ...` reports it, read for all units in one call.
+//! A unit's state: what each field means for judging, and how `systemctl show -p ...`
+//! text reads into it (the systemctl transport; dbus/manager.rs reads it from properties).
 
-use serde::Serialize;
+pub use crate::report::{Job, UnitState};
 use std::collections::HashMap;
 
-/// The properties read, in one `-p` list. The last four are not reported (STATE in
-/// DESIGN.md section 4) but decide how a unit is judged and whether it ran again.
+/// The properties read, in one `-p` list. The last four are not reported but decide how a unit is judged and whether it ran again.
 pub const PROPERTIES: &str = "Id,LoadState,ActiveState,SubState,Result,UnitFileState,MainPID,\
 EnvironmentFiles,Type,RemainAfterExit,Job,InvocationID";
 
-/// STATE of DESIGN.md section 4, plus what judging needs (not serialised).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UnitState {
-    /// LoadState: loaded, not-found, masked, bad-setting, error.
-    pub load: String,
-    /// ActiveState: active, inactive, failed, activating, deactivating, reloading.
-    pub active: String,
-    /// SubState: running, dead, exited, failed, stop-sigterm, ...
-    pub sub: String,
-    /// Result of the last run: success, exit-code, signal, timeout, ...
-    pub result: Option<String>,
-    /// UnitFileState: enabled, disabled, static, masked, ...; null when there is no file.
-    pub enabled: Option<String>,
-    /// MainPID, 0 when no main process runs.
-    pub main_pid: u32,
-    /// The paths of the unit's EnvironmentFile= lines (a leading '-' in the unit file,
-    /// "optional", is not part of the path).
-    pub environment_files: Vec<String>,
-    #[serde(skip)]
-    pub service_type: Option<String>,
-    #[serde(skip)]
-    pub remain_after_exit: bool,
-    /// The id of a job still queued or running for the unit.
-    #[serde(skip)]
-    pub job: Option<u32>,
-    /// Changes at each start: tells a rerun apart from an unchanged state.
-    #[serde(skip)]
-    pub invocation_id: Option<String>,
+/// How svcctl reads a unit state (the state itself is a report type).
+pub trait Judge {
+    /// No unit file and no process: there is nothing to act on.
+    fn is_missing(&self) -> bool;
+    /// A process runs or a state change is under way.
+    fn is_running(&self) -> bool;
+    /// Stopped: inactive, or failed with no main process left.
+    fn is_stopped(&self) -> bool;
+    fn is_oneshot_without_remain(&self) -> bool;
+    fn result_is_success(&self) -> bool;
+    fn is_masked(&self) -> bool;
+    /// Enabled in a way `disable` would undo.
+    fn is_enabled(&self) -> bool;
+    /// What a person compares: the reported fields (and a new run counts as a change).
+    fn differs_from(&self, other: &UnitState) -> bool;
 }
 
-impl UnitState {
+impl Judge for UnitState {
     /// No unit file and no process: there is nothing to act on.
-    pub fn is_missing(&self) -> bool {
+    fn is_missing(&self) -> bool {
         self.load == "not-found" && !self.is_running()
     }
 
     /// A process runs or a state change is under way.
-    pub fn is_running(&self) -> bool {
+    fn is_running(&self) -> bool {
         self.main_pid != 0
             || matches!(
                 self.active.as_str(),
@@ -54,19 +41,19 @@ impl UnitState {
     }
 
     /// Stopped: inactive, or failed with no main process left.
-    pub fn is_stopped(&self) -> bool {
+    fn is_stopped(&self) -> bool {
         self.main_pid == 0 && matches!(self.active.as_str(), "inactive" | "failed")
     }
 
-    pub fn is_oneshot_without_remain(&self) -> bool {
+    fn is_oneshot_without_remain(&self) -> bool {
         self.service_type.as_deref() == Some("oneshot") && !self.remain_after_exit
     }
 
-    pub fn result_is_success(&self) -> bool {
+    fn result_is_success(&self) -> bool {
         matches!(self.result.as_deref(), None | Some("success"))
     }
 
-    pub fn is_masked(&self) -> bool {
+    fn is_masked(&self) -> bool {
         matches!(
             self.enabled.as_deref(),
             Some("masked") | Some("masked-runtime")
@@ -74,7 +61,7 @@ impl UnitState {
     }
 
     /// Enabled in a way `disable` would undo.
-    pub fn is_enabled(&self) -> bool {
+    fn is_enabled(&self) -> bool {
         matches!(
             self.enabled.as_deref(),
             Some("enabled") | Some("enabled-runtime") | Some("linked") | Some("linked-runtime")
@@ -82,7 +69,7 @@ impl UnitState {
     }
 
     /// What a person compares: the reported fields (and a new run counts as a change).
-    pub fn differs_from(&self, other: &UnitState) -> bool {
+    fn differs_from(&self, other: &UnitState) -> bool {
         self.load != other.load
             || self.active != other.active
             || self.sub != other.sub
@@ -161,18 +148,6 @@ fn environment_file_path(value: &str) -> String {
     }
 }
 
-/// A job as `systemctl list-jobs` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Job {
-    pub id: u32,
-    pub unit: String,
-    /// start, stop, restart, ...
-    #[serde(rename = "type")]
-    pub job_type: String,
-    /// waiting or running.
-    pub state: String,
-}
-
 /// Parses `systemctl list-jobs --no-legend` lines: `ID UNIT TYPE STATE`.
 pub fn parse_jobs(text: &str) -> Vec<Job> {
     text.lines()
@@ -184,6 +159,7 @@ pub fn parse_jobs(text: &str) -> Vec<Job> {
                 unit: words.next()?.to_string(),
                 job_type: words.next()?.to_string(),
                 state: words.next()?.to_string(),
+                path: None,
             })
         })
         .collect()

@@ -1,9 +1,14 @@
 //! Running systemctl: the argv (never a shell), the environment that makes its output
 //! parseable, a log of every command run for the report, and what its stderr means.
 
+use crate::report::{DbusCall, Job, Transport, UnitFileChange, UnitState};
+use crate::state::{parse_jobs, parse_show, PROPERTIES};
 use crate::unit_name::UnitName;
+use crate::verbs::Step as _;
+use crate::verbs::{Action, Driver, StepDone, StepFailed};
 use conventions::ToolError;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Which service manager systemctl talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,10 +103,7 @@ impl Systemctl {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .output();
-        // Polling repeats the same `show`; the report lists each command once.
-        if self.commands.last() != Some(&argv) && !self.commands.contains(&argv) {
-            self.commands.push(argv.clone());
-        }
+        self.record(&argv);
         let output = output.map_err(|e| {
             ToolError::failed(
                 format!(
@@ -117,13 +119,157 @@ impl Systemctl {
         })
     }
 
-    /// Every distinct argv run so far.
-    pub fn commands(&self) -> &[Vec<String>] {
+    /// Adds `argv` to the commands reported, once: polling repeats the same `show`.
+    pub fn record(&mut self, argv: &[String]) {
+        if !self.commands.iter().any(|c| c == argv) {
+            self.commands.push(argv.to_vec());
+        }
+    }
+
+    /// Every distinct argv run (or recorded) so far.
+    pub fn command_log(&self) -> &[Vec<String>] {
         &self.commands
+    }
+
+    /// The `show` that reads the state of `units`.
+    pub fn show_argv(&self, units: &[UnitName]) -> Vec<String> {
+        let refs: Vec<&UnitName> = units.iter().collect();
+        self.argv(&["show", "-p", PROPERTIES], &refs)
+    }
+
+    /// Polls `show` until none of `which` has a job, or the deadline passes.
+    fn wait_for_jobs(
+        &mut self,
+        units: &[UnitName],
+        which: &[usize],
+        timeout: Duration,
+    ) -> Result<Vec<UnitState>, StepFailed> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let states = self.read_states(units).map_err(StepFailed::Error)?;
+            let pending: Vec<usize> = which
+                .iter()
+                .copied()
+                .filter(|&i| states[i].job.is_some())
+                .collect();
+            if pending.is_empty() {
+                return Ok(states);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let jobs = self.pending_jobs(units, &states, &pending);
+                return Err(StepFailed::TimedOut {
+                    after: states,
+                    pending: pending.into_iter().zip(jobs).collect(),
+                });
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// The queued jobs of the `pending` units, from `systemctl list-jobs` (falling back to
+    /// the Job property when list-jobs says nothing).
+    fn pending_jobs(
+        &mut self,
+        units: &[UnitName],
+        states: &[UnitState],
+        pending: &[usize],
+    ) -> Vec<Option<Job>> {
+        let names: Vec<&UnitName> = pending.iter().map(|&i| &units[i]).collect();
+        let argv = self.argv(&["list-jobs", "--no-legend"], &names);
+        let listed = self
+            .run(argv)
+            .map(|r| parse_jobs(&r.stdout))
+            .unwrap_or_default();
+        pending
+            .iter()
+            .map(|&i| {
+                let name = units[i].as_str();
+                listed.iter().find(|j| j.unit == name).cloned().or_else(|| {
+                    states[i].job.map(|id| Job {
+                        id,
+                        unit: name.to_string(),
+                        job_type: "unknown".into(),
+                        state: "unknown".into(),
+                        path: None,
+                    })
+                })
+            })
+            .collect()
     }
 
     pub fn manager(&self) -> &Manager {
         &self.manager
+    }
+}
+
+impl Driver for Systemctl {
+    fn transport(&self) -> Transport {
+        Transport::Systemctl
+    }
+
+    /// One `systemctl show` for all units.
+    fn read_states(&mut self, units: &[UnitName]) -> Result<Vec<UnitState>, ToolError> {
+        let reply = self.run(self.show_argv(units))?;
+        if let Some(err) = diagnose(&reply).into_error("reading unit state") {
+            return Err(err);
+        }
+        parse_show(&reply.stdout, units.len()).map_err(|e| {
+            ToolError::failed(format!(
+                "cannot read unit state: {e}; run `systemctl show` on these units by hand to see why"
+            ))
+        })
+    }
+
+    fn run_step(
+        &mut self,
+        action: Action,
+        units: &[UnitName],
+        which: &[usize],
+        timeout: Duration,
+    ) -> Result<StepDone, StepFailed> {
+        let names: Vec<&UnitName> = which.iter().map(|&i| &units[i]).collect();
+        let reply = self
+            .run(self.argv(action.args(), &names))
+            .map_err(StepFailed::Error)?;
+        let listed: Vec<String> = names.iter().map(|u| u.to_string()).collect();
+        if let Some(e) =
+            diagnose(&reply).into_error(&format!("{} {}", action.doing(), listed.join(", ")))
+        {
+            return Err(StepFailed::Error(e.with("units", &listed)));
+        }
+        let after = if action.queues_job() {
+            Some(self.wait_for_jobs(units, which, timeout)?)
+        } else {
+            None
+        };
+        Ok(StepDone {
+            after,
+            job_results: vec![],
+            other_failures: vec![],
+        })
+    }
+
+    fn step_argv(&self, action: Action, units: &[&UnitName]) -> Vec<String> {
+        self.argv(action.args(), units)
+    }
+
+    fn step_calls(&self, _: Action, _: &[&UnitName]) -> Vec<DbusCall> {
+        vec![]
+    }
+
+    fn commands(&self) -> Vec<Vec<String>> {
+        self.commands.clone()
+    }
+
+    fn dbus_calls(&self) -> Vec<DbusCall> {
+        vec![]
+    }
+
+    fn changes(&self) -> Vec<UnitFileChange> {
+        vec![]
     }
 }
 

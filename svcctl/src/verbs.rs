@@ -1,30 +1,77 @@
-//! Each verb as a plan of systemctl steps decided from the state before, run one step at a
-//! time for all units together, then judged from the state after.
+//! Each verb as a plan of steps decided from the state before, run one step at a time for
+//! all units together through a [`Driver`] (D-Bus or systemctl), then judged from the
+//! state after and, over D-Bus, from each job's own result.
 
-use crate::state::{parse_jobs, parse_show, Job, UnitState, PROPERTIES};
-use crate::systemctl::{diagnose, Systemctl};
+pub use crate::report::{Action, UnitReport};
+use crate::report::{DbusCall, Job, JobResult, Transport, UnitFileChange, UnitState};
+use crate::state::Judge as _;
 use crate::unit_name::UnitName;
 use crate::Verb;
 use conventions::ToolError;
-use serde::Serialize;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// One systemctl verb svcctl may run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Unmask,
-    Enable,
-    Disable,
-    Mask,
-    Start,
-    Stop,
-    Restart,
+/// How one step went.
+pub enum StepFailed {
+    /// The step did not go through (refused, no manager, a broken connection).
+    Error(ToolError),
+    /// `--timeout` expired with jobs still queued: the state then, and the pending jobs by
+    /// unit index (None when the job could not be read).
+    TimedOut {
+        after: Vec<UnitState>,
+        pending: Vec<(usize, Option<Job>)>,
+    },
 }
 
-impl Action {
-    /// systemctl's arguments. Jobs are queued with `--no-block` and polled, so a timeout
-    /// is svcctl's to enforce and report.
+/// What a finished step leaves: the state after if the driver read it anyway (None: read
+/// it again), and the job results by unit index.
+pub struct StepDone {
+    pub after: Option<Vec<UnitState>>,
+    pub job_results: Vec<(usize, JobResult)>,
+    /// Jobs of other units that ended without success while these ran (unit, result):
+    /// systemd does not say which dependency failed, these are the candidates.
+    pub other_failures: Vec<(String, JobResult)>,
+}
+
+/// A way to reach the service manager.
+pub trait Driver {
+    fn transport(&self) -> Transport;
+    /// The state of every unit, in order.
+    fn read_states(&mut self, units: &[UnitName]) -> Result<Vec<UnitState>, ToolError>;
+    /// Runs `action` for `units[i]` for each `i` in `which`, waiting up to `timeout` for
+    /// its jobs.
+    fn run_step(
+        &mut self,
+        action: Action,
+        units: &[UnitName],
+        which: &[usize],
+        timeout: Duration,
+    ) -> Result<StepDone, StepFailed>;
+    /// The argv this driver would run (or an operator would type) for a step.
+    fn step_argv(&self, action: Action, units: &[&UnitName]) -> Vec<String>;
+    /// The D-Bus calls a step would make (none for systemctl).
+    fn step_calls(&self, action: Action, units: &[&UnitName]) -> Vec<DbusCall>;
+    fn commands(&self) -> Vec<Vec<String>>;
+    fn dbus_calls(&self) -> Vec<DbusCall>;
+    fn changes(&self) -> Vec<UnitFileChange>;
+}
+
+/// What each action is, for systemctl and for messages (the action itself is a report type).
+pub trait Step {
+    /// systemctl's arguments as svcctl runs them: jobs are queued with `--no-block` and
+    /// polled, so a timeout is svcctl's to enforce and report.
+    fn args(self) -> &'static [&'static str];
+    /// systemctl's arguments as an operator types them, waiting for the job.
+    fn blocking_args(self) -> &'static [&'static str];
+    /// Whether the action queues a job that must be waited for.
+    fn queues_job(self) -> bool;
+    fn doing(self) -> &'static str;
+    /// Whether the unit needs this action to reach the verb's goal.
+    fn needed(self, before: &UnitState) -> bool;
+}
+
+impl Step for Action {
+    /// systemctl's arguments as svcctl runs them: jobs are queued with `--no-block` and
+    /// polled, so a timeout is svcctl's to enforce and report.
     fn args(self) -> &'static [&'static str] {
         match self {
             Action::Unmask => &["unmask"],
@@ -37,8 +84,14 @@ impl Action {
         }
     }
 
+    /// systemctl's arguments as an operator types them, waiting for the job.
+    fn blocking_args(self) -> &'static [&'static str] {
+        let args = self.args();
+        &args[args.len() - 1..]
+    }
+
     /// Whether the action queues a job that must be waited for.
-    fn is_job(self) -> bool {
+    fn queues_job(self) -> bool {
         matches!(self, Action::Start | Action::Stop | Action::Restart)
     }
 
@@ -86,41 +139,20 @@ pub fn steps(verb: Verb, now: bool) -> Vec<Action> {
     }
 }
 
-/// One unit's entry in the report.
-#[derive(Debug, Clone, Serialize)]
-pub struct UnitReport {
-    pub unit: String,
-    pub present: bool,
-    pub changed: bool,
-    /// Why nothing was done for the unit, or null.
-    pub skipped: Option<String>,
-    /// The systemctl verbs run (or, in a dry run, that would run) for this unit.
-    pub actions: Vec<Action>,
-    pub before: Option<UnitState>,
-    pub after: Option<UnitState>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-    /// The job still queued when `--timeout` expired.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pending_job: Option<Job>,
-}
-
-/// Reads the state of all `units` in one `systemctl show`.
-pub fn read_states(
-    systemctl: &mut Systemctl,
-    units: &[UnitName],
-) -> Result<Vec<UnitState>, ToolError> {
-    let refs: Vec<&UnitName> = units.iter().collect();
-    let argv = systemctl.argv(&["show", "-p", PROPERTIES], &refs);
-    let reply = systemctl.run(argv)?;
-    if let Some(err) = diagnose(&reply).into_error("reading unit state") {
-        return Err(err);
+/// What a job result other than done/skipped means, in a few words.
+fn job_result_meaning(result: &JobResult) -> &'static str {
+    match result {
+        JobResult::Failed => "the unit failed",
+        JobResult::Dependency => "a unit it requires failed, so it was never started",
+        JobResult::Timeout => "the job timed out",
+        JobResult::Canceled => "the job was canceled by another job",
+        JobResult::Invalid => "the job does not apply to the unit's state",
+        JobResult::Unsupported => "the unit type does not support it",
+        JobResult::Assert => "an Assert= condition failed",
+        JobResult::Collected => "the unit was garbage-collected",
+        JobResult::Once => "the unit may run only once",
+        _ => "systemd reported it",
     }
-    parse_show(&reply.stdout, units.len()).map_err(|e| {
-        ToolError::failed(format!(
-            "cannot read unit state: {e}; run `systemctl show` on these units by hand to see why"
-        ))
-    })
 }
 
 /// What a run ends with: the units' entries and, when it did not succeed, why.
@@ -138,6 +170,8 @@ pub struct Plan {
     /// Per step (in [`steps`] order): the indexes of the units it runs for.
     pub steps: Vec<(Action, Vec<usize>)>,
     pub entries: Vec<UnitReport>,
+    /// Dependencies' jobs that failed during the run (see [`StepDone::other_failures`]).
+    pub other_failures: Vec<(String, JobResult)>,
 }
 
 impl Plan {
@@ -156,6 +190,7 @@ impl Plan {
                 before: Some(state.clone()),
                 after: None,
                 warnings: vec![],
+                job_result: None,
                 pending_job: None,
             })
             .collect();
@@ -196,24 +231,34 @@ impl Plan {
             before,
             steps: planned,
             entries,
+            other_failures: vec![],
         }
     }
 
     /// The argv of each planned step, without running any.
-    pub fn argvs(&self, systemctl: &Systemctl) -> Vec<Vec<String>> {
+    pub fn argvs(&self, driver: &dyn Driver) -> Vec<Vec<String>> {
         self.steps
             .iter()
-            .map(|(action, which)| {
-                let units: Vec<&UnitName> = which.iter().map(|&i| &self.units[i]).collect();
-                systemctl.argv(action.args(), &units)
-            })
+            .map(|(action, which)| driver.step_argv(*action, &self.step_units(which)))
             .collect()
+    }
+
+    /// The D-Bus calls of each planned step, without making any.
+    pub fn calls(&self, driver: &dyn Driver) -> Vec<DbusCall> {
+        self.steps
+            .iter()
+            .flat_map(|(action, which)| driver.step_calls(*action, &self.step_units(which)))
+            .collect()
+    }
+
+    fn step_units(&self, which: &[usize]) -> Vec<&UnitName> {
+        which.iter().map(|&i| &self.units[i]).collect()
     }
 
     /// Runs the steps, waits for their jobs, reads the state after and judges it.
     pub fn execute(
         mut self,
-        systemctl: &mut Systemctl,
+        driver: &mut dyn Driver,
         timeout: Duration,
         progress: &dyn Fn(&str),
     ) -> Finished {
@@ -221,67 +266,36 @@ impl Plan {
         let mut error: Option<ToolError> = None;
         let steps = std::mem::take(&mut self.steps);
         for (action, which) in &steps {
-            let units: Vec<&UnitName> = which.iter().map(|&i| &self.units[i]).collect();
-            let names: Vec<String> = units.iter().map(|u| u.to_string()).collect();
+            let names: Vec<String> = which.iter().map(|&i| self.units[i].to_string()).collect();
             progress(&format!("{} {}", action.doing(), names.join(" ")));
-            let argv = systemctl.argv(action.args(), &units);
-            let reply = match systemctl.run(argv) {
-                Ok(reply) => reply,
-                Err(e) => {
+            match driver.run_step(*action, &self.units, which, timeout) {
+                Ok(done) => {
+                    after = done.after;
+                    for (i, result) in done.job_results {
+                        self.entries[i].job_result = Some(result);
+                    }
+                    self.other_failures.extend(done.other_failures);
+                }
+                Err(StepFailed::Error(e)) => {
+                    after = None;
                     error = Some(e);
                     break;
                 }
-            };
-            after = None;
-            if let Some(e) =
-                diagnose(&reply).into_error(&format!("{} {}", action.doing(), names.join(", ")))
-            {
-                error = Some(e.with("units", &names));
-                break;
-            }
-            if action.is_job() {
-                match self.wait_for_jobs(systemctl, which, timeout) {
-                    Ok(states) => after = Some(states),
-                    Err(Waited::Failed(e)) => {
-                        error = Some(e);
-                        break;
-                    }
-                    Err(Waited::TimedOut(states, pending)) => {
-                        let jobs = self.pending_jobs(systemctl, &states, &pending);
-                        let listed: Vec<String> = pending
-                            .iter()
-                            .map(|&i| match &jobs[i] {
-                                Some(job) => format!(
-                                    "{} ({} job {} {})",
-                                    self.units[i], job.job_type, job.id, job.state
-                                ),
-                                None => self.units[i].to_string(),
-                            })
-                            .collect();
-                        for &i in &pending {
-                            self.entries[i].pending_job = jobs[i].clone();
-                        }
-                        let still: Vec<&Job> = jobs.iter().flatten().collect();
-                        error = Some(
-                            ToolError::busy(format!(
-                                "--timeout {} expired while {}: still queued: {}; systemd keeps working on it, check again with `svcctl status`",
-                                conventions::duration::format_duration(timeout),
-                                action.doing(),
-                                listed.join(", ")
-                            ))
-                            .with("jobs", still),
-                        );
-                        after = Some(states);
-                        break;
-                    }
+                Err(StepFailed::TimedOut {
+                    after: states,
+                    pending,
+                }) => {
+                    error = Some(self.timed_out(*action, timeout, &pending));
+                    after = Some(states);
+                    break;
                 }
             }
         }
-        // The state after: the last poll's if nothing ran since, else one more read.
+        // The state after: the driver's last read if nothing ran since, else one more read.
         let after = match after {
             Some(states) => Some(states),
             None if steps.is_empty() => Some(self.before.clone()),
-            None => match read_states(systemctl, &self.units) {
+            None => match driver.read_states(&self.units) {
                 Ok(states) => Some(states),
                 Err(e) => {
                     error.get_or_insert(e);
@@ -304,7 +318,7 @@ impl Plan {
         }
         if error.is_none() {
             if let Some(after) = &after {
-                error = self.judge(after);
+                error = self.failed_jobs(after).or_else(|| self.judge(after));
             }
         }
         Finished {
@@ -313,64 +327,97 @@ impl Plan {
         }
     }
 
-    /// Polls `show` until none of `which` has a job, or the deadline passes.
-    fn wait_for_jobs(
-        &self,
-        systemctl: &mut Systemctl,
-        which: &[usize],
+    /// The busy error of a step whose jobs outlived `--timeout`; the pending jobs go into
+    /// the units' entries.
+    fn timed_out(
+        &mut self,
+        action: Action,
         timeout: Duration,
-    ) -> Result<Vec<UnitState>, Waited> {
-        let deadline = Instant::now() + timeout;
-        let mut pause = Duration::from_millis(5);
-        loop {
-            let states = read_states(systemctl, &self.units).map_err(Waited::Failed)?;
-            let pending: Vec<usize> = which
-                .iter()
-                .copied()
-                .filter(|&i| states[i].job.is_some())
-                .collect();
-            if pending.is_empty() {
-                return Ok(states);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(Waited::TimedOut(states, pending));
-            }
-            std::thread::sleep(pause.min(deadline - now));
-            pause = (pause * 2).min(Duration::from_millis(200));
+        pending: &[(usize, Option<Job>)],
+    ) -> ToolError {
+        let listed: Vec<String> = pending
+            .iter()
+            .map(|(i, job)| match job {
+                Some(job) => format!(
+                    "{} ({} job {} {})",
+                    self.units[*i], job.job_type, job.id, job.state
+                ),
+                None => self.units[*i].to_string(),
+            })
+            .collect();
+        for (i, job) in pending {
+            self.entries[*i].pending_job = job.clone();
         }
+        let still: Vec<&Job> = pending.iter().filter_map(|(_, j)| j.as_ref()).collect();
+        ToolError::busy(format!(
+            "--timeout {} expired while {}: still queued: {}; systemd keeps working on it, check again with `svcctl status`",
+            conventions::duration::format_duration(timeout),
+            action.doing(),
+            listed.join(", ")
+        ))
+        .with("jobs", still)
     }
 
-    /// The queued jobs of the `pending` units, by unit index, from `systemctl list-jobs`
-    /// (falling back to the Job property when list-jobs says nothing).
-    fn pending_jobs(
-        &self,
-        systemctl: &mut Systemctl,
-        states: &[UnitState],
-        pending: &[usize],
-    ) -> Vec<Option<Job>> {
-        let units: Vec<&UnitName> = pending.iter().map(|&i| &self.units[i]).collect();
-        let argv = systemctl.argv(&["list-jobs", "--no-legend"], &units);
-        let listed = systemctl
-            .run(argv)
-            .map(|r| parse_jobs(&r.stdout))
-            .unwrap_or_default();
-        (0..self.units.len())
-            .map(|i| {
-                if !pending.contains(&i) {
-                    return None;
-                }
-                let name = self.units[i].as_str();
-                listed.iter().find(|j| j.unit == name).cloned().or_else(|| {
-                    states[i].job.map(|id| Job {
-                        id,
-                        unit: name.to_string(),
-                        job_type: "unknown".into(),
-                        state: "unknown".into(),
-                    })
-                })
-            })
-            .collect()
+    /// A job that ended with a result other than done or skipped fails its unit, whatever
+    /// the state after looks like (a start whose dependency failed never ran at all).
+    fn failed_jobs(&self, after: &[UnitState]) -> Option<ToolError> {
+        let mut problems = Vec::new();
+        let mut units = Vec::new();
+        let mut results = serde_json::Map::new();
+        for (entry, state) in self.entries.iter().zip(after) {
+            let Some(result) = entry.job_result.as_ref().filter(|r| !r.succeeded()) else {
+                continue;
+            };
+            let verb = if entry.actions.contains(&Action::Stop) {
+                "did not stop"
+            } else {
+                "did not start"
+            };
+            let mut meaning = job_result_meaning(result).to_string();
+            if *result == JobResult::Dependency && !self.other_failures.is_empty() {
+                let failed: Vec<String> = self
+                    .other_failures
+                    .iter()
+                    .map(|(unit, r)| format!("{unit}: {}", r.as_str()))
+                    .collect();
+                meaning = format!(
+                    "{meaning}; jobs that failed meanwhile: {}",
+                    failed.join(", ")
+                );
+            }
+            problems.push(format!(
+                "{} {verb}: its job ended with result {} ({meaning}; active={}, sub={}, result={})",
+                entry.unit,
+                result.as_str(),
+                state.active,
+                state.sub,
+                state.result.as_deref().unwrap_or("unknown")
+            ));
+            units.push(entry.unit.clone());
+            results.insert(entry.unit.clone(), result.as_str().into());
+        }
+        if problems.is_empty() {
+            return None;
+        }
+        let mut error = ToolError::failed(format!(
+            "{}; see the units' state in the report and `journalctl -u UNIT` for why",
+            problems.join("; ")
+        ))
+        .with("units", units)
+        .with("job_results", results);
+        let dependency = self
+            .entries
+            .iter()
+            .any(|e| e.job_result == Some(JobResult::Dependency));
+        if dependency && !self.other_failures.is_empty() {
+            let others: serde_json::Map<String, serde_json::Value> = self
+                .other_failures
+                .iter()
+                .map(|(unit, r)| (unit.clone(), r.as_str().into()))
+                .collect();
+            error = error.with("failed_meanwhile", others);
+        }
+        Some(error)
     }
 
     /// Whether each present unit reached the verb's goal; warnings for what is odd but fine.
@@ -456,11 +503,6 @@ impl Plan {
     }
 }
 
-enum Waited {
-    Failed(ToolError),
-    TimedOut(Vec<UnitState>, Vec<usize>),
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,7 +545,7 @@ mod tests {
         assert_eq!(plan.steps, vec![(Action::Stop, vec![0])]);
         assert!(plan.entries[0].changed);
         assert!(!plan.entries[1].changed);
-        let sys = Systemctl::new(crate::systemctl::Manager::System);
+        let sys = crate::systemctl::Systemctl::new(crate::systemctl::Manager::System);
         assert_eq!(
             plan.argvs(&sys),
             vec![vec![

@@ -1,11 +1,31 @@
 //! svcctl against a real systemd (the sandbox of scripts/sandbox/systemd.sh): every
-//! "must hold" of issue 4. No fake systemctl: each test boots its own manager.
+//! "must hold" of its contract, over D-Bus and over the systemctl fallback. No fake
+//! systemctl and no fake bus: each test boots its own manager.
 
 use serde_json::Value;
 use std::process::Command;
 use support::run::run_command;
 use support::systemd::{service_unit, Sandbox};
 use support::{bin, require, ToolRun};
+
+/// A system bus for the sandbox: dbus-daemon, socket-activated by the sandbox's systemd.
+const DBUS_SOCKET: &str =
+    "[Unit]\nDefaultDependencies=no\n[Socket]\nListenStream=/run/dbus/system_bus_socket\n";
+const DBUS_SERVICE: &str = "[Unit]\nDefaultDependencies=no\nRequires=dbus.socket\nAfter=dbus.socket\n\
+    [Service]\nType=notify\nNotifyAccess=main\n\
+    ExecStart=/usr/bin/dbus-daemon --system --address=systemd: --nofork --nopidfile --systemd-activation --syslog-only\n";
+
+fn have_dbus_daemon() -> bool {
+    require(
+        "dbus-daemon",
+        if std::path::Path::new("/usr/bin/dbus-daemon").exists() {
+            Ok(())
+        } else {
+            Err("/usr/bin/dbus-daemon is not installed".into())
+        },
+    )
+    .is_some()
+}
 
 fn boot(units: &[(&str, &str)]) -> Option<Sandbox> {
     require("systemd sandbox", Sandbox::boot(units))
@@ -47,6 +67,16 @@ fn commands(run: &ToolRun) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The D-Bus method names called, in order.
+fn members(run: &ToolRun) -> Vec<String> {
+    run.json["dbus_calls"]
+        .as_array()
+        .expect("dbus_calls")
+        .iter()
+        .map(|call| call["member"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn ran(run: &ToolRun, verb: &str) -> Option<Vec<String>> {
     commands(run)
         .into_iter()
@@ -72,18 +102,26 @@ fn start_and_stop_act_on_real_state_and_a_second_run_changes_nothing() {
     let pid = main_pid(&sb, "api.service");
     assert_eq!(entry["after"]["main_pid"].to_string(), pid);
     assert_eq!(sb.active_state("api.service"), "active");
-    // The exact argv, unit names after `--`, jobs queued with --no-block.
+    // The argv an operator would type for the same effect, unit names after `--`.
     assert_eq!(
         ran(&first, "start").unwrap(),
         [
             "systemctl",
             "--no-pager",
             "--no-ask-password",
-            "--no-block",
             "start",
             "--",
             "api.service"
         ]
+    );
+    // As root the manager's own socket, one job, its result from JobRemoved.
+    assert_eq!(first.json["transport"], "private");
+    assert_eq!(entry["job_result"], "done");
+    assert_eq!(
+        members(&first),
+        ["GetAll", "StartUnit", "GetAll"],
+        "{}",
+        first.stdout
     );
     let show = ran(&first, "show").unwrap();
     assert!(show.contains(&"-p".to_string()), "{show:?}");
@@ -314,6 +352,16 @@ fn a_timeout_shorter_than_the_stop_is_exit_5_with_the_job_still_queued() {
     // It really is still queued in systemd right now.
     let job = sb.show("stubborn.service", &["Job"]).remove("Job").unwrap();
     assert_eq!(entry["pending_job"]["id"].to_string(), job);
+    assert_eq!(
+        entry["pending_job"]["path"],
+        format!("/org/freedesktop/systemd1/job/{job}")
+    );
+    let message = run.json["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("job {job}")), "{message}");
+    assert!(
+        entry.get("job_result").is_none(),
+        "the job has no result yet"
+    );
 }
 
 #[test]
@@ -330,6 +378,7 @@ fn a_unit_that_fails_to_start_is_exit_1_and_a_oneshot_counts_when_it_ran() {
     assert_eq!(entry["after"]["active"], "failed");
     assert_eq!(entry["after"]["result"], "exit-code");
     assert_eq!(run.json["error"]["units"][0], "broken.service");
+    assert_eq!(entry["job_result"], "failed");
     assert!(
         run.stderr.contains("broken.service did not start"),
         "{}",
@@ -453,6 +502,14 @@ fn dry_run_reads_the_real_state_and_touches_nothing() {
         "{would}"
     );
     assert_eq!(commands(&run).len(), 1, "only the state was read");
+    assert_eq!(members(&run), ["GetAll"], "only the state was read");
+    let would_call: Vec<&str> = run.json["would_call"]
+        .as_array()
+        .expect("would_call")
+        .iter()
+        .map(|c| c["member"].as_str().unwrap())
+        .collect();
+    assert_eq!(would_call, ["DisableUnitFiles", "Reload", "StopUnit"]);
     assert_eq!(main_pid(&sb, "api.service"), pid);
     assert_eq!(sb.unit_file_state("api.service"), "enabled");
     assert!(link.symlink_metadata().is_ok());
@@ -505,25 +562,16 @@ fn status_reports_environment_files_and_never_their_contents() {
 
 #[test]
 fn permission_denied_is_exit_6_and_the_unit_is_untouched() {
-    // A system bus in the sandbox, so an unprivileged systemctl reaches systemd at all;
+    // A system bus in the sandbox, so an unprivileged caller reaches systemd at all;
     // no polkit, so systemd refuses.
-    let dbus_socket =
-        "[Unit]\nDefaultDependencies=no\n[Socket]\nListenStream=/run/dbus/system_bus_socket\n";
-    let dbus_service = "[Unit]\nDefaultDependencies=no\nRequires=dbus.socket\nAfter=dbus.socket\n\
-        [Service]\nType=notify\nNotifyAccess=main\n\
-        ExecStart=/usr/bin/dbus-daemon --system --address=systemd: --nofork --nopidfile --systemd-activation --syslog-only\n";
-    if !std::path::Path::new("/usr/bin/dbus-daemon").exists() {
-        require::<()>(
-            "dbus-daemon",
-            Err("/usr/bin/dbus-daemon is not installed".into()),
-        );
+    if !have_dbus_daemon() {
         return;
     }
     let unit = service_unit("/bin/sleep 300", "");
     let Some(sb) = boot(&[
         ("api.service", &unit),
-        ("dbus.socket", dbus_socket),
-        ("dbus.service", dbus_service),
+        ("dbus.socket", DBUS_SOCKET),
+        ("dbus.service", DBUS_SERVICE),
     ]) else {
         return;
     };
@@ -540,9 +588,14 @@ fn permission_denied_is_exit_6_and_the_unit_is_untouched() {
             .args(args);
         run_command("svcctl", &mut cmd, None)
     };
-    // Reading works for anyone.
+    // Reading works for anyone, through the system bus (the private socket is root's).
     let status = as_nobody(&["status", "api"]);
     status.expect_code(0);
+    assert_eq!(status.json["transport"], "system-bus");
+    assert_eq!(
+        members(&status),
+        ["Hello", "AddMatch", "GetNameOwner", "Subscribe", "GetAll"]
+    );
     assert_eq!(
         unit_entry(&status, "api.service")["after"]["active"],
         "active"
@@ -552,12 +605,23 @@ fn permission_denied_is_exit_6_and_the_unit_is_untouched() {
     stop.expect_code(6);
     assert_eq!(stop.error_kind(), Some("permission"));
     assert!(stop.stderr.contains("Access denied") || stop.stderr.contains("authentication"));
+    assert_eq!(
+        stop.json["error"]["bus_error"], "org.freedesktop.DBus.Error.AccessDenied",
+        "{}",
+        stop.stdout
+    );
+    assert!(members(&stop).contains(&"StopUnit".to_string()));
     assert_eq!(stop.json["changed"], false);
     assert_eq!(sb.active_state("api.service"), "active");
     assert_eq!(main_pid(&sb, "api.service"), pid);
 
     let enable = as_nobody(&["enable", "api"]);
     enable.expect_code(6);
+    assert!(
+        members(&enable).contains(&"EnableUnitFiles".to_string()),
+        "{}",
+        enable.stdout
+    );
     assert_eq!(sb.unit_file_state("api.service"), "disabled");
 }
 
@@ -643,6 +707,8 @@ fn user_and_host_pass_through_to_systemctl() {
         "{}",
         run.stdout
     );
+    assert_eq!(run.json["transport"], "user");
+    assert_eq!(unit_entry(&run, "mine.service")["job_result"], "done");
     let user_state = sb
         .command("systemctl")
         .args(["--user", "show", "-p", "ActiveState", "mine.service"])
@@ -674,6 +740,8 @@ fn user_and_host_pass_through_to_systemctl() {
     );
     remote.expect_code(1);
     assert_eq!(commands(&remote)[0][3..5], ["-H", "nobody@host.invalid"]);
+    assert_eq!(remote.json["transport"], "systemctl");
+    assert_eq!(remote.json["dbus_calls"], serde_json::json!([]));
     let option_host = svcctl(
         &sb,
         &["--host=-oProxyCommand=touch /tmp/pwned", "status", "mine"],
@@ -710,4 +778,276 @@ fn a_running_unit_whose_file_is_gone_is_still_stopped() {
     assert_eq!(entry["present"], true, "it still runs: {entry}");
     assert_eq!(entry["changed"], true);
     assert_eq!(sb.active_state("orphan.service"), "inactive");
+}
+
+#[test]
+fn job_results_say_why_a_start_failed() {
+    // Type=exec: the start job fails when the binary cannot be executed.
+    let missing_binary = service_unit("/nonexistent/holdkit-binary", "Type=exec");
+    let base = service_unit("/bin/false", "Type=oneshot");
+    let top = "[Unit]\nDefaultDependencies=no\nRequires=base.service\nAfter=base.service\n\
+               [Service]\nExecStart=/bin/sleep 300\n";
+    let Some(sb) = boot(&[
+        ("noexec.service", &missing_binary),
+        ("base.service", &base),
+        ("top.service", top),
+    ]) else {
+        return;
+    };
+    let run = svcctl(&sb, &["start", "noexec"]);
+    run.expect_code(1);
+    let entry = unit_entry(&run, "noexec.service");
+    assert_eq!(entry["job_result"], "failed", "{}", run.stdout);
+    assert_eq!(entry["after"]["active"], "failed");
+    assert_eq!(run.json["error"]["job_results"]["noexec.service"], "failed");
+    assert!(run.stderr.contains("result failed"), "{}", run.stderr);
+
+    let run = svcctl(&sb, &["start", "top"]);
+    run.expect_code(1);
+    assert_eq!(run.error_kind(), Some("failed"));
+    let entry = unit_entry(&run, "top.service");
+    assert_eq!(entry["job_result"], "dependency", "{}", run.stdout);
+    assert_eq!(
+        run.json["error"]["units"],
+        serde_json::json!(["top.service"])
+    );
+    assert!(run.stderr.contains("dependency"), "{}", run.stderr);
+    // systemd does not say which dependency failed; the job that failed meanwhile does.
+    assert_eq!(
+        run.json["error"]["failed_meanwhile"]["base.service"], "failed",
+        "{}",
+        run.stdout
+    );
+    // It never ran: its dependency failed first.
+    assert_eq!(entry["after"]["active"], "inactive");
+    assert_eq!(entry["after"]["main_pid"], 0);
+    assert_eq!(sb.active_state("top.service"), "inactive");
+    assert_eq!(sb.active_state("base.service"), "failed");
+}
+
+/// The main pid of a unit is alive inside the sandbox (asked without systemctl, which
+/// cannot reach a manager whose sockets are gone).
+fn alive(sb: &Sandbox, pid: &str) -> bool {
+    sb.command("kill")
+        .args(["-0", pid])
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[test]
+fn without_the_private_socket_root_uses_the_bus_and_without_both_falls_back_to_systemctl() {
+    if !have_dbus_daemon() {
+        return;
+    }
+    let unit = service_unit("/bin/sleep 300", "");
+    let Some(sb) = boot(&[
+        ("api.service", &unit),
+        ("other.service", &unit),
+        ("dbus.socket", DBUS_SOCKET),
+        ("dbus.service", DBUS_SERVICE),
+    ]) else {
+        return;
+    };
+    assert!(sb
+        .systemctl(&["start", "dbus.service", "api.service", "other.service"])
+        .status
+        .success());
+    let other_pid = main_pid(&sb, "other.service");
+    let rm = |path: &str| assert!(sb.command("rm").arg(path).status().unwrap().success());
+    rm("/run/systemd/private");
+
+    let stop = svcctl(&sb, &["stop", "api"]);
+    stop.expect_code(0);
+    assert_eq!(stop.json["transport"], "system-bus", "{}", stop.stdout);
+    assert_eq!(unit_entry(&stop, "api.service")["job_result"], "done");
+    assert_eq!(sb.active_state("api.service"), "inactive");
+
+    // No socket at all: systemctl is asked, finds no manager either, and svcctl says so.
+    rm("/run/dbus/system_bus_socket");
+    let run = svcctl(&sb, &["stop", "other"]);
+    run.expect_code(1);
+    assert_eq!(run.json["transport"], "systemctl");
+    assert_eq!(run.json["dbus_calls"], serde_json::json!([]));
+    let message = run.json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no service manager was reached"),
+        "{message}"
+    );
+    assert!(ran(&run, "show").is_some(), "{}", run.stdout);
+    assert!(ran(&run, "stop").is_none(), "nothing was stopped");
+    assert!(alive(&sb, &other_pid), "other.service was not touched");
+}
+
+/// Two busy loops, one per core, killed when dropped.
+struct Load(Vec<std::process::Child>);
+
+impl Load {
+    fn both_cores() -> Load {
+        Load(
+            (0..2)
+                .map(|_| {
+                    Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .spawn()
+                        .expect("spawn a busy loop")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn three_hundred_connects_under_load_never_hang() {
+    let unit = service_unit("/bin/sleep 300", "");
+    let Some(sb) = boot(&[("api.service", &unit)]) else {
+        return;
+    };
+    assert!(sb.systemctl(&["start", "api.service"]).status.success());
+    let load = Load::both_cores();
+    // One shell inside the sandbox runs the loop; `timeout` turns a hang into exit 124.
+    let script = "fails=0; for i in $(seq 300); do \
+                  timeout 10 \"$0\" -q --json=short status api >/dev/null 2>&1 || { fails=$((fails+1)); echo \"run $i: exit $?\"; }; \
+                  done; echo \"fails=$fails\"";
+    let started = std::time::Instant::now();
+    let out = sb
+        .command("sh")
+        .args(["-c", script])
+        .arg(bin("svcctl"))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    drop(load);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.trim_end().ends_with("fails=0"), "{text}");
+    assert!(took < std::time::Duration::from_secs(120), "{took:?}");
+}
+
+#[test]
+fn stop_runs_no_systemctl() {
+    let unit = service_unit("/bin/sleep 300", "");
+    let Some(sb) = boot(&[("api.service", &unit)]) else {
+        return;
+    };
+    assert!(sb.systemctl(&["start", "api.service"]).status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace");
+    let out = sb
+        .command("strace")
+        .args(["-f", "-qq", "-e", "trace=execve,execveat", "-o"])
+        .arg(&trace)
+        .arg(bin("svcctl"))
+        .args(["--json=short", "stop", "api"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(sb.active_state("api.service"), "inactive");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let execs: Vec<&str> = text.lines().filter(|l| l.contains("execve")).collect();
+    assert_eq!(execs.len(), 1, "only svcctl itself: {text}");
+    assert!(execs[0].contains("svcctl"), "{text}");
+    assert!(!text.contains("systemctl"), "{text}");
+}
+
+/// A listener process, killed when dropped (also when a test panics).
+struct Listener(std::process::Child);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A listener on `socket` run as `uid` that accepts and then says nothing.
+fn silent_listener(socket: &std::path::Path, uid: u32) -> Listener {
+    let child = Listener(
+        Command::new("setpriv")
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={uid}"))
+            .arg("--clear-groups")
+            .args([
+                // The system's interpreter: a root-only one earlier on PATH is not nobody's.
+                "/usr/bin/python3",
+                "-c",
+                "import socket, sys, time\n\
+             s = socket.socket(socket.AF_UNIX)\n\
+             s.bind(sys.argv[1]); s.listen(8)\n\
+             conns = []\n\
+             while True: conns.append(s.accept()[0])",
+            ])
+            .arg(socket)
+            .spawn()
+            .expect("start python3"),
+    );
+    for _ in 0..200 {
+        if socket.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(socket.exists(), "the listener did not bind {socket:?}");
+    child
+}
+
+/// A user manager socket (`$XDG_RUNTIME_DIR/systemd/private`) in a fresh directory.
+fn runtime_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let systemd = dir.path().join("systemd");
+    std::fs::create_dir(&systemd).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&systemd, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let socket = systemd.join("private");
+    (dir, socket)
+}
+
+#[test]
+fn a_manager_socket_held_by_another_user_is_refused() {
+    let Some(()) = require("root", support::root()) else {
+        return;
+    };
+    let (dir, socket) = runtime_dir();
+    let listener = silent_listener(&socket, 65534);
+    let run = support::run_tool(
+        "svcctl",
+        ["--json=short", "--user", "status", "api"],
+        &[("XDG_RUNTIME_DIR", dir.path().to_str().unwrap())],
+        None,
+    );
+    drop(listener);
+    run.expect_code(3);
+    assert_eq!(run.error_kind(), Some("refused"));
+    assert!(run.stderr.contains("uid 65534"), "{}", run.stderr);
+}
+
+#[test]
+fn a_manager_that_never_answers_is_given_up_on() {
+    let Some(()) = require("root", support::root()) else {
+        return;
+    };
+    let (dir, socket) = runtime_dir();
+    let listener = silent_listener(&socket, 0);
+    let started = std::time::Instant::now();
+    let run = support::run_tool(
+        "svcctl",
+        ["--json=short", "--user", "stop", "api"],
+        &[("XDG_RUNTIME_DIR", dir.path().to_str().unwrap())],
+        None,
+    );
+    let took = started.elapsed();
+    drop(listener);
+    run.expect_code(1);
+    assert!(run.stderr.contains("in time"), "{}", run.stderr);
+    // The connect-and-login bound, not the 90 s job timeout.
+    assert!(took < std::time::Duration::from_secs(15), "{took:?}");
 }

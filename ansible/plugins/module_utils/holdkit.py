@@ -63,7 +63,9 @@ def finish(module, rc, report, stderr, diff=None, **extra):
     (Ansible ignores exit codes), changed exactly when the report says so."""
     if not report.get("ok"):
         error = report.get("error") or {}
+        # A step that failed halfway may already have changed the host: say so.
         module.fail_json(
+            changed=bool(report.get("changed")),
             msg=error.get("message") or "%s failed (exit %s)" % (report.get("tool"), rc),
             error_kind=error.get("kind") or "failed",
             rc=rc,

@@ -222,6 +222,62 @@ fn a_rolling_hibernate_of_four_hosts_two_over_ssh() {
     fleet.assert_no_secret_in_outputs(&[&wrong_password]);
 }
 
+#[test]
+fn the_collection_builds_installs_offline_and_documents_every_module() {
+    // No hosts: fleet.sh only builds the collection and installs the tarball offline.
+    let Some(fleet) = Fleet::boot(0, 0) else {
+        return;
+    };
+    assert!(
+        fleet.tarball().is_file(),
+        "ansible-galaxy collection build made no tarball"
+    );
+    let modules = ["hold", "hold_info", "envpatch", "svcctl", "pgtruncate"];
+    let names: Vec<String> = modules
+        .iter()
+        .map(|m| format!("holdkit.fleet.{m}"))
+        .collect();
+    let args: Vec<&str> = names.iter().map(String::as_str).collect();
+    let docs = fleet.ansible_doc(&args);
+    for name in &names {
+        let doc = &docs[name];
+        assert!(doc["doc"]["short_description"].is_string(), "{name}: {doc}");
+        let options = doc["doc"]["options"].as_object().unwrap();
+        assert!(options.contains_key("bin_dir"), "{name}: the shared option");
+        for option in options.values() {
+            assert!(
+                option["description"].is_string() || option["description"].is_array(),
+                "{name}"
+            );
+        }
+        assert!(
+            doc["examples"].as_str().unwrap().contains(name.as_str()),
+            "{name}: examples"
+        );
+        for field in ["holdkit", "rc", "error_kind", "msg"] {
+            assert!(
+                doc["return"][field].is_object(),
+                "{name}: return value {field}"
+            );
+        }
+    }
+    let hold = &docs["holdkit.fleet.hold"]["doc"]["options"];
+    for option in [
+        "state",
+        "include_opportunities",
+        "include_auth",
+        "keep_api",
+        "env_file",
+        "service",
+        "monitor",
+        "database_url",
+    ] {
+        assert!(hold[option].is_object(), "hold option {option}");
+    }
+    let connection = fleet.ansible_doc(&["-t", "connection", "holdkit.fleet.sandbox"]);
+    assert!(connection["holdkit.fleet.sandbox"]["doc"]["options"]["sandbox_pid"].is_object());
+}
+
 /// One host over the sandbox connection, for the per-module tests.
 fn one_host() -> Option<Fleet> {
     Fleet::boot(1, 0)

@@ -54,8 +54,9 @@ options:
     type: path
   report_file:
     description:
-      - Handled on the controller: merge this host's report (or why there is none) into this JSON
-        document, an object of host name to report. Several hosts and forks may share one file.
+      - Handled on the controller, by the action plugin of the same name. This host's report (or
+        why there is none) is merged into this JSON document, an object of host name to report;
+        many hosts and forks may share one file. A new ansible-playbook run starts it afresh.
       - Unset, nothing is recorded.
     type: path
 """

@@ -218,6 +218,20 @@ impl Fleet {
         (run, result)
     }
 
+    /// `ansible-doc --json PLUGINS` against the installed collection.
+    pub fn ansible_doc(&self, args: &[&str]) -> Value {
+        let mut cmd = self.ansible_command("ansible-doc");
+        cmd.arg("--json").args(args);
+        let run = self.finish(cmd);
+        assert_eq!(run.code, 0, "{}", run.output);
+        serde_json::from_str(run.output.trim()).unwrap_or_else(|e| panic!("{e}: {}", run.output))
+    }
+
+    /// The collection tarball `ansible-galaxy collection build` made.
+    pub fn tarball(&self) -> PathBuf {
+        self.dir.path().join("build/holdkit-fleet-0.1.0.tar.gz")
+    }
+
     /// `systemctl show` of one unit inside a host's sandbox.
     pub fn unit(&self, host: &Host, unit: &str) -> String {
         let out = Command::new("nsenter")

@@ -12,6 +12,8 @@
 #                                      DIR/hosts.tsv and installs the collection under
 #                                      DIR/collections
 #   fleet.sh stop DIR                  stop every sandbox, drop the databases, remove DIR
+#   fleet.sh reset DIR                 every host as it was booted: env file, units enabled
+#                                      and running, database reloaded (for benchmarks)
 #   fleet.sh sshd-stop DIR HOST        stop HOST's sshd (to make it unreachable)
 #   fleet.sh exec DIR HOST CMD...      run CMD inside HOST's sandbox
 #
@@ -130,6 +132,7 @@ start() {
   mkdir -p "$FLEET_DIR/ssh"
   chmod 700 "$FLEET_DIR"
   : >"$FLEET_DIR/hosts.tsv"
+  echo "$rows" >"$FLEET_DIR/rows"
   if [ "$ssh_hosts" -gt 0 ]; then
     ssh-keygen -q -t ed25519 -N '' -C holdkit-fleet -f "$FLEET_DIR/ssh/id_ed25519" >/dev/null
     cp "$FLEET_DIR/ssh/id_ed25519.pub" "$FLEET_DIR/ssh/authorized_keys"
@@ -155,6 +158,7 @@ HIBERNATE_MODE=false
 INGEST_ENABLED=true
 ENV
     chmod 640 "$env_file"
+    cp -p "$env_file" "$hdir/cornice.env.orig"
     monitor=yes
     [ "$i" = "$hosts" ] && [ "$hosts" -gt 1 ] && monitor=no
     write_units "$hdir/units" "$env_file" "$monitor"
@@ -167,9 +171,10 @@ ENV
     read -r pid cg < <("$systemd_sh" start "$hdir/units" "$hdir/systemd.log") \
       || die "$name: sandbox did not boot (see $hdir/systemd.log)"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$pid" "$cg" "$conn" "$addr" "$db" "$env_file" >>"$FLEET_DIR/hosts.tsv"
-    local units=(cornice.service)
-    [ "$monitor" = yes ] && units+=(cornice-monitor.service)
-    [ "$conn" = ssh ] && units+=(sshd.service)
+    local units=(cornice)
+    [ "$monitor" = yes ] && units+=(cornice-monitor)
+    echo "${units[*]}" >"$hdir/cornice-units"
+    [ "$conn" = ssh ] && units+=(sshd)
     nsenter -t "$pid" -m -p -- systemctl enable --now "${units[@]}" >/dev/null 2>&1 \
       || die "$name: could not start ${units[*]}"
   done
@@ -200,8 +205,13 @@ write_inventory() {
     echo "    holdkit_bin_dir: $HOLD_BIN_DIR"
     echo "    ansible_python_interpreter: /usr/bin/python3"
     echo "  hosts:"
-    while IFS=$'\t' read -r name pid _ conn addr _ env_file; do
+    while IFS=$'\t' read -r name pid _ conn addr db env_file; do
       echo "    $name:"
+      # For playbooks written without holdkit (scripts/bench.sh): the env file, the units,
+      # psql's arguments (the Unix socket, trusted: no password here).
+      echo "      cornice_env_file: $env_file"
+      echo "      cornice_units: [$(sed 's/ /, /g' "$FLEET_DIR/$name/cornice-units")]"
+      echo "      cornice_psql_args: -X -q -h $HOLD_PG_SOCKET -p $HOLD_PG_PORT -U $HOLD_PG_USER -d $db"
       if [ "$conn" = ssh ]; then
         echo "      ansible_connection: ssh"
         echo "      ansible_host: $addr"
@@ -214,6 +224,20 @@ write_inventory() {
       fi
     done <"$FLEET_DIR/hosts.tsv"
   } >"$inv"
+}
+
+reset() {
+  FLEET_DIR=$1
+  local rows name pid db env_file
+  rows=$(cat "$FLEET_DIR/rows")
+  while IFS=$'\t' read -r name pid _ _ _ db env_file; do
+    cp -p "$FLEET_DIR/$name/cornice.env.orig" "$env_file"
+    # shellcheck disable=SC2046 # one word per unit
+    nsenter -t "$pid" -m -p -- systemctl enable --now $(cat "$FLEET_DIR/$name/cornice-units") >/dev/null 2>&1
+    (psql_admin -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" -c "CREATE DATABASE \"$db\"" \
+      && psql_admin -v rows="$rows" -f "$here/cornice.sql" -d "$db") &
+  done <"$FLEET_DIR/hosts.tsv"
+  wait
 }
 
 stop() {
@@ -229,6 +253,7 @@ stop() {
 case "${1:-}" in
 start) start "${2:?usage: fleet.sh start DIR [HOSTS [SSH]]}" "${3:-4}" "${4:-2}" ;;
 stop) stop "${2:?usage: fleet.sh stop DIR}" ;;
+reset) reset "$(realpath "${2:?usage: fleet.sh reset DIR}")" ;;
 sshd-stop)
   line=$(host_line "${2:?}" "${3:?usage: fleet.sh sshd-stop DIR HOST}")
   [ -n "$line" ] || die "no host $3"

@@ -34,16 +34,17 @@ def tool_path(module, tool):
     return path
 
 
-def run_tool(module, tool, args, env=None, dry_run=None):
-    """Runs TOOL ARGS (plus --dry-run in check mode) without a terminal; returns
-    (rc, report, stderr). A tool that prints no envelope fails the module."""
+def run_tool(module, tool, args, env=None, dry_run=None, data=None):
+    """Runs TOOL ARGS (plus --dry-run in check mode) without a terminal, DATA on its stdin;
+    returns (rc, report, stderr). A tool that prints no envelope fails the module."""
     if dry_run is None:
         dry_run = module.check_mode
     argv = [tool_path(module, tool), "--json=short"]
     if dry_run:
         argv.append("--dry-run")
     argv.extend(args)
-    rc, out, err = module.run_command(argv, environ_update=env or {}, check_rc=False)
+    rc, out, err = module.run_command(
+        argv, environ_update=env or {}, data=data, binary_data=True, check_rc=False)
     try:
         report = json.loads(out)
         if not isinstance(report, dict) or "ok" not in report:

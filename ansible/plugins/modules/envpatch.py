@@ -88,8 +88,8 @@ from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
     COMMON_ARGS,
     finish,
     flag_lines,
+    run_tool,
     text_diff,
-    tool_path,
 )
 
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|DSN|_URL$|^DATABASE_URL$", re.I)
@@ -115,24 +115,18 @@ def main():
             module.no_log_values.add(value)
         assignments[str(key)] = value
 
-    argv = [tool_path(module, "envpatch"), "--json=short"]
-    if module.check_mode:
-        argv.append("--dry-run")
+    args = []
     if p["create"]:
-        argv.append("--create")
+        args.append("--create")
     if p["backup"]:
-        argv.append("--backup")
+        args.append("--backup")
     for key in p["unset"]:
-        argv += ["--unset", key]
+        args += ["--unset", key]
     if assignments:
-        argv += ["--from", "-"]
-    argv += ["--", p["path"]]
+        args += ["--from", "-"]
+    args += ["--", p["path"]]
     data = json.dumps(assignments) if assignments else None
-    rc, out, err = module.run_command(argv, data=data, binary_data=True, check_rc=False)
-    try:
-        report = json.loads(out)
-    except ValueError:
-        module.fail_json(msg="envpatch printed no JSON envelope (exit %s)" % rc, error_kind="failed", rc=rc, stderr=err)
+    rc, report, err = run_tool(module, "envpatch", args, data=data)
     changes = [c for c in report.get("changes") or [] if c.get("action") not in ("unchanged", "absent")]
     diff = text_diff(flag_lines(changes, "old"), flag_lines(changes, "new"), p["path"])
     finish(module, rc, report, err, diff=diff)

@@ -147,6 +147,7 @@ start() {
     hdir="$FLEET_DIR/$name"
     db="${tag}_$name"
     mkdir -p "$hdir/units"
+    echo "$db" >>"$FLEET_DIR/databases"
     psql_admin -d postgres -c "CREATE DATABASE \"$db\""
     psql_admin -v rows="$rows" -f "$here/cornice.sql" -d "$db" &
     env_file="$hdir/cornice.env"
@@ -241,12 +242,17 @@ reset() {
 }
 
 stop() {
-  local dir=$1 name pid cg db
-  [ -f "$dir/hosts.tsv" ] || { rm -rf "$dir"; return 0; }
-  while IFS=$'\t' read -r name pid cg _ _ db _; do
-    "$systemd_sh" stop "$pid" "$cg" || true
-    [ -n "${HOLD_PG_SOCKET:-}" ] && psql_admin -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" 2>/dev/null || true
-  done <"$dir/hosts.tsv"
+  local dir=$1 pid cg db
+  if [ -f "$dir/hosts.tsv" ]; then
+    while IFS=$'\t' read -r _ pid cg _ _ _ _; do
+      "$systemd_sh" stop "$pid" "$cg" || true
+    done <"$dir/hosts.tsv"
+  fi
+  if [ -f "$dir/databases" ] && [ -n "${HOLD_PG_SOCKET:-}" ]; then
+    while read -r db; do
+      psql_admin -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" 2>/dev/null || true
+    done <"$dir/databases"
+  fi
   rm -rf "$dir"
 }
 

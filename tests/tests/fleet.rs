@@ -513,3 +513,46 @@ fn pgtruncate_module_empties_tables_with_the_url_from_its_environment() {
     assert!(fleet.count(&host, "executions") > 0, "nothing truncated");
     fleet.assert_no_secret_in_outputs(&[&url, &bad_url, &wrong]);
 }
+
+#[test]
+fn sandbox_connection_copies_files_into_and_out_of_the_sandbox() {
+    let Some(fleet) = one_host() else { return };
+    let host = fleet.host("cornice1").clone();
+    // /run is the sandbox's own tmpfs: the file exists only through its mount namespace.
+    let text = support::unique("copied through nsenter");
+    let (_, copied) = fleet.module(
+        "cornice1",
+        "ansible.builtin.copy",
+        &json!({"content": text, "dest": "/run/holdkit-fleet-copy.txt", "mode": "0600"}),
+        &[],
+    );
+    assert_eq!(copied["failed"], false, "{copied}");
+    assert_eq!(copied["changed"], true, "{copied}");
+    assert!(
+        !std::path::Path::new("/run/holdkit-fleet-copy.txt").exists(),
+        "written outside the sandbox"
+    );
+    let out = std::process::Command::new("nsenter")
+        .args([
+            "-t",
+            &host.pid.to_string(),
+            "-m",
+            "-p",
+            "--",
+            "cat",
+            "/run/holdkit-fleet-copy.txt",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), text);
+
+    let dest = fleet.dir.path().join("fetched.txt");
+    let (_, fetched) = fleet.module(
+        "cornice1",
+        "ansible.builtin.fetch",
+        &json!({"src": "/run/holdkit-fleet-copy.txt", "dest": dest, "flat": true}),
+        &[],
+    );
+    assert_eq!(fetched["failed"], false, "{fetched}");
+    assert_eq!(std::fs::read_to_string(&dest).unwrap(), text);
+}

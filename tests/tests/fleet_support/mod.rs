@@ -182,7 +182,8 @@ impl Fleet {
         serde_json::from_str(&text).unwrap()
     }
 
-    /// One module on one host, ad hoc (`ansible HOST -m holdkit.fleet.MODULE -a ARGS -vvv`);
+    /// One module on one host, ad hoc (`ansible HOST -m MODULE -a ARGS -vvv`, a bare MODULE
+    /// meaning holdkit.fleet.MODULE);
     /// returns the run and the module's result as Ansible saw it. Always -vvv: the tree
     /// callback keeps `diff` only then, and every test thereby checks -vvv output for secrets.
     /// The tree drops `failed`: it is put back from the run's own verdict.
@@ -196,7 +197,13 @@ impl Fleet {
         let tree = tempfile::tempdir_in(self.dir.path()).unwrap();
         let mut cmd = self.ansible_command("ansible");
         cmd.arg(host)
-            .args(["-m", &format!("holdkit.fleet.{module}"), "-a"])
+            .arg("-m")
+            .arg(if module.contains('.') {
+                module.to_string()
+            } else {
+                format!("holdkit.fleet.{module}")
+            })
+            .arg("-a")
             .arg(args.to_string())
             .arg("-t")
             .arg(tree.path())

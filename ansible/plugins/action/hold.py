@@ -38,8 +38,12 @@ def record(path, run_id, host, entry):
             lock.flush()
         document[host] = entry
         tmp = os.path.join(directory, ".%s.%d.tmp" % (name, os.getpid()))
-        with open(tmp, "w") as out:
-            os.fchmod(out.fileno(), 0o600)
+        try:
+            os.unlink(tmp)  # left by a run that died here
+        except FileNotFoundError:
+            pass
+        out_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(out_fd, "w") as out:
             json.dump(document, out, indent=2, sort_keys=True)
             out.write("\n")
         os.rename(tmp, path)

@@ -6,6 +6,8 @@
 #   pgtruncate --preset cornice  vs  psql -c 'TRUNCATE ... RESTART IDENTITY CASCADE' (fresh copies of a ~150 MB DB)
 #   pgtruncate, many tables      vs  the same psql                 (1,000 tables; a table with 500 partitions)
 #   holdctl hibernate --yes      vs  the raw shell sequence (sed, systemctl stop+disable, psql)
+#   the fleet hibernate playbook vs  the playbook written without holdkit, and 4x ssh holdctl
+#                                    (scripts/bench/fleet.sh, 4 sandboxed hosts over ssh)
 #
 # Each comparison alternates A and B runs after an untimed setup (fresh file, started unit,
 # fresh database copy), and prints the medians, the median of the pair-by-pair ratios A/B,
@@ -159,5 +161,9 @@ ab "holdctl hibernate --yes (demo sandbox)" \
   "$reset_host" \
   "$in_sb $bin/holdctl --json=short hibernate --yes --env-file $work/cornice.env --lock $work/holdctl.lock" \
   "$in_sb sh -c '$sed_floor $work/cornice.env && systemctl stop cornice cornice-monitor && systemctl disable -q cornice cornice-monitor && psql -X -q $base/copy -c \"TRUNCATE $runtime RESTART IDENTITY CASCADE\"'"
+
+# --- the fleet (holdkit.fleet on four sandboxed hosts) ----------------------------------
+fleet_runs=$(( runs < 5 ? runs : 5 ))  # a playbook run takes seconds: fewer pairs
+scripts/bench/fleet.sh --runs "$fleet_runs" --json-out "$results"
 
 echo "results: $results"

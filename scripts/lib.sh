@@ -27,6 +27,8 @@ ensure_packages() {
   { command -v dbus-daemon && [ -f /usr/share/dbus-1/system.conf ]; } >/dev/null || missing+=(dbus)
   command -v python3 >/dev/null || missing+=(python3)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v ssh >/dev/null && command -v ssh-keygen >/dev/null || missing+=(openssh-client)
   [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing: ${missing[*]}"
@@ -57,4 +59,17 @@ stop_pg() {
     "$REPO_ROOT/scripts/sandbox/pg.sh" stop "$HOLD_PG_DIR" || true
     unset HOLD_PG_DIR
   fi
+}
+
+# ansible-core from PyPI in a virtualenv of its own, for the fleet tests, fleet-demo.sh and
+# bench.sh; exports HOLD_ANSIBLE_BIN (the virtualenv's bin directory). Installed once.
+ensure_ansible() {
+  local venv=${HOLD_ANSIBLE_VENV:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/ansible-venv}
+  if [ ! -x "$venv/bin/ansible-playbook" ]; then
+    say "installing ansible-core from PyPI into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || return 1
+    "$venv/bin/pip" install -q --disable-pip-version-check ansible-core >&2 || return 1
+  fi
+  export HOLD_ANSIBLE_BIN="$venv/bin"
 }

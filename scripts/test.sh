@@ -10,6 +10,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
 ensure_packages
+ensure_ansible  # ansible-core for the fleet tests; exports HOLD_ANSIBLE_BIN
 
 say "building"
 cargo build --workspace --bins --quiet

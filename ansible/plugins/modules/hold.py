@@ -1,0 +1,200 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Puts one Cornice server on hold or wakes it, by running holdctl on the host.
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: hold
+short_description: Hibernate or wake a Cornice server with holdctl
+description:
+  - Runs C(holdctl hibernate --yes) or C(holdctl wake) on the target, which in the runbook's order
+    sets the flags C(HIBERNATE_MODE) and C(INGEST_ENABLED) in the env file, stops and disables
+    (or enables and starts) the API and monitor units, and on hibernate empties the runtime tables.
+  - Every step is idempotent, so running the task again after a failure finishes the job.
+  - On the controller, the task also records the host's report in a JSON document (O(report_file)).
+version_added: 0.1.0
+author: holdkit maintainers
+extends_documentation_fragment:
+  - holdkit.fleet.common
+options:
+  state:
+    description: C(hibernated) runs C(holdctl hibernate --yes); C(awake) runs C(holdctl wake).
+    type: str
+    choices: [hibernated, awake]
+    default: hibernated
+  include_opportunities:
+    description: Also empty the opportunities catalog (hibernate only).
+    type: bool
+    default: false
+  include_auth:
+    description: Empty every application table, users and secrets included (hibernate only).
+    type: bool
+    default: false
+  keep_api:
+    description: After clearing, start the API again in hibernate mode (hibernate only).
+    type: bool
+    default: false
+  env_file:
+    description: The env file. Default, the API unit's C(EnvironmentFile=) as systemd reports it.
+    type: path
+  service:
+    description: The API unit. Default, holdctl's (C(cornice)).
+    type: str
+  monitor:
+    description: The optional monitor unit, skipped if absent. Default, holdctl's (C(cornice-monitor)).
+    type: str
+  database_url:
+    description:
+      - The database. Default, C(DATABASE_URL) from the env file.
+      - Passed to holdctl in its environment (C(HOLDCTL_DATABASE_URL)), never on its command line,
+        and never logged.
+    type: str
+  lock:
+    description: holdctl's one-at-a-time lock file. Default, holdctl's.
+    type: path
+  report_file:
+    description:
+      - Handled on the controller, by the action plugin of the same name. This host's report (or
+        why there is none) is merged into this JSON document, an object of host name to report;
+        many hosts and forks may share one file. A new ansible-playbook run starts it afresh.
+      - Unset, nothing is recorded.
+    type: path
+"""
+
+EXAMPLES = r"""
+- name: Put the host on hold
+  holdkit.fleet.hold:
+    state: hibernated
+    bin_dir: /usr/bin
+
+- name: Wake it again
+  holdkit.fleet.hold:
+    state: awake
+
+- name: Hibernate but keep the API answering, database given by the vault
+  holdkit.fleet.hold:
+    keep_api: true
+    database_url: "{{ vault_cornice_database_url }}"
+"""
+
+RETURN = r"""
+holdkit:
+  description:
+    - holdctl's report. C(steps) lists every step with its argv, exit code and the child tool's
+      report; C(not_run) the steps not reached. Secrets are redacted by the tools.
+  returned: always, when holdctl ran
+  type: dict
+  sample:
+    tool: holdctl
+    ok: true
+    changed: true
+    dry_run: false
+    error: null
+    command: hibernate
+    steps: [{"name": "set_flags", "exit_code": 0, "ok": true, "changed": true}]
+    not_run: []
+rc:
+  description: holdctl's exit code (0 ok, 1 failed, 2 usage, 3 refused, 4 not_found, 5 busy, 6 permission).
+  returned: always, when holdctl ran
+  type: int
+  sample: 0
+error_kind:
+  description: The report's C(error.kind) (the failed step's own).
+  returned: failure
+  type: str
+  sample: permission
+msg:
+  description: The report's C(error.message).
+  returned: failure
+  type: str
+diff:
+  description: Flags, unit states and runtime table sizes before and after (diff mode).
+  returned: diff mode
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
+    COMMON_ARGS,
+    finish,
+    flag_lines,
+    run_tool,
+    table_lines,
+    text_diff,
+    unit_states,
+)
+
+DATABASE_URL_VAR = "HOLDCTL_DATABASE_URL"
+
+
+def hold_diff(report):
+    steps = {step.get("name"): step.get("report") or {} for step in report.get("steps") or []}
+    before, after = [], []
+
+    flags = (steps.get("set_flags") or steps.get("clear_flags") or {}).get("changes")
+    before += ["flags:"] + ["  " + line for line in flag_lines(flags, "old")]
+    after += ["flags:"] + ["  " + line for line in flag_lines(flags, "new")]
+
+    # Each step's dry run predicts from the state the step before it left.
+    current = {}
+    read = {}
+    if "read_units" in steps:
+        read = unit_states(steps["read_units"], "status", current=current)
+    units = {}
+    for name, verb, now in (
+        ("stop_units", "stop", False),
+        ("disable_units", "disable", False),
+        ("start_api", "start", False),
+        ("enable_units", "enable", True),
+    ):
+        if name in steps:
+            for unit, (b, a) in unit_states(steps[name], verb, now, current).items():
+                units.setdefault(unit, [read.get(unit, (b,))[0], a])[1] = a
+    for unit, (b, a) in read.items():
+        units.setdefault(unit, [b, a])
+    before += ["units:"] + ["  %s: %s" % (u, s[0]) for u, s in sorted(units.items())]
+    after += ["units:"] + ["  %s: %s" % (u, s[1]) for u, s in sorted(units.items())]
+
+    truncated = steps.get("truncate", {}).get("truncated")
+    if truncated is not None:
+        before += ["tables:"] + ["  " + line for line in table_lines(truncated, "before")]
+        after += ["tables:"] + ["  " + line for line in table_lines(truncated, "after")]
+    return text_diff(before, after, "holdctl %s" % report.get("command", ""))
+
+
+def main():
+    argument_spec = dict(
+        state=dict(type="str", choices=["hibernated", "awake"], default="hibernated"),
+        include_opportunities=dict(type="bool", default=False),
+        include_auth=dict(type="bool", default=False),
+        keep_api=dict(type="bool", default=False),
+        env_file=dict(type="path"),
+        service=dict(type="str"),
+        monitor=dict(type="str"),
+        database_url=dict(type="str", no_log=True),
+        lock=dict(type="path"),
+        report_file=dict(type="path"),
+    )
+    argument_spec.update(COMMON_ARGS)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    p = module.params
+
+    args = []
+    for option in ("env_file", "service", "monitor", "lock"):
+        if p[option]:
+            args += ["--" + option.replace("_", "-"), p[option]]
+    if p["state"] == "hibernated":
+        for flag in ("include_opportunities", "include_auth", "keep_api"):
+            if p[flag]:
+                args.append("--" + flag.replace("_", "-"))
+        args += ["--yes", "hibernate"]
+    else:
+        args.append("wake")
+
+    env = {DATABASE_URL_VAR: p["database_url"]} if p["database_url"] else {}
+    rc, report, stderr = run_tool(module, "holdctl", args, env=env)
+    finish(module, rc, report, stderr, diff=hold_diff(report) if module._diff else None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# A fleet on hold with Ansible: boots N sandboxed Cornice hosts (each its own systemd with
+# `cornice` and, on all but one, `cornice-monitor`; one PostgreSQL cluster with a database per
+# host), reaches two of them over real ssh and the rest through the collection's sandbox
+# connection, and runs the holdkit.fleet hibernate playbook three times: --check --diff, for
+# real, and again (which changes nothing). Prints one JSON object on stdout:
+#   {"hosts": {HOST: report of the real run}, "rerun": {HOST: report of the rerun},
+#    "connections": {HOST: "ssh" | "sandbox"}}
+# and the story on stderr. Tears everything down, also on failure.
+#
+# Usage: ./scripts/fleet-demo.sh [--hosts N]   (default 4)
+# Needs root. Installs what is missing (apt packages incl. openssh-server, ansible-core from
+# PyPI into a virtualenv). HOLD_DEMO_DB_PASSWORD is the database password when set (random
+# otherwise); CARGO_TARGET_DIR is honoured.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+
+hosts=4
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --hosts) hosts=${2:?--hosts needs a number}; shift 2 ;;
+    --hosts=*) hosts=${1#--hosts=}; shift ;;
+    -h|--help) sed -n '2,15p' "$0" >&2; exit 0 ;;
+    *) echo "fleet-demo.sh: unknown argument '$1' (usage: fleet-demo.sh [--hosts N])" >&2; exit 2 ;;
+  esac
+done
+case "$hosts" in
+  ''|*[!0-9]*|0) echo "fleet-demo.sh: --hosts needs a number of at least 1, not '$hosts'" >&2; exit 2 ;;
+esac
+ssh_hosts=2
+[ "$hosts" -lt 2 ] && ssh_hosts=$hosts
+
+ensure_packages
+ensure_ansible
+say "building the tools (release)"
+cargo build --release --workspace --bins --quiet
+export HOLD_BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
+
+work=$(mktemp -d /tmp/holdkit-fleet-demo.XXXXXX)
+fleet="$work/fleet"
+cleanup() {
+  "$REPO_ROOT/scripts/sandbox/fleet.sh" stop "$fleet" || true
+  stop_pg
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ -n "${HOLD_DEMO_DB_PASSWORD:-}" ]; then
+  export HOLD_PG_PASSWORD="$HOLD_DEMO_DB_PASSWORD"
+else
+  unset HOLD_PG_PASSWORD
+fi
+say "starting PostgreSQL"
+start_pg
+say "booting $hosts sandboxed Cornice hosts ($ssh_hosts over ssh) and installing the collection"
+HOLD_FLEET_ROWS=${HOLD_FLEET_ROWS:-2000} "$REPO_ROOT/scripts/sandbox/fleet.sh" start "$fleet" "$hosts" "$ssh_hosts"
+while IFS=$'\t' read -r name _ _ conn addr _ _; do
+  if [ "$conn" = ssh ]; then say "  $name: ssh root@$addr (port 2022, a throwaway key)"
+  else say "  $name: the holdkit.fleet.sandbox connection (nsenter)"; fi
+done <"$fleet/hosts.tsv"
+
+# The operator's command, run from the fleet's directory (its ansible.cfg and inventory).
+playbook() {
+  (cd "$fleet" && ANSIBLE_CONFIG="$fleet/ansible.cfg" ANSIBLE_NOCOLOR=1 \
+    "$HOLD_ANSIBLE_BIN/ansible-playbook" holdkit.fleet.hibernate "$@") >&2
+}
+summary() {  # summary REPORT TITLE
+  jq -r --arg title "$2" '
+    "\($title): " + ([to_entries[] | "\(.key) " +
+      (if .value.unreachable then "unreachable"
+       elif .value.ok then (if .value.changed then (if .value.dry_run then "would change" else "changed" end)
+                            else "unchanged" end)
+       else "FAILED (\(.value.error.kind))" end)] | join(", "))' "$1" >&2
+}
+
+say "ansible-playbook holdkit.fleet.hibernate --check --diff (nothing changes)"
+playbook --check --diff -e holdkit_report="$work/check.json"
+summary "$work/check.json" "check"
+say "ansible-playbook holdkit.fleet.hibernate (rolling: 1 host, then 2, then 30% at a time)"
+playbook -e holdkit_report="$work/hibernate.json"
+summary "$work/hibernate.json" "hibernate"
+jq -r 'to_entries[] | "  \(.key): freed \([.value.steps[] | select(.name == "truncate") | .report.bytes_freed // 0] | add) bytes"' \
+  "$work/hibernate.json" >&2
+say "ansible-playbook holdkit.fleet.hibernate again (every step is idempotent: nothing to do)"
+playbook -e holdkit_report="$work/rerun.json"
+summary "$work/rerun.json" "rerun"
+
+connections=$(awk -F'\t' '{printf "%s\t%s\n", $1, $4}' "$fleet/hosts.tsv" \
+  | jq -R -s 'split("\n") | map(select(length > 0) | split("\t") | {(.[0]): .[1]}) | add')
+jq -n --slurpfile hosts "$work/hibernate.json" --slurpfile rerun "$work/rerun.json" \
+  --argjson connections "$connections" \
+  '{hosts: $hosts[0], rerun: $rerun[0], connections: $connections}'
+say "done; tearing the fleet down"

@@ -1,0 +1,343 @@
+//! A throwaway fleet of Cornice hosts booted by scripts/sandbox/fleet.sh (the same script
+//! fleet-demo.sh uses), and real `ansible-playbook` / `ansible` runs against it.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::pg::{Cluster, CORNICE_KEPT_TABLES, CORNICE_RUNTIME_TABLES};
+use support::{bin_dir, repo_root, require};
+
+/// One host of the fleet, as fleet.sh lists it in hosts.tsv.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub name: String,
+    pub pid: u32,
+    pub connection: String,
+    pub db: String,
+    pub env_file: PathBuf,
+}
+
+/// Everything a hibernate or wake touches on one host, to compare before and after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostState {
+    pub env: String,
+    /// `unit: active/enabled` of cornice and cornice-monitor.
+    pub units: Vec<String>,
+    pub runtime_rows: Vec<i64>,
+    pub kept_rows: Vec<i64>,
+}
+
+/// A finished ansible run.
+#[derive(Debug)]
+pub struct AnsibleRun {
+    pub code: i32,
+    pub output: String,
+}
+
+impl AnsibleRun {
+    /// The PLAY RECAP's `changed=` count of one host.
+    pub fn recap_changed(&self, host: &str) -> Option<u32> {
+        self.output.lines().rev().find_map(|line| {
+            let rest = line.strip_prefix(host)?.trim_start().strip_prefix(':')?;
+            let field = rest
+                .split_whitespace()
+                .find(|f| f.starts_with("changed="))?;
+            field["changed=".len()..].parse().ok()
+        })
+    }
+}
+
+pub struct Fleet {
+    pub dir: tempfile::TempDir,
+    pub hosts: Vec<Host>,
+    pub cluster: Cluster,
+    ansible_bin: PathBuf,
+    /// Every ansible output so far, for the secret check.
+    outputs: std::cell::RefCell<Vec<String>>,
+}
+
+fn fleet_script() -> PathBuf {
+    repo_root().join("scripts/sandbox/fleet.sh")
+}
+
+/// The ansible-core virtualenv (ensure_ansible in scripts/lib.sh exports HOLD_ANSIBLE_BIN).
+fn ansible_bin() -> Result<PathBuf, String> {
+    let dir = std::env::var_os("HOLD_ANSIBLE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/ansible-venv/bin"));
+    if dir.join("ansible-playbook").is_file() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "no ansible-playbook in {} (HOLD_ANSIBLE_BIN; scripts/test.sh installs it)",
+            dir.display()
+        ))
+    }
+}
+
+impl Fleet {
+    /// Boots `hosts` hosts, the first `ssh` of them reached over ssh; None when skipped.
+    pub fn boot(hosts: usize, ssh: usize) -> Option<Fleet> {
+        let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
+        require("root", support::root())?;
+        let ansible_bin = require("ansible-core", ansible_bin())?;
+        if ssh > 0 {
+            require(
+                "sshd",
+                if Path::new("/usr/sbin/sshd").exists() {
+                    Ok(())
+                } else {
+                    Err("/usr/sbin/sshd is missing (apt-get install openssh-server)".into())
+                },
+            )?;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("holdkit-fleet.")
+            .tempdir()
+            .unwrap();
+        let out = Command::new(fleet_script())
+            .arg("start")
+            .arg(dir.path())
+            .arg(hosts.to_string())
+            .arg(ssh.to_string())
+            .env("HOLD_BIN_DIR", bin_dir())
+            .env("HOLD_ANSIBLE_BIN", &ansible_bin)
+            .output()
+            .expect("run fleet.sh");
+        let mut fleet = Fleet {
+            dir,
+            hosts: vec![],
+            cluster,
+            ansible_bin,
+            outputs: Default::default(),
+        };
+        fleet.hosts = fleet.read_hosts();
+        assert!(
+            out.status.success(),
+            "fleet.sh start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(fleet.hosts.len(), hosts);
+        Some(fleet)
+    }
+
+    fn read_hosts(&self) -> Vec<Host> {
+        let text = std::fs::read_to_string(self.dir.path().join("hosts.tsv")).unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                let f: Vec<&str> = line.split('\t').collect();
+                Host {
+                    name: f[0].into(),
+                    pid: f[1].parse().unwrap(),
+                    connection: f[3].into(),
+                    db: f[5].into(),
+                    env_file: f[6].into(),
+                }
+            })
+            .collect()
+    }
+
+    pub fn host(&self, name: &str) -> &Host {
+        self.hosts.iter().find(|h| h.name == name).unwrap()
+    }
+
+    fn ansible_command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(self.ansible_bin.join(program));
+        cmd.current_dir(self.dir.path())
+            .env("ANSIBLE_CONFIG", self.dir.path().join("ansible.cfg"))
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_FORCE_COLOR", "0")
+            .env_remove("DATABASE_URL");
+        cmd
+    }
+
+    fn finish(&self, mut cmd: Command) -> AnsibleRun {
+        let out = cmd.output().expect("run ansible");
+        let output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.outputs.borrow_mut().push(output.clone());
+        AnsibleRun {
+            code: out.status.code().unwrap_or(-1),
+            output,
+        }
+    }
+
+    /// `ansible-playbook ansible/playbooks/NAME.yml ARGS`, from the fleet's directory.
+    pub fn playbook(&self, name: &str, args: &[&str]) -> AnsibleRun {
+        let mut cmd = self.ansible_command("ansible-playbook");
+        cmd.arg(repo_root().join(format!("ansible/playbooks/{name}.yml")))
+            .args(args);
+        self.finish(cmd)
+    }
+
+    /// The JSON document the last run of playbook NAME wrote (host -> report).
+    pub fn report(&self, name: &str) -> Value {
+        let path = self.dir.path().join(format!("holdkit-{name}.json"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// One module on one host, ad hoc (`ansible HOST -m MODULE -a ARGS -vvv`, a bare MODULE
+    /// meaning holdkit.fleet.MODULE);
+    /// returns the run and the module's result as Ansible saw it. Always -vvv: the tree
+    /// callback keeps `diff` only then, and every test thereby checks -vvv output for secrets.
+    /// The tree drops `failed`: it is put back from the run's own verdict.
+    pub fn module(
+        &self,
+        host: &str,
+        module: &str,
+        args: &Value,
+        extra: &[&str],
+    ) -> (AnsibleRun, Value) {
+        let tree = tempfile::tempdir_in(self.dir.path()).unwrap();
+        let mut cmd = self.ansible_command("ansible");
+        cmd.arg(host)
+            .arg("-m")
+            .arg(if module.contains('.') {
+                module.to_string()
+            } else {
+                format!("holdkit.fleet.{module}")
+            })
+            .arg("-a")
+            .arg(args.to_string())
+            .arg("-t")
+            .arg(tree.path())
+            .arg("-vvv")
+            .args(extra);
+        let run = self.finish(cmd);
+        let text = std::fs::read_to_string(tree.path().join(host))
+            .unwrap_or_else(|e| panic!("no result for {host} ({e}):\n{}", run.output));
+        let mut result: Value = serde_json::from_str(&text).unwrap();
+        let failed = run.output.contains(&format!("{host} | FAILED!"));
+        assert_eq!(
+            failed,
+            run.code != 0,
+            "exit {} but:\n{}",
+            run.code,
+            run.output
+        );
+        result["failed"] = Value::Bool(failed);
+        (run, result)
+    }
+
+    /// `ansible-doc --json PLUGINS` against the installed collection.
+    pub fn ansible_doc(&self, args: &[&str]) -> Value {
+        let mut cmd = self.ansible_command("ansible-doc");
+        cmd.arg("--json").args(args);
+        let run = self.finish(cmd);
+        assert_eq!(run.code, 0, "{}", run.output);
+        serde_json::from_str(run.output.trim()).unwrap_or_else(|e| panic!("{e}: {}", run.output))
+    }
+
+    /// The collection tarball `ansible-galaxy collection build` made.
+    pub fn tarball(&self) -> PathBuf {
+        self.dir.path().join("build/holdkit-fleet-0.1.0.tar.gz")
+    }
+
+    /// `systemctl show` of one unit inside a host's sandbox.
+    pub fn unit(&self, host: &Host, unit: &str) -> String {
+        let out = Command::new("nsenter")
+            .args(["-t", &host.pid.to_string(), "-m", "-p", "--"])
+            .args([
+                "systemctl",
+                "show",
+                "-p",
+                "ActiveState,UnitFileState",
+                "--",
+                unit,
+            ])
+            .output()
+            .unwrap();
+        let props: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        format!(
+            "{}/{}",
+            props.get("ActiveState").cloned().unwrap_or_default(),
+            props.get("UnitFileState").cloned().unwrap_or_default()
+        )
+    }
+
+    /// Runs CMD inside a host's sandbox (fleet.sh exec).
+    pub fn exec(&self, host: &str, cmd: &[&str]) {
+        let out = Command::new(fleet_script())
+            .arg("exec")
+            .arg(self.dir.path())
+            .arg(host)
+            .args(cmd)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd:?} on {host}: {out:?}");
+    }
+
+    pub fn count(&self, host: &Host, table: &str) -> i64 {
+        let mut client = self.cluster.connect(&host.db);
+        client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0)
+    }
+
+    pub fn state(&self, host: &Host) -> HostState {
+        HostState {
+            env: std::fs::read_to_string(&host.env_file).unwrap(),
+            units: ["cornice.service", "cornice-monitor.service"]
+                .iter()
+                .map(|u| format!("{u}: {}", self.unit(host, u)))
+                .collect(),
+            runtime_rows: CORNICE_RUNTIME_TABLES
+                .iter()
+                .map(|t| self.count(host, t))
+                .collect(),
+            kept_rows: CORNICE_KEPT_TABLES
+                .iter()
+                .map(|t| self.count(host, t))
+                .collect(),
+        }
+    }
+
+    /// Secrets planted on the hosts: the database password and each host's JWT_SECRET.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut secrets = vec![self.cluster.password.clone()];
+        for host in &self.hosts {
+            let env = std::fs::read_to_string(&host.env_file).unwrap();
+            secrets.extend(
+                env.lines()
+                    .filter_map(|l| l.strip_prefix("JWT_SECRET="))
+                    .map(str::to_string),
+            );
+        }
+        secrets
+    }
+
+    /// No planted secret (nor any of `more`) appears in any ansible output so far.
+    #[track_caller]
+    pub fn assert_no_secret_in_outputs(&self, more: &[&str]) {
+        let mut secrets = self.secrets();
+        secrets.extend(more.iter().map(|s| s.to_string()));
+        for output in self.outputs.borrow().iter() {
+            for secret in &secrets {
+                assert!(
+                    !output.contains(secret.as_str()),
+                    "a secret leaked into ansible's output:\n{output}"
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let _ = Command::new(fleet_script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}

@@ -127,6 +127,7 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
         let mut report = report(&*driver, entries);
         report.would_run = would_run;
         report.would_call = would_call;
+        out.progress(&summary(&report, dry_run));
         return Outcome::success(&report, changed, dry_run);
     }
 
@@ -141,9 +142,78 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
     let changed = finished.units.iter().any(|e| e.changed);
     let report = report(&*driver, finished.units);
     match finished.error {
-        None => Outcome::success(&report, changed, false),
+        None => {
+            out.progress(&summary(&report, false));
+            Outcome::success(&report, changed, false)
+        }
         Some(e) => Outcome::failure_with(e, &report, changed, false),
     }
+}
+
+/// The one line a person reads: `stopped cornice.service; cornice-monitor.service already
+/// stopped`, `cornice.service active/enabled`.
+fn summary(report: &Report, dry_run: bool) -> String {
+    use conventions::human::list;
+    if report.verb == Verb::Status {
+        let states: Vec<String> = report
+            .units
+            .iter()
+            .map(|u| match &u.before {
+                Some(s) if u.present => format!(
+                    "{} {}/{}",
+                    u.unit,
+                    s.active,
+                    s.enabled.as_deref().unwrap_or("-")
+                ),
+                _ => format!("{} not found", u.unit),
+            })
+            .collect();
+        return list(&states);
+    }
+    let verb = serde_json::to_value(report.verb)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let done = match report.verb {
+        Verb::Stop => "stopped",
+        Verb::Start => "started",
+        Verb::Restart => "restarted",
+        Verb::Enable => "enabled",
+        Verb::Disable => "disabled",
+        Verb::Mask => "masked",
+        Verb::Unmask => "unmasked",
+        Verb::Status => "read",
+    };
+    let pick = |changed: bool| -> Vec<String> {
+        report
+            .units
+            .iter()
+            .filter(|u| u.present && u.changed == changed)
+            .map(|u| u.unit.clone())
+            .collect()
+    };
+    let (acted, untouched) = (pick(true), pick(false));
+    let skipped: Vec<String> = report
+        .units
+        .iter()
+        .filter(|u| !u.present)
+        .map(|u| u.unit.clone())
+        .collect();
+    let mut parts = Vec::new();
+    if !acted.is_empty() {
+        parts.push(if dry_run {
+            format!("would {verb} {}", list(&acted))
+        } else {
+            format!("{done} {}", list(&acted))
+        });
+    }
+    if !untouched.is_empty() {
+        parts.push(format!("{} already {done}", list(&untouched)));
+    }
+    if !skipped.is_empty() {
+        parts.push(format!("{} not found (skipped)", list(&skipped)));
+    }
+    parts.join("; ")
 }
 
 /// The way to the manager: systemctl for `-H` and where no manager can answer (offline,

@@ -118,11 +118,13 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
         .clone()
         .or_else(|| std::env::var(DATABASE_URL_VAR).ok())
         .filter(|u| !u.is_empty());
-    if let Some(url) = &database_url {
-        conventions::secrets::remember(url);
-        if let Some(pw) = conventions::secrets::url_password(url) {
-            conventions::secrets::remember(&pw);
-        }
+    // Only the password is secret: the rest of the URL names the target, which the
+    // children's reports show.
+    if let Some(pw) = database_url
+        .as_deref()
+        .and_then(conventions::secrets::url_password)
+    {
+        conventions::secrets::remember(&pw);
     }
     let operation = cli.operation;
     let dry_run = cli.dry_run || operation == Operation::Plan;

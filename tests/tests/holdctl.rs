@@ -867,4 +867,25 @@ fn a_database_url_given_on_the_command_line_leaves_argv_at_once() {
         .as_array()
         .is_some_and(|t| t.len() == RUNTIME.len()));
     host.assert_no_secret(&run.all_output());
+
+    // HOLDCTL_DATABASE_URL is the same thing, given directly (as the Ansible module does):
+    // it wins over the env file's DATABASE_URL, here made wrong.
+    let text = host.env_text();
+    let broken = text.replace(&format!("/{}\n", host.db.name), "/no_such_db\n");
+    assert_ne!(broken, text);
+    std::fs::write(&host.env_file, &broken).unwrap();
+    let run = host.sb.run_tool(
+        "holdctl",
+        &["--json=short", "plan", "--lock", &lock],
+        &[("HOLDCTL_DATABASE_URL", url.as_str())],
+        None,
+    );
+    run.expect_code(0);
+    assert!(step(&run, "truncate")["report"]["truncated"]
+        .as_array()
+        .is_some_and(|t| t.len() == RUNTIME.len()));
+    assert!(!step(&run, "truncate")["argv"]
+        .to_string()
+        .contains("--env-file"));
+    host.assert_no_secret(&run.all_output());
 }

@@ -196,14 +196,14 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
         }
         None => api.environment_files.clone(),
     };
-    let env = survey::read_env(&mut chain, files);
+    let env = survey::read_env(&mut chain, files, cli.env_file.is_none());
     if operation != Operation::Status {
         if let Some(e) = chain.error.take() {
             return report::finish(report, chain, Some(e), false, dry_run);
         }
-        if let Some(e) = env_problem(&env, operation, database_url.is_some()) {
-            return report::finish(report, chain, Some(e), false, dry_run);
-        }
+    }
+    if let Some(e) = env_problem(&env, operation, database_url.is_some()) {
+        return report::finish(report, chain, Some(e), false, dry_run);
     }
     report.env_file = env
         .source_of("DATABASE_URL")

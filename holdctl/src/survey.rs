@@ -48,10 +48,14 @@ pub fn units(svcctl: &reports::svcctl::Report) -> Result<(Unit, Unit), ToolError
     }
 }
 
-/// Reads each env file that exists (an optional `EnvironmentFile=-...` may not) and
-/// says where systemd takes each key from. A file that cannot be read fails the chain.
-pub fn read_env(chain: &mut Chain, files: Vec<PathBuf>) -> EnvLayout {
-    let files: Vec<PathBuf> = files.into_iter().filter(|f| f.exists()).collect();
+/// Reads each env file and says where systemd takes each key from. With `from_unit`, a
+/// file that does not exist is left out (an optional `EnvironmentFile=-...` need not);
+/// a file the operator named must exist. A file that cannot be read fails the chain.
+pub fn read_env(chain: &mut Chain, files: Vec<PathBuf>, from_unit: bool) -> EnvLayout {
+    let files: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|f| !from_unit || f.exists())
+        .collect();
     let mut found: Vec<(&'static str, Option<usize>)> =
         READ_KEYS.iter().map(|k| (*k, None)).collect();
     for (i, file) in files.iter().enumerate() {

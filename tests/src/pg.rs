@@ -2,7 +2,39 @@
 //! and announces through `HOLD_PG_*`; each test works in a database of its own.
 
 use postgres::{Client, NoTls};
+use std::path::Path;
 use std::process::Command;
+
+/// The variables libpq (and so pgtruncate) takes connection settings from.
+const CONNECTION_VARS: [&str; 11] = [
+    "DATABASE_URL",
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGDATABASE",
+    "PGSSLMODE",
+    "PGPASSFILE",
+    "PGSSLROOTCERT",
+    "PGOPTIONS",
+];
+
+/// A pgtruncate command that sees none of the caller's connection settings (no
+/// DATABASE_URL, no PG* variables), with `home` as HOME (so any ~/.pgpass is the test's),
+/// and `env` added.
+pub fn pgtruncate_command(args: &[&str], env: &[(&str, &str)], home: &Path) -> Command {
+    let mut cmd = Command::new(crate::bin("pgtruncate"));
+    cmd.arg("--json=short").args(args);
+    for var in CONNECTION_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", home);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
 
 /// The runtime tables of the Cornice-like fixture (scripts/sandbox/cornice.sql): what a
 /// default hibernate empties, listed here by hand so the tests do not take the preset's

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::pg::{Cluster, TestDb, CORNICE_KEPT_TABLES, CORNICE_RUNTIME_TABLES as RUNTIME};
+use support::require;
 use support::run::{check_envelope, parse_one_object, run_command, ToolRun};
-use support::{bin, require};
 
 /// A database of the test's own holding the Cornice fixture with 200 rows per runtime table.
 fn fixture(prefix: &str) -> Option<TestDb> {
@@ -22,27 +22,7 @@ fn fixture(prefix: &str) -> Option<TestDb> {
 /// A pgtruncate command that sees none of the caller's connection settings (no
 /// DATABASE_URL, no PG* variables, a HOME without ~/.pgpass).
 fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(bin("pgtruncate"));
-    cmd.arg("--json=short").args(args);
-    for var in [
-        "DATABASE_URL",
-        "PGHOST",
-        "PGHOSTADDR",
-        "PGPORT",
-        "PGUSER",
-        "PGPASSWORD",
-        "PGDATABASE",
-        "PGSSLMODE",
-        "PGPASSFILE",
-        "PGSSLROOTCERT",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("HOME", empty_home());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
+    support::pg::pgtruncate_command(args, env, &empty_home())
 }
 
 /// One shared, always-empty directory (no ~/.pgpass, no ~/.postgresql/root.crt), in the

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::pg::{Cluster, TestDb};
+use support::require;
 use support::run::{run_command, ToolRun};
-use support::{bin, require};
 
 /// A database of the test's own with `requests` (50 rows) and `executions` (20 rows).
 fn small_db(cluster: &Cluster, prefix: &str) -> TestDb {
@@ -44,31 +44,8 @@ fn state(db: &TestDb) -> BTreeMap<String, i64> {
     out
 }
 
-/// A pgtruncate command that sees none of the caller's connection settings, with `home`
-/// as HOME (so ~/.pgpass is the test's).
 fn command(args: &[&str], env: &[(&str, &str)], home: &Path) -> Command {
-    let mut cmd = Command::new(bin("pgtruncate"));
-    cmd.arg("--json=short").args(args);
-    for var in [
-        "DATABASE_URL",
-        "PGHOST",
-        "PGHOSTADDR",
-        "PGPORT",
-        "PGUSER",
-        "PGPASSWORD",
-        "PGDATABASE",
-        "PGSSLMODE",
-        "PGPASSFILE",
-        "PGSSLROOTCERT",
-        "PGOPTIONS",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("HOME", home);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
+    support::pg::pgtruncate_command(args, env, home)
 }
 
 #[track_caller]

@@ -24,7 +24,7 @@ mod resolve;
 pub mod xattrs;
 
 pub use error::Error;
-pub use meta::{hard_link_may_be_planted, user_name, FileKind, Meta};
+pub use meta::{hard_link_may_be_planted, user_name, writable_by_others_than, FileKind, Meta};
 pub use resolve::{resolve, Dir, Location};
 
 /// The largest env file (or similar small text file) these tools read.

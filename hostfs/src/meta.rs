@@ -78,8 +78,15 @@ impl Meta {
     /// write permission, or the owner is someone else. For a directory that means they
     /// can create, rename or remove its entries.
     pub fn writable_by_others_than(&self, uid: u32) -> bool {
-        (self.uid != 0 && self.uid != uid) || self.mode & 0o022 != 0
+        writable_by_others_than(self.uid, self.mode, uid)
     }
+}
+
+/// [`Meta::writable_by_others_than`] for a file known by its owner and mode: true when
+/// its owner is neither root nor `uid`, or group or others may write it. The one rule for
+/// "could another user have written this".
+pub fn writable_by_others_than(owner: u32, mode: u32, uid: u32) -> bool {
+    (owner != 0 && owner != uid) || mode & 0o022 != 0
 }
 
 /// Whether a file with other hard links could have been linked into this directory by a

@@ -24,14 +24,16 @@ impl EnvFile {
     /// Whether only root (or the caller, `euid`) can have written it: owned by one of them
     /// and writable by neither group nor others.
     pub fn trusted(&self, euid: u32) -> bool {
-        (self.owner == 0 || self.owner == euid) && self.mode & 0o022 == 0
+        !hostfs::writable_by_others_than(self.owner, self.mode, euid)
     }
 
     /// Why [`EnvFile::trusted`] is false, for the warning.
     pub fn distrust_reason(&self, euid: u32) -> Option<String> {
-        if self.owner != 0 && self.owner != euid {
+        if self.trusted(euid) {
+            None
+        } else if self.owner != 0 && self.owner != euid {
             Some(format!("is owned by uid {}", self.owner))
-        } else if self.mode & 0o022 != 0 {
+        } else {
             Some(format!(
                 "is writable by {} (mode {:04o})",
                 if self.mode & 0o002 != 0 {
@@ -41,8 +43,6 @@ impl EnvFile {
                 },
                 self.mode
             ))
-        } else {
-            None
         }
     }
 }

@@ -18,7 +18,7 @@ use conventions::ToolError;
 use hostfs::lock::{self, LockError};
 use hostfs::{user_name, FileKind, Location, Meta};
 use nix::errno::Errno;
-use nix::fcntl::{Flock, OFlag};
+use nix::fcntl::Flock;
 use nix::unistd::{AccessFlags, Gid, Uid};
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, Permissions};
@@ -251,29 +251,17 @@ fn open_lock_file(
     shown: &str,
     owner: Option<u32>,
 ) -> Result<Option<(File, Meta)>, ToolError> {
-    let file = loc
-        .dir
-        .open(name, OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NONBLOCK, 0o600)
-        .map_err(|errno| match errno {
-            Errno::ELOOP => ToolError::refused(format!(
-                "the lock file {shown} is a symlink, which envpatch never follows: remove it; nothing was touched"
-            ))
-            .with("lock", shown),
-            errno => ToolError::from(hostfs::Error::Sys {
-                path: shown.into(),
-                doing: "open the lock file",
-                errno,
-            }),
-        })?;
-    let meta = nix::sys::stat::fstat(&file)
-        .map(|st| Meta::from_stat(&st))
-        .map_err(|errno| {
-            ToolError::from(hostfs::Error::Sys {
-                path: shown.into(),
-                doing: "look at the lock file",
-                errno,
-            })
-        })?;
+    let (file, meta) = loc.dir.open_lock_file(name).map_err(|errno| match errno {
+        Errno::ELOOP => ToolError::refused(format!(
+            "the lock file {shown} is a symlink, which envpatch never follows: remove it; nothing was touched"
+        ))
+        .with("lock", shown),
+        errno => ToolError::from(hostfs::Error::Sys {
+            path: shown.into(),
+            doing: "open the lock file",
+            errno,
+        }),
+    })?;
     if meta.kind == FileKind::Regular && meta.nlink == 0 {
         return Ok(None);
     }

@@ -10,9 +10,9 @@
 
 use conventions::ToolError;
 use hostfs::lock::{self, LockError};
-use hostfs::{user_name, FileKind, Meta};
+use hostfs::{user_name, FileKind};
 use nix::errno::Errno;
-use nix::fcntl::{Flock, OFlag};
+use nix::fcntl::Flock;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::DirBuilderExt;
@@ -49,13 +49,9 @@ pub fn acquire(path: &Path) -> Result<HostLock, ToolError> {
     if let Some(meta) = loc.existing.filter(|m| m.kind != FileKind::Regular) {
         return Err(not_a_lock(&shown, &format!("is {}", meta.kind.describe())));
     }
-    let file = loc
+    let (file, meta) = loc
         .dir
-        .open(
-            &loc.name,
-            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
-            0o600,
-        )
+        .open_lock_file(&loc.name)
         .map_err(|errno| match errno {
             Errno::ELOOP => not_a_lock(&shown, "is a symlink"),
             errno => ToolError::from(hostfs::Error::Sys {
@@ -63,11 +59,6 @@ pub fn acquire(path: &Path) -> Result<HostLock, ToolError> {
                 doing: "open the holdctl lock file",
                 errno,
             }),
-        })?;
-    let meta = nix::sys::stat::fstat(&file)
-        .map(|st| Meta::from_stat(&st))
-        .map_err(|errno| {
-            ToolError::failed(format!("{shown}: cannot look at it: {}", errno.desc()))
         })?;
     if meta.kind != FileKind::Regular {
         return Err(not_a_lock(&shown, &format!("is {}", meta.kind.describe())));

@@ -119,6 +119,19 @@ impl Dir {
         )
     }
 
+    /// Opens (creating it, mode 0600, if missing) a lock file `name` for reading and
+    /// writing, never through a symlink (`ELOOP`) and never blocking on a FIFO, and says
+    /// what it is. Whether it is fit to be a lock is each caller's rule.
+    pub fn open_lock_file(&self, name: &OsStr) -> Result<(File, Meta), Errno> {
+        let file = self.open(
+            name,
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
+            0o600,
+        )?;
+        let meta = Meta::from_stat(&fstat(&file)?);
+        Ok((file, meta))
+    }
+
     pub fn rename(&self, from: &OsStr, to: &OsStr) -> Result<(), Errno> {
         renameat(&self.fd, from, &self.fd, to)
     }

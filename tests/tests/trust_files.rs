@@ -196,15 +196,18 @@ fn pgtruncate_never_reads_an_env_file_through_another_users_link() {
     .unwrap();
     let link = s.attacker_dir.join("cornice.env");
     nobody_runs("ln", &["-s", p(&root_env), p(&link)]);
-    let mut cmd = Command::new(bin("pgtruncate"));
-    cmd.args([
-        "--json=short",
-        "--env-file",
-        p(&link),
-        "--dry-run",
-        "requests",
-    ]);
-    let run = within(Duration::from_secs(10), "pgtruncate", cmd);
+    let dry_run = || {
+        let mut cmd = Command::new(bin("pgtruncate"));
+        cmd.args([
+            "--json=short",
+            "--env-file",
+            p(&link),
+            "--dry-run",
+            "requests",
+        ]);
+        within(Duration::from_secs(10), "pgtruncate", cmd)
+    };
+    let run = dry_run();
     run.expect_code(3);
     assert!(message(&run).contains("nobody"), "{}", message(&run));
     assert!(
@@ -215,15 +218,7 @@ fn pgtruncate_never_reads_an_env_file_through_another_users_link() {
     // A FIFO planted as the env file is refused at once.
     std::fs::remove_file(&link).unwrap();
     nobody_runs("mkfifo", &[p(&link)]);
-    let mut cmd = Command::new(bin("pgtruncate"));
-    cmd.args([
-        "--json=short",
-        "--env-file",
-        p(&link),
-        "--dry-run",
-        "requests",
-    ]);
-    let run = within(Duration::from_secs(10), "pgtruncate", cmd);
+    let run = dry_run();
     run.expect_code(2);
     assert!(message(&run).contains("FIFO"), "{}", message(&run));
 }

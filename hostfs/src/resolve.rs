@@ -343,15 +343,11 @@ impl Location {
             ReadError::Io(e) => Error::sys(
                 self.path.clone(),
                 "read",
-                Errno::from_raw(e.raw_os_error().unwrap_or(libc_eio())),
+                Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32)),
             ),
         })?;
         Ok(Some((file, meta, bytes)))
     }
-}
-
-fn libc_eio() -> i32 {
-    Errno::EIO as i32
 }
 
 enum ReadError {

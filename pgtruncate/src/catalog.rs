@@ -235,6 +235,8 @@ pub struct Relation {
     pub relpages: i32,
     pub can_truncate: bool,
     pub publications: Vec<String>,
+    /// The owning role's name.
+    pub owner: String,
 }
 
 pub fn relations(client: &mut Client, oids: &[u32]) -> Result<HashMap<u32, Relation>, Error> {
@@ -251,7 +253,8 @@ pub fn relations(client: &mut Client, oids: &[u32]) -> Result<HashMap<u32, Relat
                 ARRAY(SELECT p.pubname FROM pubs p
                        WHERE p.schemaname OPERATOR(pg_catalog.=) n.nspname
                          AND p.tablename OPERATOR(pg_catalog.=) c.relname
-                       ORDER BY 1)
+                       ORDER BY 1),
+                pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text
            FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS o(oid)
            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) o.oid
            JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace",
@@ -272,23 +275,67 @@ pub fn relations(client: &mut Client, oids: &[u32]) -> Result<HashMap<u32, Relat
                 relpages: row.get(8),
                 can_truncate: row.get(9),
                 publications: row.get(10),
+                owner: row.get(11),
             };
             (rel.oid, rel)
         })
         .collect())
 }
 
+/// When a trigger fires (`pg_trigger.tgenabled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TriggerState {
+    /// `O`: in the default `session_replication_role` (origin, local).
+    Enabled,
+    /// `R`: only when `session_replication_role` is `replica`.
+    Replica,
+    /// `A`: always.
+    Always,
+    /// `D`: never.
+    Disabled,
+}
+
+impl TriggerState {
+    fn from_code(code: &str) -> TriggerState {
+        match code {
+            "D" => TriggerState::Disabled,
+            "R" => TriggerState::Replica,
+            "A" => TriggerState::Always,
+            // `O`, and anything newer: counted as firing.
+            _ => TriggerState::Enabled,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            TriggerState::Enabled => "enabled",
+            TriggerState::Replica => "enabled for replicas",
+            TriggerState::Always => "enabled always",
+            TriggerState::Disabled => "disabled",
+        }
+    }
+}
+
 /// A user-defined `ON TRUNCATE` trigger: its function would run with the caller's rights.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TruncateTrigger {
     pub table: u32,
     pub trigger: String,
     /// `schema.name(argument types)`.
     pub function: String,
+    pub state: TriggerState,
 }
 
-/// The enabled (in any `session_replication_role`) user-defined `ON TRUNCATE` triggers
-/// of `tables`.
+impl TruncateTrigger {
+    /// Whether TRUNCATE may fire it: every state but disabled, whatever this session's
+    /// `session_replication_role` (which a later session may set otherwise).
+    pub fn fires(&self) -> bool {
+        self.state != TriggerState::Disabled
+    }
+}
+
+/// Every user-defined `ON TRUNCATE` trigger of `tables`, disabled ones included (enabling
+/// one is a change the re-check under the lock must see).
 pub fn truncate_triggers(
     client: &mut Client,
     tables: &[u32],
@@ -297,14 +344,14 @@ pub fn truncate_triggers(
     let rows = client.query(
         "SELECT t.tgrelid, t.tgname::pg_catalog.text,
                 pg_catalog.format('%I.%I(%s)', n.nspname, p.proname,
-                                  pg_catalog.oidvectortypes(p.proargtypes))
+                                  pg_catalog.oidvectortypes(p.proargtypes)),
+                t.tgenabled::pg_catalog.text
            FROM pg_catalog.pg_trigger t
            JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) t.tgfoid
            JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
           WHERE t.tgrelid OPERATOR(pg_catalog.=) ANY ($1)
             AND NOT t.tgisinternal
             AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 32) OPERATOR(pg_catalog.<>) 0
-            AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
           ORDER BY t.tgrelid, t.tgname",
         &[&tables],
     )?;
@@ -314,23 +361,27 @@ pub fn truncate_triggers(
             table: r.get(0),
             trigger: r.get(1),
             function: r.get(2),
+            state: TriggerState::from_code(&r.get::<_, String>(3)),
         })
         .collect())
 }
 
-/// How a sequence relates to a table of the closure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a sequence relates to a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SequenceLink {
     /// Owned by one of the table's columns (serial, identity, OWNED BY): RESTART
     /// IDENTITY resets it.
     Owned,
-    /// Only named in a column default: PostgreSQL does not reset it.
+    /// Named in a column default: PostgreSQL does not reset it for this table.
     Default,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SequenceUse {
     pub table: u32,
+    /// The table's name: it may be outside the closure (a default using a sequence a
+    /// closure table owns), where the relation facts do not reach.
+    pub table_name: QualifiedName,
     pub sequence: u32,
     pub name: QualifiedName,
     pub link: SequenceLink,
@@ -340,32 +391,41 @@ pub struct SequenceUse {
     pub role_owns: bool,
 }
 
+/// The sequences `tables` own or name in a column default, and every column default of
+/// any table, in any schema, that names a sequence `tables` own.
 pub fn sequences(client: &mut Client, tables: &[u32]) -> Result<Vec<SequenceUse>, Error> {
     let rows = client.query(
-        "WITH links AS (
-             SELECT d.refobjid AS table_oid, d.objid AS seq_oid, 'owned'::pg_catalog.text AS link
+        "WITH owned AS MATERIALIZED (
+             SELECT d.refobjid AS table_oid, d.objid AS seq_oid
                FROM pg_catalog.pg_depend d
               WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
                 AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
                 AND d.deptype OPERATOR(pg_catalog.=) ANY ('{a,i}'::pg_catalog.\"char\"[])
                 AND d.refobjid OPERATOR(pg_catalog.=) ANY ($1)
-             UNION ALL
+         ), links AS (
+             SELECT o.table_oid, o.seq_oid, 'owned'::pg_catalog.text AS link FROM owned o
+             UNION
              SELECT ad.adrelid, d.refobjid, 'default'::pg_catalog.text
                FROM pg_catalog.pg_attrdef ad
                JOIN pg_catalog.pg_depend d
                  ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass
                 AND d.objid OPERATOR(pg_catalog.=) ad.oid
                 AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-              WHERE ad.adrelid OPERATOR(pg_catalog.=) ANY ($1))
+              WHERE ad.adrelid OPERATOR(pg_catalog.=) ANY ($1)
+                 OR d.refobjid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT o.seq_oid FROM owned o)))
          SELECT l.table_oid, s.oid, n.nspname::pg_catalog.text, s.relname::pg_catalog.text,
                 l.link,
                 (CASE WHEN pg_catalog.has_sequence_privilege(s.oid, 'SELECT,USAGE')
                       THEN pg_catalog.pg_sequence_last_value(s.oid) END) IS NOT NULL,
-                pg_catalog.pg_has_role(s.relowner, 'USAGE')
+                pg_catalog.pg_has_role(s.relowner, 'USAGE'),
+                tn.nspname::pg_catalog.text, t.relname::pg_catalog.text
            FROM links l
            JOIN pg_catalog.pg_class s
              ON s.oid OPERATOR(pg_catalog.=) l.seq_oid AND s.relkind OPERATOR(pg_catalog.=) 'S'
-           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) s.relnamespace",
+           JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) s.relnamespace
+           JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) l.table_oid
+           JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace
+          ORDER BY l.table_oid, s.oid, l.link",
         &[&tables],
     )?;
     Ok(rows
@@ -374,6 +434,7 @@ pub fn sequences(client: &mut Client, tables: &[u32]) -> Result<Vec<SequenceUse>
             let link: String = row.get(4);
             SequenceUse {
                 table: row.get(0),
+                table_name: QualifiedName::new(row.get::<_, String>(7), row.get::<_, String>(8)),
                 sequence: row.get(1),
                 name: QualifiedName::new(row.get::<_, String>(2), row.get::<_, String>(3)),
                 link: if link == "owned" {
@@ -386,6 +447,43 @@ pub fn sequences(client: &mut Client, tables: &[u32]) -> Result<Vec<SequenceUse>
             }
         })
         .collect())
+}
+
+/// The relations this session holds a lock on that changes them: ACCESS EXCLUSIVE on
+/// tables (what LOCK TABLE and TRUNCATE take), and on sequences the modes that ALTER
+/// SEQUENCE and TRUNCATE ... RESTART IDENTITY take (not the ROW EXCLUSIVE that reading
+/// `pg_sequence_last_value` takes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldLocks {
+    pub tables: BTreeSet<u32>,
+    pub sequences: BTreeSet<u32>,
+}
+
+pub fn held_locks(client: &mut Client) -> Result<HeldLocks, Error> {
+    let rows = client.query(
+        "SELECT l.relation, c.relkind OPERATOR(pg_catalog.=) 'S'
+           FROM pg_catalog.pg_locks l
+           JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) l.relation
+          WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+            AND l.locktype OPERATOR(pg_catalog.=) 'relation'
+            AND l.granted
+            AND ((c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,f}'::pg_catalog.\"char\"[])
+                  AND l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock')
+              OR (c.relkind OPERATOR(pg_catalog.=) 'S'
+                  AND l.mode OPERATOR(pg_catalog.=) ANY (
+                      '{AccessExclusiveLock,ShareRowExclusiveLock}'::pg_catalog.text[])))",
+        &[],
+    )?;
+    let mut held = HeldLocks::default();
+    for row in rows {
+        let oid: u32 = row.get(0);
+        if row.get::<_, bool>(1) {
+            held.sequences.insert(oid);
+        } else {
+            held.tables.insert(oid);
+        }
+    }
+    Ok(held)
 }
 
 /// `pg_total_relation_size` of each relation, after the commit.

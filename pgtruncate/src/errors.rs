@@ -151,24 +151,28 @@ pub(crate) fn act_error(
         ActError::Interrupted { signal, blockers } => {
             interrupted_error(signal, &blockers, relations)
         }
-        ActError::ClosureChanged { added, removed } => {
-            let names = |oids: &[u32]| -> Vec<String> {
-                oids.iter()
-                    .map(|o| relations.get(o).map_or_else(|| format!("oid {o}"), |r| r.name.to_string()))
-                    .collect()
-            };
-            ToolError::busy(
-                "the tables a cascade would reach changed between the plan and the lock (a foreign key or partition was added or dropped): run again to plan afresh; nothing was truncated",
-            )
-            .with("added", names(&added))
-            .with("removed", names(&removed))
-        }
+        ActError::Changed { changes } => changed_error(&changes, &[], &[]),
         ActError::StatementTimeout => ToolError::busy(format!(
             "the TRUNCATE ran past its statement timeout ({}): retry with a longer --statement-timeout; nothing was truncated",
             format_duration(statement_timeout)
         )),
         ActError::Db(e) => db_error(&e, "TRUNCATE failed"),
     }
+}
+
+/// Something the plan rested on changed between the plan and the locks (or the statement
+/// took other relations than planned): refused, rolled back. `added` and `removed` name
+/// the tables that joined or left the closure, when that is what changed.
+pub(crate) fn changed_error(changes: &[String], added: &[String], removed: &[String]) -> ToolError {
+    let e = ToolError::refused(format!(
+        "the database changed between the plan and the locks: {}; rolled back, nothing was truncated: run pgtruncate again, it will plan afresh",
+        changes.join("; ")
+    ))
+    .with("changes", changes);
+    if added.is_empty() && removed.is_empty() {
+        return e;
+    }
+    e.with("added", added).with("removed", removed)
 }
 
 #[cfg(test)]

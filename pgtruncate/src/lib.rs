@@ -2,18 +2,21 @@
 //!
 //! Plan, then act: resolve names to OIDs, compute everything a
 //! cascade would reach in one recursive catalogue query, refuse to reach kept tables,
-//! check privileges, then one transaction: lock, re-check, one TRUNCATE, commit.
+//! check privileges, then one transaction: lock, read again under the locks everything
+//! the plan rested on and refuse if anything changed, the planned statement, commit.
 
 pub mod catalog;
 pub mod connect;
 pub mod conninfo;
 pub mod env_source;
 mod errors;
+mod gather;
 pub mod interrupt;
 pub mod names;
 pub mod pgpass;
 pub mod plan;
 pub mod preset;
+mod recheck;
 pub mod redact;
 pub mod report;
 mod run;

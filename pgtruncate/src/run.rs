@@ -2,20 +2,20 @@
 //! selection, the closure and its facts, the guards, the act, the sizes after. Each phase
 //! returns before anything is touched when it refuses.
 
-use crate::catalog::{self, Relation, SequenceUse, SessionInfo, TruncateTrigger};
+use crate::catalog::{self, SessionInfo};
 use crate::connect::{self, ConnTarget, Connection};
 use crate::errors::{act_error, catalog_error, interrupted_error};
+use crate::gather::{self, Facts};
 use crate::interrupt::Interrupt;
 use crate::names::QualifiedName;
-use crate::plan::{self, Origin, Plan};
+use crate::plan::Plan;
 use crate::preset::Selection;
+use crate::recheck::{self, Verified};
 use crate::report::{Report, TableEntry};
-use crate::select::{self, Choice};
-use crate::truncate::{self, Act};
+use crate::truncate::{self, Finish};
 use crate::{is_system_schema, resolve_target, Cli};
 use conventions::{Output, ToolError};
 use postgres::Client;
-use std::collections::HashMap;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -45,39 +45,28 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
             db.url
         )));
     }
-    let mut choice = Choice::default();
-    let excepted = resolve_names(&mut db, &args, &mut choice)?;
-    if let (Some(preset), Some(selection)) = (cli.preset, &args.selection) {
-        let tables = db.query(|c| catalog::schema_tables(c, &cli.schema))?;
-        let listing = select::from_preset(&mut choice, preset, selection, &cli.schema, &tables);
-        report.missing = listing.missing;
-        report.unclassified = listing.unclassified;
+    let planned = gather::gather(&mut db, cli, &args)?;
+    if let Some(e) = planned.name_problems(&db.url) {
+        return Err(e);
     }
-    select::apply_excepts(&mut choice, &excepted, cli.preset, &cli.schema);
-
-    let facts = Facts::gather(&mut db, &choice)?;
-    let plan = plan::build(
-        &choice.chosen,
-        &choice.kept,
-        &facts.closure,
-        &facts.relations,
-        &facts.sequences,
-    );
-    fill_report(report, &plan);
+    report.missing = planned.listing.missing.clone();
+    report.unclassified = planned.listing.unclassified.clone();
+    let plan = &planned.plan;
+    fill_report(report, plan);
     for w in &plan.warnings {
         out.warn(w);
     }
-    check_guards(cli, &plan, &facts, &session)?;
+    check_guards(cli, plan, &planned.facts, &session)?;
     if cli.allow_triggers {
-        for w in trigger_warnings(&facts) {
+        for w in trigger_warnings(&planned.facts) {
             out.warn(&w);
             report.warnings.push(w);
         }
     }
     if let Some(signal) = interrupt.received() {
-        return Err(interrupted_error(signal, &[], &facts.relations));
+        return Err(interrupted_error(signal, &[], &planned.facts.relations));
     }
-    if let Some(changed) = finish_without_acting(cli, out, report, &plan) {
+    if let Some(changed) = finish_without_acting(cli, out, report, plan) {
         return Ok(changed);
     }
 
@@ -86,25 +75,28 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
         plan.roots.len(),
         db.url
     ));
-    act(&mut db, &args, &session, &plan, &facts)?;
+    let verified = recheck::lock_and_recheck(&mut db, cli, &args, &session, &planned)?;
+    // The transaction is open, the locks held, the plan verified: steps that must see
+    // the tables exactly as they will be emptied go here.
+    act(&mut db, &args, &verified)?;
     if interrupt.received().is_some() {
         let w = "an interrupt arrived after the TRUNCATE had committed: the tables were emptied";
         out.warn(w);
         report.warnings.push(w.into());
     }
-    measure_after(&mut db.conn.client, out, report, &plan);
+    measure_after(&mut db.conn.client, out, report, plan);
     Ok(plan.would_change)
 }
 
 /// The arguments, checked before anything else: a usage error touches nothing, not even
 /// the network.
-struct Args {
-    named: Vec<QualifiedName>,
-    excepted: Vec<QualifiedName>,
-    selection: Option<Selection>,
-    lock_timeout: Duration,
+pub(crate) struct Args {
+    pub named: Vec<QualifiedName>,
+    pub excepted: Vec<QualifiedName>,
+    pub selection: Option<Selection>,
+    pub lock_timeout: Duration,
     /// `--lock-timeout` plus `--statement-timeout`, so the lock wait never trips it.
-    statement_timeout: Duration,
+    pub statement_timeout: Duration,
 }
 
 impl Args {
@@ -191,16 +183,16 @@ impl Args {
 }
 
 /// The session, with catalogue failures mapped to the contract's kinds.
-struct Db<'a> {
-    conn: Connection,
-    interrupt: &'a Interrupt,
+pub(crate) struct Db<'a> {
+    pub conn: Connection,
+    pub interrupt: &'a Interrupt,
     /// The connection as a URL without password, for messages.
-    url: String,
-    lock_timeout: Duration,
+    pub url: String,
+    pub lock_timeout: Duration,
 }
 
 impl Db<'_> {
-    fn query<T>(
+    pub fn query<T>(
         &mut self,
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, ToolError> {
@@ -297,83 +289,6 @@ fn connect_interruptibly(
     }
 }
 
-/// Names to OIDs: the named tables become chosen; returns the `--except` tables.
-fn resolve_names(
-    db: &mut Db<'_>,
-    args: &Args,
-    choice: &mut Choice,
-) -> Result<Vec<(u32, QualifiedName)>, ToolError> {
-    let lookup: Vec<QualifiedName> = args.named.iter().chain(&args.excepted).cloned().collect();
-    let found = db.query(|c| catalog::resolve(c, &lookup))?;
-    let mut unknown = Vec::new();
-    let mut not_tables = Vec::new();
-    let mut excepted = Vec::new();
-    for (i, (name, hit)) in lookup.iter().zip(&found).enumerate() {
-        match hit {
-            None => unknown.push(name.to_string()),
-            Some(f) if !f.kind.is_table() => {
-                not_tables.push(format!("{name} is {}", f.kind.describe()))
-            }
-            Some(f) if i < args.named.len() => {
-                choice.chosen.insert(f.oid, Origin::Named);
-            }
-            Some(f) => excepted.push((f.oid, name.clone())),
-        }
-    }
-    if unknown.is_empty() && not_tables.is_empty() {
-        return Ok(excepted);
-    }
-    let mut problems: Vec<String> = unknown
-        .iter()
-        .map(|n| format!("table {n} does not exist"))
-        .collect();
-    problems.extend(not_tables.iter().cloned());
-    Err(ToolError::not_found(format!(
-        "{} in {}: check the name and schema (names match the catalog exactly, case included); nothing was truncated",
-        problems.join("; "),
-        db.url
-    ))
-    .with("missing", &unknown)
-    .with("not_tables", &not_tables))
-}
-
-/// The closure and the facts about every table involved: a fixed number of queries.
-struct Facts {
-    seeds: Vec<u32>,
-    closure: catalog::Closure,
-    relations: HashMap<u32, Relation>,
-    sequences: Vec<SequenceUse>,
-    triggers: Vec<TruncateTrigger>,
-}
-
-impl Facts {
-    fn gather(db: &mut Db<'_>, choice: &Choice) -> Result<Facts, ToolError> {
-        let seeds: Vec<u32> = choice.chosen.keys().copied().collect();
-        let closure = db.query(|c| catalog::closure(c, &seeds))?;
-        let mut wanted: Vec<u32> = closure.members.iter().copied().collect();
-        wanted.extend(choice.kept.iter().map(|k| k.oid));
-        wanted.sort_unstable();
-        wanted.dedup();
-        let relations = db.query(|c| catalog::relations(c, &wanted))?;
-        let members: Vec<u32> = closure.members.iter().copied().collect();
-        let sequences = db.query(|c| catalog::sequences(c, &members))?;
-        let triggers = db.query(|c| catalog::truncate_triggers(c, &members))?;
-        Ok(Facts {
-            seeds,
-            closure,
-            relations,
-            sequences,
-            triggers,
-        })
-    }
-
-    fn table_name(&self, oid: u32) -> String {
-        self.relations
-            .get(&oid)
-            .map_or_else(|| format!("oid {oid}"), |r| r.name.to_string())
-    }
-}
-
 fn fill_report(report: &mut Report, plan: &Plan) {
     report.statement = plan.statement.clone();
     report.truncated = plan.truncated.iter().map(TableEntry::from).collect();
@@ -394,7 +309,14 @@ fn check_guards(
     if !plan.cascade_paths.is_empty() && (plan.reaches_protected || !cli.allow_cascade) {
         return Err(cascade_refusal(plan));
     }
-    if !facts.triggers.is_empty() && !cli.allow_triggers {
+    if !plan.foreign_tables.is_empty() {
+        return Err(ToolError::refused(format!(
+            "TRUNCATE would reach foreign table(s) {}: their data lives on another server, which the foreign data wrapper would empty with this session's user mapping; nothing was truncated: leave them out, or detach them from the set",
+            plan.foreign_tables.join(", ")
+        ))
+        .with("foreign_tables", &plan.foreign_tables));
+    }
+    if facts.firing_triggers().next().is_some() && !cli.allow_triggers {
         return Err(trigger_refusal(facts, session));
     }
     if !plan.no_truncate_privilege.is_empty() {
@@ -456,8 +378,7 @@ struct TriggerEntry {
 
 fn trigger_entries(facts: &Facts) -> Vec<TriggerEntry> {
     facts
-        .triggers
-        .iter()
+        .firing_triggers()
         .map(|t| TriggerEntry {
             table: facts.table_name(t.table),
             trigger: t.trigger.clone(),
@@ -540,31 +461,22 @@ fn finish_without_acting(
     None
 }
 
-/// The one transaction.
-fn act(
-    db: &mut Db<'_>,
-    args: &Args,
-    session: &SessionInfo,
-    plan: &Plan,
-    facts: &Facts,
-) -> Result<(), ToolError> {
-    let table_list = plan
-        .roots
-        .iter()
-        .filter_map(|o| facts.relations.get(o).map(|r| r.name.sql()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let act = Act {
-        table_list,
-        seeds: &facts.seeds,
-        members: &facts.closure.members,
-        lock_timeout: args.lock_timeout,
-        statement_timeout: args.statement_timeout,
+/// The statement and the commit, in the transaction the re-check left open.
+fn act(db: &mut Db<'_>, args: &Args, verified: &Verified) -> Result<(), ToolError> {
+    let now = &verified.gathered;
+    let Some(statement) = now.plan.statement.as_deref() else {
+        truncate::rollback(&mut db.conn);
+        return Ok(());
     };
-    truncate::execute(&mut db.conn, session.pid, &act, db.interrupt).map_err(|e| {
+    let finish = Finish {
+        statement,
+        members: &now.facts.closure.members,
+        sequences: &now.plan.reset_oids,
+    };
+    truncate::finish(&mut db.conn, &finish, db.interrupt).map_err(|e| {
         act_error(
             e,
-            &facts.relations,
+            &now.facts.relations,
             args.lock_timeout,
             args.statement_timeout,
         )

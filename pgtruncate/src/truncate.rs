@@ -1,5 +1,7 @@
-//! Acting: one transaction that locks the closure, checks it is still the planned one,
-//! and runs one TRUNCATE naming every table, with RESTART IDENTITY and without CASCADE
+//! Acting, in one transaction: [`lock`] takes ACCESS EXCLUSIVE on the planned tables
+//! (recheck.rs then reads again, under those locks, everything the plan rested on), and
+//! [`finish`] runs the planned statement, checks that it took exactly the planned tables
+//! and sequences, and commits. The statement names every table and never says CASCADE
 //! (the plan already names everything a cascade would reach; should the schema have
 //! changed anyway, PostgreSQL refuses instead of silently widening the set).
 
@@ -19,13 +21,11 @@ const WATCH_EVERY: Duration = Duration::from_millis(100);
 /// How long the end of a lock wait waits for the watcher to finish its last poll.
 const STOP_WAIT: Duration = Duration::from_secs(2);
 
-/// What the transaction needs from the plan.
-pub struct Act<'a> {
+/// What taking the locks needs from the plan.
+pub struct LockRequest<'a> {
     /// The closure's tables as the statement names them (quoted, comma-separated).
     pub table_list: String,
-    /// The chosen tables the closure is computed from.
-    pub seeds: &'a [u32],
-    /// The closure as planned.
+    /// The closure as planned (for the blocker report).
     pub members: &'a BTreeSet<u32>,
     pub lock_timeout: Duration,
     pub statement_timeout: Duration,
@@ -43,30 +43,32 @@ pub enum ActError {
         signal: &'static str,
         blockers: Vec<Blocker>,
     },
-    /// A foreign key or partition was added or removed between plan and lock.
-    ClosureChanged {
-        added: Vec<u32>,
-        removed: Vec<u32>,
+    /// Something the plan rested on is not so any more (a planned table is gone, or
+    /// the statement took other relations than planned).
+    Changed {
+        changes: Vec<String>,
     },
     /// A statement ran past the statement timeout.
     StatementTimeout,
     Db(postgres::Error),
 }
 
-/// Runs the transaction. On any error it has been rolled back: nothing was touched.
-pub fn execute(
+/// Opens the transaction and takes ACCESS EXCLUSIVE on every planned table. On `Ok` the
+/// transaction is open and the locks held: the caller must [`finish`] or [`rollback`].
+/// On any error it has been rolled back.
+pub fn lock(
     conn: &mut Connection,
     session_pid: i32,
-    act: &Act<'_>,
+    req: &LockRequest<'_>,
     interrupt: &Interrupt,
 ) -> Result<(), ActError> {
-    let members: Vec<u32> = act.members.iter().copied().collect();
+    let members: Vec<u32> = req.members.iter().copied().collect();
     let begin = format!(
         "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
-        act.lock_timeout.as_millis(),
-        act.statement_timeout.as_millis()
+        req.lock_timeout.as_millis(),
+        req.statement_timeout.as_millis()
     );
-    let lock = format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", act.table_list);
+    let lock = format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", req.table_list);
 
     // The usual case costs one round trip: nobody holds a conflicting lock.
     if let Err(first) = conn
@@ -75,7 +77,7 @@ pub fn execute(
     {
         rollback(conn);
         if first.code() != Some(&SqlState::LOCK_NOT_AVAILABLE) {
-            return Err(fail(conn, first, Vec::new(), &members, interrupt));
+            return Err(lock_failed(conn, first, Vec::new(), &members, interrupt));
         }
         if let Some(signal) = interrupt.received() {
             return Err(interrupted(conn, signal, Vec::new(), &members, interrupt));
@@ -86,38 +88,79 @@ pub fn execute(
         let blockers = watcher.stop();
         if let Err(e) = waited {
             rollback(conn);
-            return Err(fail(conn, e, blockers, &members, interrupt));
+            return Err(lock_failed(conn, e, blockers, &members, interrupt));
         }
     }
     if let Some(signal) = interrupt.received() {
         rollback(conn);
         return Err(interrupted(conn, signal, Vec::new(), &members, interrupt));
     }
+    Ok(())
+}
 
-    // With the locks held nobody can add a foreign key into, or a partition to, the
-    // closure: check that nobody did since the plan.
-    let now = match catalog::closure(&mut conn.client, act.seeds) {
-        Ok(c) => c.members,
+/// A LOCK that failed because a planned name no longer names a table changed under us.
+fn lock_failed(
+    conn: &mut Connection,
+    err: postgres::Error,
+    blockers: Vec<Blocker>,
+    members: &[u32],
+    interrupt: &Interrupt,
+) -> ActError {
+    let gone = matches!(
+        err.code(),
+        Some(&SqlState::UNDEFINED_TABLE) | Some(&SqlState::WRONG_OBJECT_TYPE)
+    );
+    match err.as_db_error() {
+        Some(db) if gone && interrupt.received().is_none() => ActError::Changed {
+            changes: vec![format!("a planned table is gone: {}", db.message())],
+        },
+        _ => fail(conn, err, blockers, members, interrupt),
+    }
+}
+
+/// What the statement must do, from the verified plan.
+pub struct Finish<'a> {
+    /// Exactly the report's `statement`.
+    pub statement: &'a str,
+    /// Every table the statement empties (roots and their partitions and children).
+    pub members: &'a BTreeSet<u32>,
+    /// The sequences it resets.
+    pub sequences: &'a BTreeSet<u32>,
+}
+
+/// Runs the statement in the transaction [`lock`] opened, checks it locked (so touched)
+/// exactly the planned tables and sequences, and commits. On any error it has been
+/// rolled back: nothing was touched.
+pub fn finish(
+    conn: &mut Connection,
+    f: &Finish<'_>,
+    interrupt: &Interrupt,
+) -> Result<(), ActError> {
+    let members: Vec<u32> = f.members.iter().copied().collect();
+    if let Err(e) = conn.client.batch_execute(f.statement) {
+        rollback(conn);
+        return Err(fail(conn, e, Vec::new(), &members, interrupt));
+    }
+    // Every relation TRUNCATE empties and every sequence it or ALTER SEQUENCE resets is
+    // locked by this transaction: names resolved to anything else (a schema renamed
+    // since the re-check) show up here.
+    let held = match catalog::held_locks(&mut conn.client) {
+        Ok(h) => h,
         Err(e) => {
             rollback(conn);
             return Err(fail(conn, e, Vec::new(), &members, interrupt));
         }
     };
-    if now != *act.members {
+    let changes = unplanned_locks(&held, f.members, f.sequences);
+    if !changes.is_empty() {
         rollback(conn);
-        return Err(ActError::ClosureChanged {
-            added: now.difference(act.members).copied().collect(),
-            removed: act.members.difference(&now).copied().collect(),
-        });
+        return Err(ActError::Changed { changes });
     }
     if let Some(signal) = interrupt.received() {
         rollback(conn);
         return Err(interrupted(conn, signal, Vec::new(), &members, interrupt));
     }
-
-    // TRUNCATE and COMMIT in one message: a failing TRUNCATE skips the COMMIT.
-    let statement = format!("TRUNCATE TABLE {} RESTART IDENTITY; COMMIT", act.table_list);
-    if let Err(e) = conn.client.batch_execute(&statement) {
+    if let Err(e) = conn.client.batch_execute("COMMIT") {
         rollback(conn);
         return Err(fail(conn, e, Vec::new(), &members, interrupt));
     }
@@ -125,7 +168,51 @@ pub fn execute(
     Ok(())
 }
 
-fn rollback(conn: &mut Connection) {
+/// The differences between the relations the statement locked and the planned ones.
+pub fn unplanned_locks(
+    held: &catalog::HeldLocks,
+    tables: &BTreeSet<u32>,
+    sequences: &BTreeSet<u32>,
+) -> Vec<String> {
+    let mut changes = Vec::new();
+    let list = |set: BTreeSet<&u32>| -> String {
+        set.iter()
+            .map(|o| format!("oid {o}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let extra: BTreeSet<&u32> = held.tables.difference(tables).collect();
+    let missing: BTreeSet<&u32> = tables.difference(&held.tables).collect();
+    if !extra.is_empty() {
+        changes.push(format!(
+            "the statement reached tables the plan does not name ({})",
+            list(extra)
+        ));
+    }
+    if !missing.is_empty() {
+        changes.push(format!(
+            "the statement did not reach planned tables ({})",
+            list(missing)
+        ));
+    }
+    let extra: BTreeSet<&u32> = held.sequences.difference(sequences).collect();
+    let missing: BTreeSet<&u32> = sequences.difference(&held.sequences).collect();
+    if !extra.is_empty() {
+        changes.push(format!(
+            "the statement reset sequences the plan does not name ({})",
+            list(extra)
+        ));
+    }
+    if !missing.is_empty() {
+        changes.push(format!(
+            "the statement did not reset planned sequences ({})",
+            list(missing)
+        ));
+    }
+    changes
+}
+
+pub fn rollback(conn: &mut Connection) {
     // A cancel request still in flight must not hit the ROLLBACK; and should the
     // ROLLBACK fail, closing the session rolls back all the same.
     let _ = conn.client.batch_execute("ROLLBACK");

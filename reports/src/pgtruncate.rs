@@ -77,7 +77,9 @@ pub struct Report {
     /// Tables of the schema in no preset group (kept, unless `--include-auth`).
     pub unclassified: Vec<String>,
     pub sequences_reset: Vec<String>,
-    /// Sequences only named in a column default: PostgreSQL does not reset them.
+    /// Sequences of the emptied tables that are not reset: named only in a column
+    /// default (PostgreSQL does not reset those), or owned by an emptied table but drawn
+    /// on by a kept table's default (with a `reason`).
     pub sequences_not_reset: Vec<SequenceNotReset>,
     pub warnings: Vec<String>,
     /// Bytes freed, measured after the commit; in a dry run, the bytes the tables hold
@@ -114,5 +116,10 @@ pub struct TableEntry {
 #[serde(deny_unknown_fields)]
 pub struct SequenceNotReset {
     pub sequence: String,
+    /// The emptied table that names it in a default, or owns it.
     pub table: String,
+    /// Why an owned sequence is left alone (e.g. `used by kept table public.user_secrets:
+    /// ...`); absent for a sequence only named in a default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

@@ -668,4 +668,110 @@ mod tests {
         // sequence is not reset, so it does not count).
         assert!(!plan.would_change);
     }
+
+    #[test]
+    fn an_owned_sequence_a_kept_table_draws_on_is_left_alone_and_the_rest_reset() {
+        let relations = rels(vec![
+            rel(1, "agent_runs", RelKind::Table, false, 10),
+            rel(2, "agent_findings", RelKind::Table, false, 10),
+        ]);
+        let closure = Closure {
+            members: [1, 2].into(),
+            edges: vec![fk(1, 2, "agent_findings_run_id_fkey")],
+        };
+        let use_of = |table: u32, table_name: &str, seq: u32, seq_name: &str, link| SequenceUse {
+            table,
+            table_name: QualifiedName::new("public", table_name),
+            sequence: seq,
+            name: QualifiedName::new("public", seq_name),
+            link,
+            used: true,
+            role_owns: true,
+        };
+        let seqs = vec![
+            use_of(
+                1,
+                "agent_runs",
+                10,
+                "agent_runs_id_seq",
+                SequenceLink::Owned,
+            ),
+            use_of(
+                1,
+                "agent_runs",
+                10,
+                "agent_runs_id_seq",
+                SequenceLink::Default,
+            ),
+            use_of(
+                2,
+                "agent_findings",
+                11,
+                "agent_findings_id_seq",
+                SequenceLink::Owned,
+            ),
+            use_of(
+                2,
+                "agent_findings",
+                11,
+                "agent_findings_id_seq",
+                SequenceLink::Default,
+            ),
+            // A kept table (outside the closure) draws its ids from agent_runs' sequence.
+            use_of(
+                9,
+                "user_secrets",
+                10,
+                "agent_runs_id_seq",
+                SequenceLink::Default,
+            ),
+        ];
+        let chosen = BTreeMap::from([(1, Origin::Named), (2, Origin::Named)]);
+        let plan = build(&chosen, &[], &closure, &relations, &seqs);
+        assert_eq!(plan.sequences_reset, vec!["public.agent_findings_id_seq"]);
+        assert_eq!(plan.reset_oids, BTreeSet::from([11]));
+        assert_eq!(
+            plan.sequences_not_reset,
+            vec![SequenceNotReset {
+                sequence: "public.agent_runs_id_seq".into(),
+                table: "public.agent_runs".into(),
+                reason: Some(
+                    "used by kept table public.user_secrets: restarting it would hand out ids that table already holds"
+                        .into()
+                ),
+            }]
+        );
+        assert_eq!(
+            plan.statement.as_deref(),
+            Some(
+                r#"TRUNCATE TABLE "public"."agent_findings", "public"."agent_runs"; ALTER SEQUENCE "public"."agent_findings_id_seq" RESTART"#
+            )
+        );
+
+        // Nobody else draws on them: one TRUNCATE ... RESTART IDENTITY, as before.
+        let plan = build(&chosen, &[], &closure, &relations, &seqs[..4]);
+        assert_eq!(plan.reset_oids, BTreeSet::from([10, 11]));
+        assert!(plan.sequences_not_reset.is_empty());
+        assert_eq!(
+            plan.statement.as_deref(),
+            Some(
+                r#"TRUNCATE TABLE "public"."agent_findings", "public"."agent_runs" RESTART IDENTITY"#
+            )
+        );
+    }
+
+    #[test]
+    fn a_foreign_table_in_the_closure_is_listed() {
+        let relations = rels(vec![
+            rel(1, "events", RelKind::PartitionedTable, false, 0),
+            rel(2, "events_remote", RelKind::ForeignTable, true, 0),
+        ]);
+        let closure = Closure {
+            members: [1, 2].into(),
+            edges: vec![inh(1, 2)],
+        };
+        let chosen = BTreeMap::from([(1, Origin::Named)]);
+        let plan = build(&chosen, &[], &closure, &relations, &[]);
+        assert_eq!(plan.foreign_tables, vec!["public.events_remote"]);
+    }
 }

@@ -310,3 +310,32 @@ impl Watcher {
         std::mem::take(&mut *self.seen.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_beyond_or_short_of_the_plan_are_named() {
+        let planned_tables = BTreeSet::from([1, 2]);
+        let planned_seqs = BTreeSet::from([10]);
+        let exact = catalog::HeldLocks {
+            tables: planned_tables.clone(),
+            sequences: planned_seqs.clone(),
+        };
+        assert!(unplanned_locks(&exact, &planned_tables, &planned_seqs).is_empty());
+        // A name that resolved elsewhere: table 3 emptied instead of 2, sequence 11 reset.
+        let swapped = catalog::HeldLocks {
+            tables: BTreeSet::from([1, 3]),
+            sequences: BTreeSet::from([10, 11]),
+        };
+        assert_eq!(
+            unplanned_locks(&swapped, &planned_tables, &planned_seqs),
+            vec![
+                "the statement reached tables the plan does not name (oid 3)",
+                "the statement did not reach planned tables (oid 2)",
+                "the statement reset sequences the plan does not name (oid 11)",
+            ]
+        );
+    }
+}

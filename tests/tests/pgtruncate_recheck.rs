@@ -478,3 +478,96 @@ fn a_sequence_a_kept_table_draws_on_is_not_reset_and_its_ids_are_not_reused() {
         1
     );
 }
+
+#[test]
+fn a_table_added_to_a_publication_while_queued_is_refused() {
+    let Some(s) = Scene::new("pgt_rc_pub") else {
+        return;
+    };
+    // TRUNCATE is replicated: added to a publication, it would empty subscribers' copies,
+    // which the plan neither warned about nor was asked to do.
+    s.owner()
+        .batch_execute("CREATE PUBLICATION app_pub")
+        .unwrap();
+    let before = s.state();
+    let run = s.attack_while_queued(
+        HOLD_REQUESTS,
+        "ALTER PUBLICATION app_pub ADD TABLE requests",
+    );
+    s.assert_refused(
+        &run,
+        &before,
+        "the publications of public.requests changed (now: app_pub)",
+    );
+}
+
+#[test]
+fn a_planned_table_dropped_while_queued_is_refused() {
+    let Some(s) = Scene::new("pgt_rc_drop") else {
+        return;
+    };
+    let before = s.state();
+    let run = s.attack_while_queued(
+        "LOCK TABLE events IN ACCESS SHARE MODE",
+        "DROP TABLE events",
+    );
+    assert!(!s.is_superuser());
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let message = &run.envelope.error.as_ref().unwrap().message;
+    assert!(message.contains("a planned table is gone"), "{message}");
+    assert!(message.contains("run pgtruncate again"), "{message}");
+    // The owner's own drop is the only change: every other table keeps its rows.
+    let mut after = s.state();
+    let mut expected = before.clone();
+    expected.retain(|k, _| after.contains_key(k));
+    after.retain(|k, _| before.contains_key(k));
+    assert_eq!(after, expected);
+    assert_eq!(
+        after.len() + 1,
+        before.len(),
+        "only the partition events_2026 is gone"
+    );
+}
+
+#[test]
+fn a_foreign_table_partition_is_refused_before_anything_is_locked() {
+    let Some(s) = Scene::new("pgt_rc_foreign") else {
+        return;
+    };
+    s.db.exec(&format!(
+        "CREATE EXTENSION postgres_fdw;
+         CREATE SERVER elsewhere FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname '{}');
+         GRANT USAGE ON FOREIGN SERVER elsewhere TO {};",
+        s.db.name, s.attacker
+    ));
+    s.owner()
+        .batch_execute(
+            "CREATE FOREIGN TABLE events_remote PARTITION OF events
+               FOR VALUES FROM ('2027-01-01') TO ('2028-01-01')
+               SERVER elsewhere OPTIONS (table_name 'precious')",
+        )
+        .unwrap();
+    let before = s.state();
+    let url = s.db.url();
+    let mut args = vec!["-d", url.as_str()];
+    args.extend(TARGETS);
+    let run = Run::new(
+        support::pg::pgtruncate_command(&args, &[], &empty_home())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let error = run.envelope.error.as_ref().unwrap();
+    assert!(
+        error
+            .message
+            .contains("TRUNCATE would reach foreign table(s) public.events_remote"),
+        "{}",
+        error.message
+    );
+    assert_eq!(
+        error.details["foreign_tables"],
+        serde_json::json!(["public.events_remote"])
+    );
+    assert_eq!(s.state(), before);
+}

@@ -19,6 +19,7 @@ pub mod preset;
 mod recheck;
 pub mod redact;
 pub mod report;
+mod reset;
 mod run;
 pub mod select;
 pub mod target;

@@ -2,8 +2,9 @@
 //! cascade would reach beyond the chosen set (and by which foreign keys), what is kept,
 //! which sequences are reset. Pure logic, so it is tested without a database.
 
-use crate::catalog::{Closure, Edge, EdgeKind, Relation, SequenceLink, SequenceUse};
+use crate::catalog::{Closure, Edge, EdgeKind, Relation, SequenceUse};
 use crate::preset::Group;
+use crate::reset;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -98,7 +99,7 @@ pub struct Plan {
     /// The sequences the statement resets, by OID.
     pub reset_oids: BTreeSet<u32>,
     /// The same as the statement names them, in `sequences_reset` order.
-    reset_sql: Vec<String>,
+    pub reset_sql: Vec<String>,
     pub sequences_not_reset: Vec<SequenceNotReset>,
     /// Foreign tables the statement would reach: their TRUNCATE runs on another server.
     pub foreign_tables: Vec<String>,
@@ -304,7 +305,7 @@ pub fn build(
             ..entry_for(k.oid, &[k.oid], relations, &name)
         });
     }
-    let any_sequence_used = plan_sequences(&mut plan, closure, sequences, &name);
+    let any_sequence_used = reset::plan_sequences(&mut plan, closure, sequences, &name);
     let mut members: Vec<u32> = closure.members.iter().copied().collect();
     by_name(&mut members);
     for &oid in &members {
@@ -330,104 +331,11 @@ pub fn build(
             .iter()
             .filter_map(|o| relations.get(o).map(|r| r.name.sql()))
             .collect();
-        plan.statement = Some(statement(&list, &plan));
+        plan.statement = Some(reset::statement(&list, &plan));
     }
     plan.roots = roots;
     plan.members = members;
     plan
-}
-
-/// Which sequences the statement resets. A sequence a closure table owns is reset unless
-/// a column default of a table outside the closure (any schema) draws from it: the kept
-/// table would then be handed ids it already holds. Returns whether a reset sequence was
-/// used since its last reset.
-fn plan_sequences(
-    plan: &mut Plan,
-    closure: &Closure,
-    sequences: &[SequenceUse],
-    name: &dyn Fn(u32) -> String,
-) -> bool {
-    let inside = |s: &&SequenceUse| closure.members.contains(&s.table);
-    let owned: BTreeSet<u32> = sequences
-        .iter()
-        .filter(inside)
-        .filter(|s| s.link == SequenceLink::Owned)
-        .map(|s| s.sequence)
-        .collect();
-    let mut users_outside: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
-    for s in sequences.iter().filter(|s| {
-        s.link == SequenceLink::Default
-            && owned.contains(&s.sequence)
-            && !closure.members.contains(&s.table)
-    }) {
-        users_outside
-            .entry(s.sequence)
-            .or_default()
-            .insert(s.table_name.to_string());
-    }
-    let mut reset = BTreeMap::new();
-    let mut not_reset = BTreeMap::new();
-    for s in sequences.iter().filter(inside) {
-        match s.link {
-            SequenceLink::Owned => match users_outside.get(&s.sequence) {
-                Some(users) => {
-                    let tables: Vec<&str> = users.iter().map(String::as_str).collect();
-                    not_reset.insert(
-                        (s.name.to_string(), name(s.table)),
-                        SequenceNotReset {
-                            sequence: s.name.to_string(),
-                            table: name(s.table),
-                            reason: Some(format!(
-                                "used by kept table {}: restarting it would hand out ids that table already holds",
-                                tables.join(", ")
-                            )),
-                        },
-                    );
-                }
-                None => {
-                    reset.insert(s.name.to_string(), s);
-                }
-            },
-            SequenceLink::Default if !owned.contains(&s.sequence) => {
-                not_reset.insert(
-                    (s.name.to_string(), name(s.table)),
-                    SequenceNotReset {
-                        sequence: s.name.to_string(),
-                        table: name(s.table),
-                        reason: None,
-                    },
-                );
-            }
-            SequenceLink::Default => {}
-        }
-    }
-    plan.sequences_not_owned_by_role = reset
-        .values()
-        .filter(|s| !s.role_owns)
-        .map(|s| s.name.to_string())
-        .collect();
-    plan.reset_oids = reset.values().map(|s| s.sequence).collect();
-    plan.reset_sql = reset.values().map(|s| s.name.sql()).collect();
-    let any_used = reset.values().any(|s| s.used);
-    plan.sequences_reset = reset.into_keys().collect();
-    plan.sequences_not_reset = not_reset.into_values().collect();
-    any_used
-}
-
-/// The statement, exactly as it is sent: `RESTART IDENTITY` when every owned sequence is
-/// to be reset; otherwise a TRUNCATE that resets none and an `ALTER SEQUENCE ... RESTART`
-/// for each that is (transactional like the TRUNCATE: a rollback undoes both).
-fn statement(tables: &[String], plan: &Plan) -> String {
-    let truncate = format!("TRUNCATE TABLE {}", tables.join(", "));
-    let withheld = plan.sequences_not_reset.iter().any(|s| s.reason.is_some());
-    if !withheld {
-        return format!("{truncate} RESTART IDENTITY");
-    }
-    let mut parts = vec![truncate];
-    for seq in &plan.reset_sql {
-        parts.push(format!("ALTER SEQUENCE {seq} RESTART"));
-    }
-    parts.join("; ")
 }
 
 fn entry_for(
@@ -468,7 +376,7 @@ fn entry_for(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::RelKind;
+    use crate::catalog::{RelKind, SequenceLink};
     use crate::names::QualifiedName;
 
     fn rel(oid: u32, name: &str, kind: RelKind, partition: bool, bytes: i64) -> Relation {

@@ -98,87 +98,22 @@ pub(crate) struct Changes {
 /// Everything the plan rested on, compared: the names given, the preset's choice, the
 /// closure and its links, each table's name, kind, owner, privilege and publications,
 /// the sequences and who draws on them, the `ON TRUNCATE` triggers with their state, the
-/// locks really held, and the plan's own conclusions.
-/// `again` holds the planned tables' facts read under the locks.
+/// locks really held, and the plan's own conclusions. `again` holds the planned tables'
+/// facts read under the locks.
 pub(crate) fn differences(
     planned: &Gathered,
     now: &Gathered,
     again: &HashMap<u32, Relation>,
     held: &HeldLocks,
 ) -> Changes {
+    let names = Names {
+        again,
+        now: &now.facts.relations,
+        planned: &planned.facts.relations,
+    };
     let mut c = Changes::default();
-    let name = |oid: u32| -> String {
-        again
-            .get(&oid)
-            .or_else(|| now.facts.relations.get(&oid))
-            .or_else(|| planned.facts.relations.get(&oid))
-            .map_or_else(|| format!("oid {oid}"), |r| r.name.to_string())
-    };
-    let names = |set: Vec<&u32>| -> String {
-        set.into_iter()
-            .map(|o| name(*o))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-
-    for (n, (was, is)) in planned
-        .lookup
-        .iter()
-        .zip(planned.found.iter().zip(&now.found))
-    {
-        if was.map(|f| f.oid) != is.map(|f| f.oid) {
-            c.messages.push(match is {
-                Some(f) => format!("{n} now names another relation (oid {})", f.oid),
-                None => format!("{n} no longer exists"),
-            });
-        }
-    }
-
-    let chosen = |g: &Gathered| g.choice.chosen.keys().copied().collect::<BTreeSet<u32>>();
-    let kept = |g: &Gathered| {
-        g.choice
-            .kept
-            .iter()
-            .map(|k| (k.oid, k.reason.clone(), k.absolute))
-            .collect::<BTreeSet<_>>()
-    };
-    let (was, is) = (chosen(planned), chosen(now));
-    if was != is {
-        c.messages.push(format!(
-            "the chosen tables changed (now also: {}; no longer: {})",
-            names(is.difference(&was).collect()),
-            names(was.difference(&is).collect())
-        ));
-    }
-    if kept(planned) != kept(now) || planned.listing != now.listing {
-        c.messages.push(
-            "the preset's listing of the schema changed (tables kept, missing or unclassified)"
-                .into(),
-        );
-    }
-
-    let (was, is) = (&planned.facts.closure, &now.facts.closure);
-    if was.members != is.members {
-        c.added = is
-            .members
-            .difference(&was.members)
-            .map(|o| name(*o))
-            .collect();
-        c.removed = was
-            .members
-            .difference(&is.members)
-            .map(|o| name(*o))
-            .collect();
-        c.messages.push(format!(
-            "the tables TRUNCATE reaches changed (a foreign key, partition or inheritance child was added or removed: now also {}; no longer {})",
-            list_or_none(&c.added),
-            list_or_none(&c.removed)
-        ));
-    } else if was.edges != is.edges {
-        c.messages
-            .push("the foreign keys or partitions linking the tables changed".into());
-    }
-
+    choice_changes(planned, now, &names, &mut c.messages);
+    closure_changes(planned, now, &names, &mut c);
     relation_changes(&planned.facts.relations, again, &mut c.messages);
     sequence_changes(
         &planned.facts.sequences,
@@ -186,23 +121,12 @@ pub(crate) fn differences(
         &mut c.messages,
     );
     trigger_changes(planned, now, &mut c.messages);
-
-    // The locks really held: ACCESS EXCLUSIVE on exactly the planned tables.
-    let extra: Vec<&u32> = held.tables.difference(&was.members).collect();
-    let missing: Vec<&u32> = was.members.difference(&held.tables).collect();
-    if !extra.is_empty() {
-        c.messages.push(format!(
-            "LOCK TABLE took tables the plan does not name: {}",
-            names(extra)
-        ));
-    }
-    if !missing.is_empty() {
-        c.messages.push(format!(
-            "LOCK TABLE did not take planned tables: {}",
-            names(missing)
-        ));
-    }
-
+    lock_changes(
+        held,
+        &planned.facts.closure.members,
+        &names,
+        &mut c.messages,
+    );
     // A safety net over the facts: the conclusions must be the same too.
     let (p, n) = (&planned.plan, &now.plan);
     if c.messages.is_empty()
@@ -218,6 +142,105 @@ pub(crate) fn differences(
             .push("the plan made under the locks differs from the one made before".into());
     }
     c
+}
+
+/// A table's name for messages: as it is now, else as it was planned.
+struct Names<'a> {
+    again: &'a HashMap<u32, Relation>,
+    now: &'a HashMap<u32, Relation>,
+    planned: &'a HashMap<u32, Relation>,
+}
+
+impl Names<'_> {
+    fn of(&self, oid: u32) -> String {
+        self.again
+            .get(&oid)
+            .or_else(|| self.now.get(&oid))
+            .or_else(|| self.planned.get(&oid))
+            .map_or_else(|| format!("oid {oid}"), |r| r.name.to_string())
+    }
+
+    fn all<'o>(&self, oids: impl Iterator<Item = &'o u32>) -> Vec<String> {
+        oids.map(|o| self.of(*o)).collect()
+    }
+}
+
+/// The names given on the command line and the preset's choice.
+fn choice_changes(planned: &Gathered, now: &Gathered, names: &Names<'_>, out: &mut Vec<String>) {
+    for (n, (was, is)) in planned
+        .lookup
+        .iter()
+        .zip(planned.found.iter().zip(&now.found))
+    {
+        if was.map(|f| f.oid) != is.map(|f| f.oid) {
+            out.push(match is {
+                Some(f) => format!("{n} now names another relation (oid {})", f.oid),
+                None => format!("{n} no longer exists"),
+            });
+        }
+    }
+    let chosen = |g: &Gathered| g.choice.chosen.keys().copied().collect::<BTreeSet<u32>>();
+    let kept = |g: &Gathered| {
+        g.choice
+            .kept
+            .iter()
+            .map(|k| (k.oid, k.reason.clone(), k.absolute))
+            .collect::<BTreeSet<_>>()
+    };
+    let (was, is) = (chosen(planned), chosen(now));
+    if was != is {
+        out.push(format!(
+            "the chosen tables changed (now also: {}; no longer: {})",
+            list_or_none(&names.all(is.difference(&was))),
+            list_or_none(&names.all(was.difference(&is)))
+        ));
+    }
+    if kept(planned) != kept(now) || planned.listing != now.listing {
+        out.push(
+            "the preset's listing of the schema changed (tables kept, missing or unclassified)"
+                .into(),
+        );
+    }
+}
+
+/// The tables TRUNCATE reaches and the links that bring them in.
+fn closure_changes(planned: &Gathered, now: &Gathered, names: &Names<'_>, c: &mut Changes) {
+    let (was, is) = (&planned.facts.closure, &now.facts.closure);
+    if was.members != is.members {
+        c.added = names.all(is.members.difference(&was.members));
+        c.removed = names.all(was.members.difference(&is.members));
+        c.messages.push(format!(
+            "the tables TRUNCATE reaches changed (a foreign key, partition or inheritance child was added or removed: now also {}; no longer {})",
+            list_or_none(&c.added),
+            list_or_none(&c.removed)
+        ));
+    } else if was.edges != is.edges {
+        c.messages
+            .push("the foreign keys or partitions linking the tables changed".into());
+    }
+}
+
+/// The locks really held: ACCESS EXCLUSIVE on exactly the planned tables.
+fn lock_changes(
+    held: &HeldLocks,
+    members: &BTreeSet<u32>,
+    names: &Names<'_>,
+    out: &mut Vec<String>,
+) {
+    let extra = names.all(held.tables.difference(members));
+    let missing = names.all(members.difference(&held.tables));
+    if !extra.is_empty() {
+        out.push(format!(
+            "LOCK TABLE took tables the plan does not name: {}",
+            extra.join(", ")
+        ));
+    }
+    if !missing.is_empty() {
+        out.push(format!(
+            "LOCK TABLE did not take planned tables: {}",
+            missing.join(", ")
+        ));
+    }
 }
 
 fn list_or_none(list: &[String]) -> String {

@@ -1,6 +1,7 @@
-//! A run, phase by phase: arguments checked, connected, names resolved, the preset's
-//! selection, the closure and its facts, the guards, the act, the sizes after. Each phase
-//! returns before anything is touched when it refuses.
+//! A run, phase by phase: arguments checked, connected, the plan gathered (gather.rs),
+//! the guards, the locks and the re-check under them (recheck.rs), the statement and the
+//! commit, the sizes after. Each phase returns before anything is touched when it
+//! refuses.
 
 use crate::catalog::{self, SessionInfo};
 use crate::connect::{self, ConnTarget, Connection};

@@ -366,3 +366,39 @@ fn trigger_changes(planned: &Gathered, now: &Gathered, out: &mut Vec<String>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::QualifiedName;
+
+    fn seq_use(table: u32, table_name: &str, link: SequenceLink, used: bool) -> SequenceUse {
+        SequenceUse {
+            table,
+            table_name: QualifiedName::new("public", table_name),
+            sequence: 10,
+            name: QualifiedName::new("public", "requests_id_seq"),
+            link,
+            used,
+            role_owns: true,
+        }
+    }
+
+    #[test]
+    fn a_new_default_on_a_planned_sequence_is_a_change_and_its_use_is_not() {
+        let was = vec![seq_use(1, "requests", SequenceLink::Owned, false)];
+        // The app called nextval meanwhile: nothing the plan decided.
+        let used = vec![seq_use(1, "requests", SequenceLink::Owned, true)];
+        let mut out = Vec::new();
+        sequence_changes(&was, &used, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        // A kept table's default now draws on it.
+        let mut shared = used.clone();
+        shared.push(seq_use(2, "ledger", SequenceLink::Default, true));
+        sequence_changes(&was, &shared, &mut out);
+        assert_eq!(
+            out,
+            vec!["now a column default of public.ledger draws on sequence public.requests_id_seq"]
+        );
+    }
+}

@@ -32,6 +32,9 @@ pub struct ConnParams {
     pub password: Option<Secret>,
     /// Parameters pgtruncate does not use, said in a warning.
     pub ignored: Vec<String>,
+    /// Every libpq keyword the string sets to a non-empty value (libpq reads an empty
+    /// one as unset), with its value unless secret: what [`crate::untrusted`] judges.
+    pub given: BTreeMap<Keyword, Option<String>>,
 }
 
 /// The keywords pgtruncate acts on; any other libpq keyword is accepted and ignored.
@@ -81,6 +84,10 @@ impl ConnParams {
             ..ConnParams::default()
         };
         for (keyword, value) in info.options {
+            if !value.is_empty() {
+                let shown = (!keyword.is_secret()).then(|| value.clone());
+                params.given.insert(keyword, shown);
+            }
             match keyword {
                 Keyword::Password => params.password = Some(Secret::new(value)),
                 Keyword::Service => {

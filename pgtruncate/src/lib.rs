@@ -22,6 +22,7 @@ pub mod target;
 pub mod tls;
 pub mod tls_config;
 pub mod truncate;
+pub mod untrusted;
 
 use clap::Parser;
 use connect::{ConnParams, ConnSource, ConnTarget, Credentials, ProcessEnv};
@@ -30,6 +31,7 @@ use preset::{Group, Preset};
 use report::Report;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use target::ResolveError;
 
 /// Empty chosen PostgreSQL tables in one transaction, refusing to cascade into tables you
 /// keep, and report what was freed.
@@ -46,6 +48,10 @@ pub struct Cli {
     /// Read DATABASE_URL from this env file
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
+    /// Let a DATABASE_URL from an env file another user can write connect over a Unix
+    /// socket, where the server sees root (peer authentication); refused without it
+    #[arg(long)]
+    pub allow_socket: bool,
     /// A built-in table catalogue
     #[arg(long, value_name = "NAME", value_enum)]
     pub preset: Option<Preset>,
@@ -157,6 +163,8 @@ fn resolve_target(cli: &Cli, out: &Output, report: &mut Report) -> Result<ConnTa
     {
         conventions::secrets::remember(&pw);
     }
+    // The env file and why it is not trusted, if it is not.
+    let mut distrust: Option<(&std::path::Path, String)> = None;
     let (text, source, credentials) = if let Some(url) = &cli.database_url {
         (Some(url.clone()), ConnSource::Flag, Credentials::Caller)
     } else if let Some(path) = &cli.env_file {
@@ -165,9 +173,12 @@ fn resolve_target(cli: &Cli, out: &Output, report: &mut Report) -> Result<ConnTa
         let file = env_source::read(path)?;
         let url = env_source::database_url(&file, path)?;
         let euid = nix::unistd::geteuid().as_raw();
-        let credentials = match file.distrust_reason(euid) {
+        distrust = file
+            .distrust_reason(euid)
+            .map(|reason| (path.as_path(), reason));
+        let credentials = match &distrust {
             None => Credentials::Caller,
-            Some(reason) => {
+            Some((_, reason)) => {
                 warn(
                     format!(
                         "{} {reason}: its DATABASE_URL is used only with the credentials it carries itself (no PG* variables, PGPASSWORD or pgpass file of pgtruncate's own environment); make it owned by root and writable by no one else to lift this",
@@ -175,7 +186,9 @@ fn resolve_target(cli: &Cli, out: &Output, report: &mut Report) -> Result<ConnTa
                     ),
                     report,
                 );
-                Credentials::StringOnly
+                Credentials::StringOnly {
+                    allow_socket: cli.allow_socket,
+                }
             }
         };
         (Some(url), ConnSource::EnvFile(path.clone()), credentials)
@@ -196,8 +209,23 @@ fn resolve_target(cli: &Cli, out: &Output, report: &mut Report) -> Result<ConnTa
         }
         None => ConnParams::default(),
     };
-    let target = ConnTarget::resolve(&params, source, &ProcessEnv, credentials)
-        .map_err(|e| ToolError::usage(format!("database connection: {e}")))?;
+    let target = match ConnTarget::resolve(&params, source, &ProcessEnv, credentials) {
+        Ok(target) => target,
+        Err(ResolveError::Invalid(e)) => {
+            return Err(ToolError::usage(format!("database connection: {e}")))
+        }
+        Err(ResolveError::Refused(refusal)) => {
+            // Only a target from an untrusted env file is ever refused.
+            let (path, reason) = distrust.unwrap_or((std::path::Path::new(""), String::new()));
+            return Err(ToolError::refused(format!(
+                "--env-file {} {reason}, and its DATABASE_URL {refusal}: nothing was connected; {}, make the file owned by root and writable by no one else, or give the URL with --database-url",
+                path.display(),
+                refusal.remedy()
+            ))
+            .with("file", path.display().to_string())
+            .with("keyword", refusal.keyword()));
+        }
+    };
     for w in &target.warnings {
         warn(w.clone(), report);
     }

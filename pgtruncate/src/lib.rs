@@ -5,33 +5,24 @@
 //! check privileges, then one transaction: lock, re-check, one TRUNCATE, commit.
 
 pub mod catalog;
-pub mod connect;
-pub mod conninfo;
-pub mod env_source;
 mod errors;
 pub mod interrupt;
 pub mod names;
-pub mod pgpass;
 pub mod plan;
 pub mod preset;
 pub mod redact;
 pub mod report;
 mod run;
 pub mod select;
-pub mod target;
-pub mod tls;
-pub mod tls_config;
 pub mod truncate;
-pub mod untrusted;
 
 use clap::Parser;
-use connect::{ConnParams, ConnSource, ConnTarget, Credentials, ProcessEnv};
 use conventions::{CommonArgs, HasCommonArgs, Outcome, Output, ToolError};
+use pgconn::ConnTarget;
 use preset::{Group, Preset};
 use report::Report;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use target::ResolveError;
 
 /// Empty chosen PostgreSQL tables in one transaction, refusing to cascade into tables you
 /// keep, and report what was freed.
@@ -148,86 +139,15 @@ fn summary(report: &Report, changed: bool, dry_run: bool) -> String {
     }
 }
 
-/// The connection string by precedence: `--database-url`, then the env file's
-/// DATABASE_URL, then the DATABASE_URL variable, then `PG*` variables and defaults.
+/// The target the arguments name ([`pgconn::resolve`]), its warnings in the report.
 fn resolve_target(cli: &Cli, out: &Output, report: &mut Report) -> Result<ConnTarget, ToolError> {
-    let warn = |w: String, report: &mut Report| {
+    let choice = pgconn::Choice {
+        database_url: cli.database_url.as_deref(),
+        env_file: cli.env_file.as_deref(),
+        allow_socket: cli.allow_socket,
+    };
+    pgconn::resolve(&choice, &mut |w| {
         out.warn(&w);
         report.warnings.push(w);
-    };
-    let env_url = std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty());
-    // Its password is kept out of every output even when another source wins.
-    if let Some(pw) = env_url
-        .as_deref()
-        .and_then(conventions::secrets::url_password)
-    {
-        conventions::secrets::remember(&pw);
-    }
-    // The env file and why it is not trusted, if it is not.
-    let mut distrust: Option<(&std::path::Path, String)> = None;
-    let (text, source, credentials) = if let Some(url) = &cli.database_url {
-        (Some(url.clone()), ConnSource::Flag, Credentials::Caller)
-    } else if let Some(path) = &cli.env_file {
-        // An env file named is the only source: never DATABASE_URL or PG* of our own
-        // environment, which may name another database.
-        let file = env_source::read(path)?;
-        let url = env_source::database_url(&file, path)?;
-        let euid = nix::unistd::geteuid().as_raw();
-        distrust = file
-            .distrust_reason(euid)
-            .map(|reason| (path.as_path(), reason));
-        let credentials = match &distrust {
-            None => Credentials::Caller,
-            Some((_, reason)) => {
-                warn(
-                    format!(
-                        "{} {reason}: its DATABASE_URL is used only with the credentials it carries itself (no PG* variables, PGPASSWORD or pgpass file of pgtruncate's own environment); make it owned by root and writable by no one else to lift this",
-                        path.display()
-                    ),
-                    report,
-                );
-                Credentials::StringOnly {
-                    allow_socket: cli.allow_socket,
-                }
-            }
-        };
-        (Some(url), ConnSource::EnvFile(path.clone()), credentials)
-    } else if let Some(url) = env_url {
-        (Some(url), ConnSource::EnvVar, Credentials::Caller)
-    } else {
-        (None, ConnSource::Defaults, Credentials::Caller)
-    };
-    // Only the password is secret: the rest of the URL names the target, and the report
-    // and the messages must show it. Remembered before parsing, so that a string the
-    // parser refuses still cannot show its password.
-    if let Some(pw) = text.as_deref().and_then(conventions::secrets::url_password) {
-        conventions::secrets::remember(&pw);
-    }
-    let params = match &text {
-        Some(t) => {
-            ConnParams::parse(t).map_err(|e| ToolError::usage(format!("database URL: {e}")))?
-        }
-        None => ConnParams::default(),
-    };
-    let target = match ConnTarget::resolve(&params, source, &ProcessEnv, credentials) {
-        Ok(target) => target,
-        Err(ResolveError::Invalid(e)) => {
-            return Err(ToolError::usage(format!("database connection: {e}")))
-        }
-        Err(ResolveError::Refused(refusal)) => {
-            // Only a target from an untrusted env file is ever refused.
-            let (path, reason) = distrust.unwrap_or((std::path::Path::new(""), String::new()));
-            return Err(ToolError::refused(format!(
-                "--env-file {} {reason}, and its DATABASE_URL {refusal}: nothing was connected; {}, make the file owned by root and writable by no one else, or give the URL with --database-url",
-                path.display(),
-                refusal.remedy()
-            ))
-            .with("file", path.display().to_string())
-            .with("keyword", refusal.keyword()));
-        }
-    };
-    for w in &target.warnings {
-        warn(w.clone(), report);
-    }
-    Ok(target)
+    })
 }

@@ -3,7 +3,6 @@
 //! returns before anything is touched when it refuses.
 
 use crate::catalog::{self, Relation, SequenceUse, SessionInfo, TruncateTrigger};
-use crate::connect::{self, ConnTarget, Connection};
 use crate::errors::{act_error, catalog_error, interrupted_error};
 use crate::interrupt::Interrupt;
 use crate::names::QualifiedName;
@@ -14,6 +13,7 @@ use crate::select::{self, Choice};
 use crate::truncate::{self, Act};
 use crate::{is_system_schema, resolve_target, Cli};
 use conventions::{Output, ToolError};
+use pgconn::{ConnTarget, Connection};
 use postgres::Client;
 use std::collections::HashMap;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -595,7 +595,7 @@ fn measure_after(client: &mut Client, out: &Output, report: &mut Report, plan: &
         Err(e) => {
             let w = format!(
                 "the tables were truncated, but their sizes afterwards could not be read: {}",
-                connect::error_chain(&e)
+                pgconn::error_chain(&e)
             );
             out.warn(&w);
             report.warnings.push(w);

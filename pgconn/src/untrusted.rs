@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 /// Why a target from an untrusted file is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// A keyword that reads a file with root's rights, presents root's credentials, or
     /// steers the server session (see [`keyword_use`]).
     Keyword { keyword: Keyword, why: &'static str },
@@ -33,7 +33,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The keyword the refusal is about, for `error.keyword`.
-    pub fn keyword(&self) -> &'static str {
+    pub(crate) fn keyword(&self) -> &'static str {
         match self {
             Refusal::Keyword { keyword, .. } => keyword.as_str(),
             Refusal::Socket { .. } => "host",
@@ -43,7 +43,7 @@ impl Refusal {
     }
 
     /// What the caller can do besides trusting the file or passing `--database-url`.
-    pub fn remedy(&self) -> &'static str {
+    pub(crate) fn remedy(&self) -> &'static str {
         match self {
             Refusal::Keyword { .. } => "remove it from the URL",
             Refusal::Socket { .. } => {

@@ -105,7 +105,7 @@ pub struct ConnTarget {
 
 /// Whose credentials a target may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credentials {
+pub(crate) enum Credentials {
     /// A target the caller named (argument, its own environment, an env file only root or
     /// the caller can write): the caller's `PG*` variables, `PGPASSWORD` and pgpass file
     /// fill in what the string leaves out, as libpq does.
@@ -120,7 +120,7 @@ pub enum Credentials {
 
 /// Why a target cannot be resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ResolveError {
+pub(crate) enum ResolveError {
     /// A value libpq would refuse too (a bad port, sslmode, timeout): a usage error.
     Invalid(String),
     /// A [`Credentials::StringOnly`] target that would use the caller's identity.
@@ -140,12 +140,12 @@ impl From<&str> for ResolveError {
 }
 
 /// Where the environment is read from; a seam so tests need not mutate the process's.
-pub trait Env {
+pub(crate) trait Env {
     fn var(&self, name: &str) -> Option<String>;
 }
 
 /// The process environment.
-pub struct ProcessEnv;
+pub(crate) struct ProcessEnv;
 
 impl Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
@@ -164,7 +164,7 @@ impl Env for NoEnv {
 
 impl ConnTarget {
     /// Fills in what `params` leaves out, the way libpq does (within `credentials`).
-    pub fn resolve(
+    pub(crate) fn resolve(
         params: &ConnParams,
         source: ConnSource,
         env: &dyn Env,

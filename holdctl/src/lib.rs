@@ -75,6 +75,10 @@ pub struct Cli {
     /// After clearing, start the API again (in hibernate mode)
     #[arg(long, global = true)]
     pub keep_api: bool,
+    /// Let pgtruncate connect over a Unix socket that the env file's DATABASE_URL names
+    /// when another user owns or can write that file (pgtruncate --allow-socket)
+    #[arg(long, global = true)]
+    pub allow_socket: bool,
     /// Do not ask; required for hibernate when stdin is not a terminal
     #[arg(long, global = true)]
     pub yes: bool,
@@ -217,6 +221,7 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
         include_opportunities: cli.include_opportunities,
         include_auth: cli.include_auth,
         keep_api: cli.keep_api,
+        allow_socket: cli.allow_socket,
         dry_run,
     };
 

@@ -19,6 +19,8 @@ pub struct Target {
     pub include_opportunities: bool,
     pub include_auth: bool,
     pub keep_api: bool,
+    /// pgtruncate's `--allow-socket`, for the env file's URL.
+    pub allow_socket: bool,
     pub dry_run: bool,
 }
 
@@ -207,6 +209,9 @@ fn truncate(name: &'static str, t: &Target, dry_run: bool) -> Invocation {
         None => {
             args.push("--env-file".into());
             args.push(path_arg(t.env.file_for("DATABASE_URL")));
+            if t.allow_socket {
+                args.push("--allow-socket".into());
+            }
         }
     }
     args.push("--preset".into());
@@ -245,6 +250,7 @@ mod tests {
             include_opportunities: false,
             include_auth: false,
             keep_api: false,
+            allow_socket: false,
             dry_run: false,
         }
     }
@@ -302,6 +308,7 @@ mod tests {
         keep.keep_api = true;
         keep.include_auth = true;
         keep.include_opportunities = true;
+        keep.allow_socket = true;
         let steps = hibernate(&keep);
         assert_eq!(steps.last().unwrap().name, "start_api");
         assert_eq!(
@@ -309,6 +316,7 @@ mod tests {
             ["start", "--", "cornice.service"]
         );
         assert!(steps[3].args.contains(&"--include-auth".to_string()));
+        assert!(steps[3].args.contains(&"--allow-socket".to_string()));
         assert!(steps[3]
             .args
             .contains(&"--include-opportunities".to_string()));

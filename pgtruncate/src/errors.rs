@@ -2,11 +2,11 @@
 //! or the timeout and say what to do.
 
 use crate::catalog::{self, Blocker, Relation};
-use crate::connect::{self, Connection};
 use crate::interrupt::Interrupt;
 use crate::truncate::ActError;
 use conventions::duration::{format_duration, human_age};
 use conventions::ToolError;
+use pgconn::Connection;
 use postgres::error::SqlState;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -45,7 +45,7 @@ pub(crate) fn catalog_error(
 pub(crate) fn db_error(err: &postgres::Error, doing: &str) -> ToolError {
     let detail = match err.as_db_error() {
         Some(db) => db.message().to_string(),
-        None => connect::error_chain(err),
+        None => pgconn::error_chain(err),
     };
     let code = err.code().map(|c| c.code().to_string());
     let e = match err.code() {

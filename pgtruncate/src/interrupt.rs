@@ -3,7 +3,7 @@
 //! TRUNCATE stops at once and the server rolls the transaction back. The main thread
 //! sees the cancelled statement, rolls back and reports.
 
-use crate::connect::Tls;
+use pgconn::Tls;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::{Handle, Signals};
 use std::sync::atomic::{AtomicI32, Ordering};

@@ -6,14 +6,10 @@
 //! the plan rested on and refuse if anything changed, the planned statement, commit.
 
 pub mod catalog;
-pub mod connect;
-pub mod conninfo;
-pub mod env_source;
 mod errors;
 mod gather;
 pub mod interrupt;
 pub mod names;
-pub mod pgpass;
 pub mod plan;
 pub mod preset;
 mod recheck;
@@ -22,14 +18,11 @@ pub mod report;
 mod reset;
 mod run;
 pub mod select;
-pub mod target;
-pub mod tls;
-pub mod tls_config;
 pub mod truncate;
 
 use clap::Parser;
-use connect::{ConnParams, ConnSource, ConnTarget, Credentials, ProcessEnv};
 use conventions::{CommonArgs, HasCommonArgs, Outcome, Output, ToolError};
+use pgconn::ConnTarget;
 use preset::{Group, Preset};
 use report::Report;
 use std::path::PathBuf;
@@ -50,6 +43,10 @@ pub struct Cli {
     /// Read DATABASE_URL from this env file
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
+    /// Let a DATABASE_URL from an env file another user can write connect over a Unix
+    /// socket, where the server sees root (peer authentication); refused without it
+    #[arg(long)]
+    pub allow_socket: bool,
     /// A built-in table catalogue
     #[arg(long, value_name = "NAME", value_enum)]
     pub preset: Option<Preset>,
@@ -146,64 +143,15 @@ fn summary(report: &Report, changed: bool, dry_run: bool) -> String {
     }
 }
 
-/// The connection string by precedence: `--database-url`, then the env file's
-/// DATABASE_URL, then the DATABASE_URL variable, then `PG*` variables and defaults.
+/// The target the arguments name ([`pgconn::resolve`]), its warnings in the report.
 fn resolve_target(cli: &Cli, out: &Output, report: &mut Report) -> Result<ConnTarget, ToolError> {
-    let warn = |w: String, report: &mut Report| {
+    let choice = pgconn::Choice {
+        database_url: cli.database_url.as_deref(),
+        env_file: cli.env_file.as_deref(),
+        allow_socket: cli.allow_socket,
+    };
+    pgconn::resolve(&choice, &mut |w| {
         out.warn(&w);
         report.warnings.push(w);
-    };
-    let env_url = std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty());
-    // Its password is kept out of every output even when another source wins.
-    if let Some(pw) = env_url
-        .as_deref()
-        .and_then(conventions::secrets::url_password)
-    {
-        conventions::secrets::remember(&pw);
-    }
-    let (text, source, credentials) = if let Some(url) = &cli.database_url {
-        (Some(url.clone()), ConnSource::Flag, Credentials::Caller)
-    } else if let Some(path) = &cli.env_file {
-        // An env file named is the only source: never DATABASE_URL or PG* of our own
-        // environment, which may name another database.
-        let file = env_source::read(path)?;
-        let url = env_source::database_url(&file, path)?;
-        let euid = nix::unistd::geteuid().as_raw();
-        let credentials = match file.distrust_reason(euid) {
-            None => Credentials::Caller,
-            Some(reason) => {
-                warn(
-                    format!(
-                        "{} {reason}: its DATABASE_URL is used only with the credentials it carries itself (no PG* variables, PGPASSWORD or pgpass file of pgtruncate's own environment); make it owned by root and writable by no one else to lift this",
-                        path.display()
-                    ),
-                    report,
-                );
-                Credentials::StringOnly
-            }
-        };
-        (Some(url), ConnSource::EnvFile(path.clone()), credentials)
-    } else if let Some(url) = env_url {
-        (Some(url), ConnSource::EnvVar, Credentials::Caller)
-    } else {
-        (None, ConnSource::Defaults, Credentials::Caller)
-    };
-    // Only the password is secret: the rest of the URL names the target, and the report
-    // and the messages must show it. Remembered before parsing, so that a string the
-    // parser refuses still cannot show its password.
-    if let Some(pw) = text.as_deref().and_then(conventions::secrets::url_password) {
-        conventions::secrets::remember(&pw);
-    }
-    let params = match &text {
-        Some(t) => {
-            ConnParams::parse(t).map_err(|e| ToolError::usage(format!("database URL: {e}")))?
-        }
-        None => ConnParams::default(),
-    };
-    let target = ConnTarget::resolve(&params, source, &ProcessEnv, credentials)
-        .map_err(|e| ToolError::usage(format!("database connection: {e}")))?;
-    for w in &target.warnings {
-        warn(w.clone(), report);
-    }
-    Ok(target)
+    })
 }

@@ -4,7 +4,6 @@
 //! refuses.
 
 use crate::catalog::{self, SessionInfo};
-use crate::connect::{self, ConnTarget, Connection};
 use crate::errors::{act_error, catalog_error, interrupted_error};
 use crate::gather::{self, Facts};
 use crate::interrupt::Interrupt;
@@ -16,6 +15,7 @@ use crate::report::{Report, TableEntry};
 use crate::truncate::{self, Finish};
 use crate::{is_system_schema, resolve_target, Cli};
 use conventions::{Output, ToolError};
+use pgconn::{ConnTarget, Connection};
 use postgres::Client;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -508,7 +508,7 @@ fn measure_after(client: &mut Client, out: &Output, report: &mut Report, plan: &
         Err(e) => {
             let w = format!(
                 "the tables were truncated, but their sizes afterwards could not be read: {}",
-                connect::error_chain(&e)
+                pgconn::error_chain(&e)
             );
             out.warn(&w);
             report.warnings.push(w);

@@ -6,8 +6,8 @@
 //! changed anyway, PostgreSQL refuses instead of silently widening the set).
 
 use crate::catalog::{self, Blocker};
-use crate::connect::Connection;
 use crate::interrupt::Interrupt;
+use pgconn::Connection;
 use postgres::error::SqlState;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};

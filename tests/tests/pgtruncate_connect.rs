@@ -319,9 +319,8 @@ fn roots_credentials_never_reach_a_server_named_by_a_file_another_user_can_write
             dir.path(),
             name,
             &format!(
-                "DATABASE_URL=postgresql://postgres@127.0.0.1:{}/x?passfile={}/.pgpass\n",
-                server.port,
-                home.path().display()
+                "DATABASE_URL=postgresql://postgres@127.0.0.1:{}/x\n",
+                server.port
             ),
         );
         if let Some(uid) = owner {
@@ -557,4 +556,364 @@ fn what_libpq_refuses_is_a_usage_error_before_any_connection() {
             "{url}: a connection was attempted"
         );
     }
+}
+
+type PgtEnvelope = reports::Envelope<reports::pgtruncate::Report>;
+
+fn decode(run: &ToolRun) -> PgtEnvelope {
+    serde_json::from_value(run.json.clone())
+        .unwrap_or_else(|e| panic!("not a pgtruncate report: {e}\n{}", run.stdout))
+}
+
+/// A directory root owns (mode 0755) for the env files of a trust test.
+fn env_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// `DATABASE_URL=url` in an env file (mode 0600) owned by `nobody`: the attacker's file.
+fn nobody_env(dir: &Path, name: &str, url: &str) -> PathBuf {
+    let file = write_env(dir, name, &format!("DATABASE_URL='{url}'\n"));
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap().uid;
+    nix::unistd::chown(&file, Some(nobody), None).unwrap();
+    file
+}
+
+/// Asserts a refusal of an untrusted env file's URL: exit 3, the keyword in
+/// `error.keyword`, and a message naming the file and the way out.
+#[track_caller]
+fn assert_refused(run: &ToolRun, file: &Path, keyword: &str) {
+    let envelope = decode(run);
+    let error = envelope
+        .error
+        .unwrap_or_else(|| panic!("{keyword}: not refused:\n{}", run.all_output()));
+    assert_eq!(
+        (run.code, error.kind),
+        (3, reports::ErrorKind::Refused),
+        "{keyword}: {}",
+        run.all_output()
+    );
+    assert_eq!(error.details["keyword"], keyword, "{}", error.message);
+    assert_eq!(error.details["file"], file.to_str().unwrap());
+    for says in [
+        file.to_str().unwrap(),
+        "nothing was connected",
+        "--database-url",
+    ] {
+        assert!(error.message.contains(says), "{says}: {}", error.message);
+    }
+}
+
+/// A link `/tmp/.s.PGSQL.PORT` to the cluster's socket, so that a URL with no host
+/// reaches the cluster through libpq's default socket directory; removed on drop.
+struct DefaultSocketLink(PathBuf);
+
+impl DefaultSocketLink {
+    fn new(c: &Cluster) -> DefaultSocketLink {
+        let name = format!(".s.PGSQL.{}", c.port);
+        let link = Path::new("/tmp").join(&name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(Path::new(&c.socket).join(&name), &link).unwrap();
+        DefaultSocketLink(link)
+    }
+}
+
+impl Drop for DefaultSocketLink {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn a_file_nobody_owns_never_reaches_the_server_over_a_unix_socket() {
+    let Some(()) = require("root", support::root()) else {
+        return;
+    };
+    let Some(c) = cluster() else { return };
+    let db = small_db(&c, "pgtc_socket");
+    let before = state(&db);
+    let home = tempfile::tempdir().unwrap();
+    let dir = env_dir();
+    let _default = DefaultSocketLink::new(&c);
+    let port = c.port;
+    // Over the socket the sandbox trusts the peer, as peer authentication trusts root:
+    // any of these, from nobody's file, would be a superuser session of root's.
+    let urls = [
+        format!(
+            "postgresql://postgres@/{}?host={}&port={port}",
+            db.name, c.socket
+        ),
+        format!(
+            "host={} port={port} user=postgres dbname={}",
+            c.socket, db.name
+        ),
+        // No host at all: libpq's default socket directory.
+        format!("postgresql://postgres@:{port}/{}", db.name),
+    ];
+    for url in &urls {
+        let file = nobody_env(dir.path(), "socket.env", url);
+        // A real run, not a dry run: had it connected, the tables would be empty.
+        let run = pgt(
+            &["--env-file", file.to_str().unwrap(), "requests"],
+            &[],
+            home.path(),
+        );
+        assert_refused(&run, &file, "host");
+        let message = decode(&run).error.unwrap().message;
+        assert!(message.contains("--allow-socket"), "{message}");
+        assert_eq!(state(&db), before, "{url}: the server was reached");
+    }
+    for url in &urls {
+        // The operator's explicit say-so lets it connect; a root-owned file needs none.
+        let file = nobody_env(dir.path(), "socket.env", url);
+        let allowed = pgt(
+            &[
+                "--env-file",
+                file.to_str().unwrap(),
+                "--allow-socket",
+                "--dry-run",
+                "requests",
+            ],
+            &[],
+            home.path(),
+        );
+        allowed.expect_code(0);
+        let report = decode(&allowed).report.unwrap();
+        assert_eq!(report.truncated[0].table, "public.requests");
+        let root_file = write_env(dir.path(), "root.env", &format!("DATABASE_URL='{url}'\n"));
+        let run = pgt(
+            &[
+                "--env-file",
+                root_file.to_str().unwrap(),
+                "--dry-run",
+                "requests",
+            ],
+            &[],
+            home.path(),
+        );
+        run.expect_code(0);
+        assert!(decode(&run)
+            .report
+            .unwrap()
+            .database
+            .unwrap()
+            .contains(&format!(":{port}/")));
+    }
+    assert_eq!(state(&db), before);
+}
+
+#[test]
+fn server_options_from_a_file_nobody_owns_never_reach_the_session_even_in_a_dry_run() {
+    let Some(()) = require("root", support::root()) else {
+        return;
+    };
+    let Some(c) = cluster() else { return };
+    let db = small_db(&c, "pgtc_options");
+    let before = state(&db);
+    let home = tempfile::tempdir().unwrap();
+    let dir = env_dir();
+    // A library that is not there: a session that got the option fails loudly (FATAL)
+    // instead of loading it.
+    let planted = format!("/nonexistent/pgtc-planted-{}", std::process::id());
+    let preload = format!("-c%20session_preload_libraries%3D{planted}");
+    let socket = format!(
+        "postgresql://postgres@/{}?host={}&port={}&options={preload}",
+        db.name, c.socket, c.port
+    );
+    // Over TCP with the password the file carries itself, too.
+    let tcp = format!(
+        "postgresql://{}:{}@{}:{}/{}?options={preload}",
+        c.user, c.password, c.host, c.port, db.name
+    );
+    for (url, flags) in [
+        (&socket, &["--dry-run"][..]),
+        (&socket, &["--dry-run", "--allow-socket"][..]),
+        (&tcp, &["--dry-run"][..]),
+    ] {
+        let file = nobody_env(dir.path(), "options.env", url);
+        let mut args = vec!["--env-file", file.to_str().unwrap()];
+        args.extend(flags);
+        args.push("requests");
+        let run = pgt(&args, &[], home.path());
+        assert_refused(&run, &file, "options");
+        assert!(!run.all_output().contains(&c.password));
+    }
+    // A harmless setting is refused as well, and the real run touches nothing.
+    let tcp_name = format!(
+        "postgresql://{}:{}@{}:{}/{}?options=-c%20application_name%3Dpwned",
+        c.user, c.password, c.host, c.port, db.name
+    );
+    let file = nobody_env(dir.path(), "options.env", &tcp_name);
+    let run = pgt(
+        &["--env-file", file.to_str().unwrap(), "requests"],
+        &[],
+        home.path(),
+    );
+    assert_refused(&run, &file, "options");
+    assert_eq!(state(&db), before);
+    // The operator's own file keeps today's behaviour: options reach the server.
+    let root_file = write_env(dir.path(), "root.env", &format!("DATABASE_URL='{tcp}'\n"));
+    let run = pgt(
+        &[
+            "--env-file",
+            root_file.to_str().unwrap(),
+            "--dry-run",
+            "requests",
+        ],
+        &[],
+        home.path(),
+    );
+    run.expect_code(1);
+    assert!(
+        decode(&run).error.unwrap().message.contains(&planted),
+        "{}",
+        run.all_output()
+    );
+    assert_eq!(state(&db), before);
+}
+
+/// A directory only root can enter, holding a client certificate and key, a pgpass file
+/// with the cluster's password, and the server's own certificate as a CA file.
+struct RootFiles {
+    _dir: tempfile::TempDir,
+    cert: String,
+    key: String,
+    pgpass: String,
+    ca: String,
+}
+
+fn root_files(c: &Cluster) -> RootFiles {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (cert, key, pgpass, ca) = (
+        path("client.crt"),
+        path("client.key"),
+        path("pgpass"),
+        path("ca.crt"),
+    );
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "1",
+            "-nodes",
+            "-subj",
+            "/CN=postgres",
+        ])
+        .args(["-keyout", &key, "-out", &cert])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&pgpass, format!("*:*:*:{}:{}\n", c.user, c.password)).unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // The sandbox's self-signed server certificate (scripts/sandbox/pg.sh).
+    std::fs::copy(Path::new(&c.socket).join("data/server.crt"), &ca).unwrap();
+    RootFiles {
+        _dir: dir,
+        cert,
+        key,
+        pgpass,
+        ca,
+    }
+}
+
+#[test]
+fn root_only_files_tickets_and_name_are_refused_to_a_file_nobody_owns() {
+    let Some(()) = require("root", support::root()) else {
+        return;
+    };
+    let Some(c) = cluster() else { return };
+    let db = small_db(&c, "pgtc_rootfiles");
+    let before = state(&db);
+    let f = root_files(&c);
+    // ~/.postgresql/root.crt is what verify-full reads when no sslrootcert is given.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".postgresql")).unwrap();
+    std::fs::copy(&f.ca, home.path().join(".postgresql/root.crt")).unwrap();
+    let dir = env_dir();
+    let with_pw = format!(
+        "postgresql://{}:{}@{}:{}/{}",
+        c.user, c.password, c.host, c.port, db.name
+    );
+    let no_pw = format!("postgresql://{}@{}:{}/{}", c.user, c.host, c.port, db.name);
+    // Each works from root's own file (below); from nobody's it is refused.
+    let cases = [
+        (
+            format!(
+                "{with_pw}?sslmode=require&sslcert={}&sslkey={}",
+                f.cert, f.key
+            ),
+            "sslcert",
+        ),
+        (
+            format!("{with_pw}?sslmode=require&sslkey={}", f.key),
+            "sslkey",
+        ),
+        (format!("{no_pw}?passfile={}", f.pgpass), "passfile"),
+        (
+            format!("{with_pw}?sslmode=verify-ca&sslrootcert={}", f.ca),
+            "sslrootcert",
+        ),
+        (format!("{with_pw}?sslmode=verify-ca"), "sslmode"),
+    ];
+    for (url, keyword) in &cases {
+        let file = nobody_env(dir.path(), "files.env", url);
+        let run = pgt(
+            &["--env-file", file.to_str().unwrap(), "requests"],
+            &[],
+            home.path(),
+        );
+        assert_refused(&run, &file, keyword);
+        assert!(!run.all_output().contains(&c.password));
+        assert_eq!(state(&db), before, "{keyword}: the server was reached");
+    }
+    for (url, keyword) in [
+        (format!("{with_pw}?sslcrl={}", f.cert), "sslcrl"),
+        (format!("{with_pw}?sslpassword=key-pass"), "sslpassword"),
+        (format!("{with_pw}?krbsrvname=postgres"), "krbsrvname"),
+        (format!("{with_pw}?gssencmode=require"), "gssencmode"),
+        (format!("{with_pw}?requirepeer=postgres"), "requirepeer"),
+        // No user: libpq's default would be root's OS user name.
+        (
+            format!(
+                "postgresql://:{}@{}:{}/{}",
+                c.password, c.host, c.port, db.name
+            ),
+            "user",
+        ),
+    ] {
+        let file = nobody_env(dir.path(), "files.env", &url);
+        let run = pgt(
+            &["--env-file", file.to_str().unwrap(), "requests"],
+            &[],
+            home.path(),
+        );
+        assert_refused(&run, &file, keyword);
+        assert!(!run.all_output().contains(&c.password));
+        assert!(!run.all_output().contains("key-pass"));
+    }
+    assert_eq!(state(&db), before);
+    // The same URLs from a file only root can write are root's own choice.
+    for (url, keyword) in &cases {
+        let file = write_env(dir.path(), "root.env", &format!("DATABASE_URL='{url}'\n"));
+        let run = pgt(
+            &[
+                "--env-file",
+                file.to_str().unwrap(),
+                "--dry-run",
+                "requests",
+            ],
+            &[],
+            home.path(),
+        );
+        run.expect_code(0);
+        assert!(decode(&run).error.is_none(), "{keyword}");
+        assert!(!run.all_output().contains(&c.password));
+    }
+    assert_eq!(state(&db), before);
 }

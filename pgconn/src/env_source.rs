@@ -8,27 +8,27 @@ use conventions::ToolError;
 use std::path::Path;
 
 /// An env file larger than this is not an env file.
-pub const MAX_ENV_FILE_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_ENV_FILE_BYTES: u64 = 16 << 20;
 
 /// The bytes of an env file and who controls them, as seen on the descriptor read.
 #[derive(Debug, Clone)]
-pub struct EnvFile {
-    pub bytes: Vec<u8>,
+pub(crate) struct EnvFile {
+    pub(crate) bytes: Vec<u8>,
     /// The owner's uid.
-    pub owner: u32,
+    pub(crate) owner: u32,
     /// The permission bits (`st_mode & 0o7777`).
-    pub mode: u32,
+    pub(crate) mode: u32,
 }
 
 impl EnvFile {
     /// Whether only root (or the caller, `euid`) can have written it: owned by one of them
     /// and writable by neither group nor others.
-    pub fn trusted(&self, euid: u32) -> bool {
+    pub(crate) fn trusted(&self, euid: u32) -> bool {
         !hostfs::writable_by_others_than(self.owner, self.mode, euid)
     }
 
     /// Why [`EnvFile::trusted`] is false, for the warning.
-    pub fn distrust_reason(&self, euid: u32) -> Option<String> {
+    pub(crate) fn distrust_reason(&self, euid: u32) -> Option<String> {
         if self.trusted(euid) {
             None
         } else if self.owner != 0 && self.owner != euid {
@@ -51,7 +51,7 @@ impl EnvFile {
 /// when root or its target's owner made it, a regular file only (never opened
 /// otherwise), no hard link another user could have planted, at most
 /// [`MAX_ENV_FILE_BYTES`].
-pub fn read(path: &Path) -> Result<EnvFile, ToolError> {
+pub(crate) fn read(path: &Path) -> Result<EnvFile, ToolError> {
     let shown = path.display().to_string();
     let with_flag = |e: ToolError| ToolError {
         message: format!("--env-file: {}", e.message),
@@ -85,7 +85,7 @@ pub fn read(path: &Path) -> Result<EnvFile, ToolError> {
 /// `DATABASE_URL` of an env file, as the app reads it (python-dotenv); exit 4 without
 /// one, exit 2 for what the app would read differently from us (`${...}` expanded from
 /// its own environment) or not at all.
-pub fn database_url(file: &EnvFile, path: &Path) -> Result<String, ToolError> {
+pub(crate) fn database_url(file: &EnvFile, path: &Path) -> Result<String, ToolError> {
     let shown = path.display();
     let text = envfile::decode(&file.bytes).map_err(|e| {
         let (line, what) = match e {

@@ -11,13 +11,8 @@
 //!
 //! Every password read is a [`Secret`], remembered so no output can carry it.
 
-pub use crate::pgpass::pgpass_lookup;
-pub use crate::target::{
-    ConnSource, ConnTarget, Credentials, Env, HostSpec, ProcessEnv, SslModeSetting,
-    APPLICATION_NAME,
-};
-
 use crate::conninfo::{self, Keyword};
+use crate::target::ConnTarget;
 use crate::tls::MakeTlsConnector;
 use conventions::secrets::Secret;
 use conventions::ToolError;
@@ -26,12 +21,15 @@ use std::collections::BTreeMap;
 
 /// Parameters given by the connection string, by libpq keyword (the password apart).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConnParams {
-    pub values: BTreeMap<String, String>,
+pub(crate) struct ConnParams {
+    pub(crate) values: BTreeMap<String, String>,
     /// `password`, from the user-info, a query parameter or a key=value pair.
-    pub password: Option<Secret>,
+    pub(crate) password: Option<Secret>,
     /// Parameters pgtruncate does not use, said in a warning.
-    pub ignored: Vec<String>,
+    pub(crate) ignored: Vec<String>,
+    /// Every libpq keyword the string sets to a non-empty value (libpq reads an empty
+    /// one as unset), with its value unless secret: what [`crate::untrusted`] judges.
+    pub(crate) given: BTreeMap<Keyword, Option<String>>,
 }
 
 /// The keywords pgtruncate acts on; any other libpq keyword is accepted and ignored.
@@ -56,7 +54,7 @@ const KNOWN_KEYS: [&str; 15] = [
 impl ConnParams {
     /// Parses a URL, a key=value string (both read exactly as libpq's `PQconninfoParse`
     /// reads them: [`crate::conninfo`]) or a bare database name.
-    pub fn parse(text: &str) -> Result<ConnParams, String> {
+    pub(crate) fn parse(text: &str) -> Result<ConnParams, String> {
         let text = text.trim();
         if text.is_empty() {
             return Err(
@@ -81,6 +79,10 @@ impl ConnParams {
             ..ConnParams::default()
         };
         for (keyword, value) in info.options {
+            if !value.is_empty() {
+                let shown = (!keyword.is_secret()).then(|| value.clone());
+                params.given.insert(keyword, shown);
+            }
             match keyword {
                 Keyword::Password => params.password = Some(Secret::new(value)),
                 Keyword::Service => {

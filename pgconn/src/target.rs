@@ -5,6 +5,7 @@
 
 use crate::connect::ConnParams;
 use crate::pgpass::pgpass_lookup;
+use crate::untrusted::{self, Refusal};
 use conventions::secrets::Secret;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use postgres::config::SslMode;
@@ -104,24 +105,47 @@ pub struct ConnTarget {
 
 /// Whose credentials a target may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credentials {
+pub(crate) enum Credentials {
     /// A target the caller named (argument, its own environment, an env file only root or
     /// the caller can write): the caller's `PG*` variables, `PGPASSWORD` and pgpass file
     /// fill in what the string leaves out, as libpq does.
     Caller,
     /// A target read from a file another user can write: only what the string itself
-    /// carries. No `PG*` variable, no pgpass file (not even one the string names with
-    /// `passfile=`), no client certificate of the caller's (`sslcert=`/`sslkey=`).
-    StringOnly,
+    /// carries, and nothing of the caller's identity. No `PG*` variable, no pgpass file;
+    /// a string that would read the caller's files, use its tickets or name, or connect
+    /// over a Unix socket (unless `allow_socket`, the operator's `--allow-socket`) is
+    /// refused: [`crate::untrusted`].
+    StringOnly { allow_socket: bool },
+}
+
+/// Why a target cannot be resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ResolveError {
+    /// A value libpq would refuse too (a bad port, sslmode, timeout): a usage error.
+    Invalid(String),
+    /// A [`Credentials::StringOnly`] target that would use the caller's identity.
+    Refused(Refusal),
+}
+
+impl From<String> for ResolveError {
+    fn from(message: String) -> Self {
+        ResolveError::Invalid(message)
+    }
+}
+
+impl From<&str> for ResolveError {
+    fn from(message: &str) -> Self {
+        ResolveError::Invalid(message.to_string())
+    }
 }
 
 /// Where the environment is read from; a seam so tests need not mutate the process's.
-pub trait Env {
+pub(crate) trait Env {
     fn var(&self, name: &str) -> Option<String>;
 }
 
 /// The process environment.
-pub struct ProcessEnv;
+pub(crate) struct ProcessEnv;
 
 impl Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
@@ -140,12 +164,12 @@ impl Env for NoEnv {
 
 impl ConnTarget {
     /// Fills in what `params` leaves out, the way libpq does (within `credentials`).
-    pub fn resolve(
+    pub(crate) fn resolve(
         params: &ConnParams,
         source: ConnSource,
         env: &dyn Env,
         credentials: Credentials,
-    ) -> Result<ConnTarget, String> {
+    ) -> Result<ConnTarget, ResolveError> {
         let caller = credentials == Credentials::Caller;
         let env: &dyn Env = if caller { env } else { &NoEnv };
         let mut warnings = Vec::new();
@@ -196,7 +220,7 @@ impl ConnTarget {
             }
         }
         let client_file = |key: &str, var: &str| if caller { pick(key, var) } else { None };
-        Ok(ConnTarget {
+        let target = ConnTarget {
             hosts,
             hostaddr,
             ports,
@@ -211,7 +235,11 @@ impl ConnTarget {
             options: pick("options", "PGOPTIONS"),
             source,
             warnings,
-        })
+        };
+        if let Credentials::StringOnly { allow_socket } = credentials {
+            untrusted::check(params, &target, allow_socket).map_err(ResolveError::Refused)?;
+        }
+        Ok(target)
     }
 
     /// The connection as a URL without its password: the report's `database` field.
@@ -428,10 +456,10 @@ mod tests {
 
     #[test]
     fn a_string_only_target_gets_nothing_from_the_environment() {
-        let p = ConnParams::parse(
-            "postgresql://postgres@127.0.0.1:1/x?passfile=/root/.pgpass&sslcert=/root/c.crt&sslkey=/root/c.key",
-        )
-        .unwrap();
+        let p = ConnParams::parse("postgresql://postgres@127.0.0.1:1/x").unwrap();
+        let string_only = Credentials::StringOnly {
+            allow_socket: false,
+        };
         let e = env(&[
             ("PGPASSWORD", "root-env-pw"),
             ("PGPASSFILE", "/root/.pgpass"),
@@ -439,7 +467,7 @@ mod tests {
             ("PGSSLMODE", "disable"),
             ("PGOPTIONS", "-c search_path=evil"),
         ]);
-        let t = ConnTarget::resolve(&p, ConnSource::Flag, &e, Credentials::StringOnly).unwrap();
+        let t = ConnTarget::resolve(&p, ConnSource::Flag, &e, string_only).unwrap();
         assert_eq!(t.password, None);
         assert_eq!((t.sslcert, t.sslkey), (None, None));
         assert_eq!(t.sslmode, SslModeSetting::Prefer);
@@ -447,8 +475,14 @@ mod tests {
         assert_eq!(t.dbname, "x");
         // What the string carries is used.
         let p = ConnParams::parse("postgresql://app:own-pw@h/db").unwrap();
-        let t = ConnTarget::resolve(&p, ConnSource::Flag, &e, Credentials::StringOnly).unwrap();
+        let t = ConnTarget::resolve(&p, ConnSource::Flag, &e, string_only).unwrap();
         assert_eq!(t.password.as_ref().map(Secret::expose), Some("own-pw"));
+        // A string naming the caller's files is refused, not quietly stripped.
+        let p = ConnParams::parse("postgresql://app@h/db?passfile=/root/.pgpass").unwrap();
+        assert!(matches!(
+            ConnTarget::resolve(&p, ConnSource::Flag, &e, string_only),
+            Err(ResolveError::Refused(_))
+        ));
     }
 
     #[test]

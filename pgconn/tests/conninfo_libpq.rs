@@ -1,9 +1,9 @@
-//! pgtruncate's connection-string parser judged by libpq itself: `PQconninfoParse` from
+//! pgconn's connection-string parser judged by libpq itself: `PQconninfoParse` from
 //! the system's libpq.so.5, loaded at run time, must read every case the same way (the
 //! same keyword -> value pairs) or refuse it with the same message.
 
 use libloading::Library;
-use pgtruncate::conninfo::{self, ErrorKind};
+use pgconn::conninfo::{self, ErrorKind};
 use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 

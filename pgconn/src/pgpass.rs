@@ -6,7 +6,7 @@ use std::path::Path;
 /// The password for this connection from a pgpass file (`host:port:db:user:password`,
 /// `*` matches anything, `\:` and `\\` escape). A missing file is no password;
 /// a file others can read is ignored with a warning, as libpq does.
-pub fn pgpass_lookup(
+pub(crate) fn pgpass_lookup(
     file: &Path,
     host: &str,
     port: u16,

@@ -23,7 +23,7 @@ options:
     description:
       - Keys to assign, KEY to VALUE; values are taken literally.
       - Values of keys whose names look secret (PASSWORD, SECRET, TOKEN, KEY, DATABASE_URL, ...)
-        are never logged.
+        are never logged, nor is a password inside a URL in any value, as the tools hide them.
     type: dict
     default: {}
   unset:
@@ -81,19 +81,15 @@ diff:
 """
 
 import json
-import re
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
     COMMON_ARGS,
+    ToolModule,
     finish,
     flag_lines,
     run_tool,
     text_diff,
 )
-
-SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|DSN|_URL$|^DATABASE_URL$", re.I)
-
 
 def main():
     argument_spec = dict(
@@ -104,15 +100,13 @@ def main():
         backup=dict(type="bool", default=False),
     )
     argument_spec.update(COMMON_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = ToolModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     assignments = {}
     for key, value in (p["set"] or {}).items():
         value = "" if value is None else str(value)
         if isinstance(p["set"][key], bool):
             value = value.lower()
-        if SECRET_NAME.search(key) and value:
-            module.no_log_values.add(value)
         assignments[str(key)] = value
 
     args = []

@@ -67,9 +67,9 @@ msg:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
     COMMON_ARGS,
+    ToolModule,
     finish,
     run_tool,
 )
@@ -84,7 +84,7 @@ def main():
         lock=dict(type="path"),
     )
     argument_spec.update(COMMON_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = ToolModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     args = []
     for option in ("env_file", "service", "monitor", "lock"):

@@ -84,9 +84,9 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
     COMMON_ARGS,
+    ToolModule,
     finish,
     run_tool,
     table_lines,
@@ -106,7 +106,7 @@ def main():
     )
     argument_spec["except"] = dict(type="list", elements="str", default=[])
     argument_spec.update(COMMON_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+    module = ToolModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_one_of=[("tables", "preset")])
     p = module.params
     args = []

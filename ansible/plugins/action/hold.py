@@ -1,4 +1,6 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # The controller side of holdkit.fleet.hold: runs the module on the host, then merges the
 # host's report into the operator's JSON document (report_file) at once, so the document is
 # whole even when the rollout stops halfway or a host cannot be reached.

@@ -1,4 +1,6 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Shared by the holdkit.fleet modules: run one holdkit tool on the target, parse its JSON
 # envelope, and turn it into the module's result. The tools do the work and keep their own
 # promises (idempotence, dry runs, redaction); this file only maps their report.

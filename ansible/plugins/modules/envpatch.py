@@ -1,5 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Sets and unsets keys of an env file in place with envpatch.
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ description:
     kept; the file is replaced atomically; a key already at its value is not rewritten.
   - Values reach envpatch on its standard input (C(--from -)), never on its command line.
 version_added: 0.1.0
-author: holdkit maintainers
+author: holdkit maintainers (@holdkit)
 extends_documentation_fragment:
   - holdkit.fleet.common
 options:
@@ -90,6 +92,7 @@ from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
     run_tool,
     text_diff,
 )
+
 
 def main():
     argument_spec = dict(

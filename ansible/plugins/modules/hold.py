@@ -1,5 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Puts one Cornice server on hold or wakes it, by running holdctl on the host.
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ description:
   - Every step is idempotent, so running the task again after a failure finishes the job.
   - On the controller, the task also records the host's report in a JSON document (O(report_file)).
 version_added: 0.1.0
-author: holdkit maintainers
+author: holdkit maintainers (@holdkit)
 extends_documentation_fragment:
   - holdkit.fleet.common
 options:

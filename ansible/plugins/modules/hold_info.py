@@ -1,5 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Reads one Cornice server's hold state with holdctl status; changes nothing.
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ description:
   - Runs C(holdctl status) on the target. Read only, also outside check mode; C(changed) is
     always false.
 version_added: 0.1.0
-author: holdkit maintainers
+author: holdkit maintainers (@holdkit)
 extends_documentation_fragment:
   - holdkit.fleet.common
 options:

@@ -1,4 +1,6 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # The operator's JSON report document, written on the controller (often as root) under the
 # holdkit tools' trust rule: nothing another user controls may steer where root writes.
 #

@@ -89,8 +89,17 @@ class ToolModule(AnsibleModule):
     are read: before validation, so an invalid option's failure, the invocation logged on
     the host and every result (invocation.module_args included) are masked too."""
 
+    def __init__(self, *args, **kwargs):
+        super(ToolModule, self).__init__(*args, **kwargs)
+        # Again on the validated values, should a later ansible-core read its parameters
+        # without _load_params.
+        self._hide_secrets()
+
     def _load_params(self):
         super(ToolModule, self)._load_params()
+        self._hide_secrets()
+
+    def _hide_secrets(self):
         for name, value in self.params.items():
             if not str(name).startswith("_ansible_"):
                 self.no_log_values.update(secret_values(value, name))

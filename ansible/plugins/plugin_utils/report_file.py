@@ -48,8 +48,13 @@ def writable_by_others_than(st, uid):
     return (st.st_uid not in (0, uid)) or bool(st.st_mode & 0o022)
 
 
+# A directory is opened only to be walked through (O_PATH needs no read permission); where
+# there is no O_PATH (macOS controllers), for reading.
+_WALK = getattr(os, "O_PATH", os.O_RDONLY)
+
+
 def _open_dir(name, dir_fd):
-    return os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    return os.open(name, _WALK | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
 
 
 def _components(path):

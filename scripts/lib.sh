@@ -62,14 +62,21 @@ stop_pg() {
 }
 
 # ansible-core from PyPI in a virtualenv of its own, for the fleet tests, fleet-demo.sh and
-# bench.sh; exports HOLD_ANSIBLE_BIN (the virtualenv's bin directory). Installed once.
+# bench.sh, with ansible-lint for check-collection.sh; exports HOLD_ANSIBLE_BIN (the
+# virtualenv's bin directory). Pinned: the collection's sanity ignore file is per
+# ansible-core minor version (ansible/tests/sanity/ignore-2.19.txt), and ansible-lint's
+# rules change between releases. Installed once, again when the pins change.
+HOLD_ANSIBLE_CORE_VERSION=2.19.14
+HOLD_ANSIBLE_LINT_VERSION=26.10.1
 ensure_ansible() {
   local venv=${HOLD_ANSIBLE_VENV:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/ansible-venv}
-  if [ ! -x "$venv/bin/ansible-playbook" ]; then
-    say "installing ansible-core from PyPI into $venv"
-    rm -rf "$venv"
-    python3 -m venv "$venv" || return 1
-    "$venv/bin/pip" install -q --disable-pip-version-check ansible-core >&2 || return 1
+  local pins="ansible-core==$HOLD_ANSIBLE_CORE_VERSION ansible-lint==$HOLD_ANSIBLE_LINT_VERSION"
+  if [ ! -x "$venv/bin/ansible-playbook" ] || [ "$(cat "$venv/holdkit-pins" 2>/dev/null)" != "$pins" ]; then
+    say "installing $pins from PyPI into $venv"
+    [ -x "$venv/bin/pip" ] || { rm -rf "$venv"; python3 -m venv "$venv" || return 1; }
+    # shellcheck disable=SC2086 # one word per package
+    "$venv/bin/pip" install -q --disable-pip-version-check $pins >&2 || return 1
+    echo "$pins" >"$venv/holdkit-pins"
   fi
   export HOLD_ANSIBLE_BIN="$venv/bin"
 }

@@ -1,4 +1,6 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Reaches a sandboxed host (a systemd booted as PID 1 of its own pid and mount namespaces on
 # this machine) by entering its namespaces with nsenter, as an operator's shell there would.
 from __future__ import annotations
@@ -15,7 +17,7 @@ description:
     work too.
   - Needs root on the controller.
 version_added: 0.1.0
-author: holdkit maintainers
+author: holdkit maintainers (@holdkit)
 options:
   sandbox_pid:
     description: Host pid of the sandbox's PID 1.
@@ -86,7 +88,9 @@ class Connection(ConnectionBase):
 
     def _copy(self, stdin, stdout, script, path):
         argv = self._prefix() + ["/bin/sh", "-c", script]
-        proc = subprocess.run(argv, stdin=stdin, stdout=stdout or subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # check=False: the exit code is turned into an AnsibleError with the copy's stderr below.
+        proc = subprocess.run(argv, stdin=stdin, stdout=stdout or subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              check=False)
         if proc.returncode != 0:
             raise AnsibleError("copying %s in the sandbox failed: %s" % (path, proc.stderr.decode(errors="replace").strip()))
 

@@ -1,4 +1,6 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # The option every holdkit.fleet module shares.
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Shared by the holdkit.fleet modules: run one holdkit tool on the target, parse its JSON
 # envelope, and turn it into the module's result. The tools do the work and keep their own
 # promises (idempotence, dry runs, redaction); this file only maps their report.
@@ -6,11 +8,102 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from urllib.parse import unquote
+
+from ansible.module_utils.basic import AnsibleModule
 
 # Options every module takes.
 COMMON_ARGS = dict(
     bin_dir=dict(type="path"),
 )
+
+# The tools' rule for secrets (conventions/src/secrets.rs), so that the module never shows
+# what the tool it runs would hide: a value whose key name holds one of these words, or is
+# DATABASE_URL, is secret whole; a password inside a URL (or a password= parameter) is
+# secret in any value, whatever its key.
+SECRET_MARKERS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE", "DSN")
+
+
+def is_secret_key(key):
+    upper = str(key).upper()
+    return upper == "DATABASE_URL" or any(marker in upper for marker in SECRET_MARKERS)
+
+
+def _userinfo_password(token):
+    """The raw password of scheme://user:PASSWORD@host/..., as libpq reads it: the user-info
+    runs to the last '@' before the first '/' after the scheme."""
+    scheme = token.find("://")
+    if scheme < 0:
+        return None
+    rest = token[scheme + 3:]
+    authority = rest.split("/", 1)[0]
+    at = authority.rfind("@")
+    if at < 0:
+        return None
+    userinfo = authority[:at]
+    if ":" not in userinfo:
+        return None
+    return userinfo.split(":", 1)[1]
+
+
+_PASSWORD_PARAM = re.compile(r"(?:^|[?&\s])password\s*=\s*('(?:[^'\\]|\\.)*'?|[^&\s]*)", re.I)
+
+
+def url_passwords(text):
+    """Every password inside URLs or password= parameters of TEXT, raw and decoded."""
+    found = set()
+    # Token by token as the tools scrub free text, and whole: more is hidden, never less.
+    tokens = [text] + re.split(r"\s+", text) + re.split(r"[\s\"'`<>]+", text)
+    for token in tokens:
+        password = _userinfo_password(token)
+        if password:
+            found.update((password, unquote(password)))
+    for match in _PASSWORD_PARAM.finditer(text):
+        value = match.group(1)
+        if value:
+            found.update((value, value.strip("'"), unquote(value)))
+    return set(p for p in found if p)
+
+
+def secret_values(value, key=None):
+    """What must never be shown of one parameter: the whole value under a secret-looking
+    key, and every URL password anywhere inside it (dict keys name their values)."""
+    found = set()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found |= secret_values(v, k)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            found |= secret_values(v, key)
+    elif value is not None and not isinstance(value, bool):
+        text = str(value)
+        if key is not None and is_secret_key(key) and text:
+            found.add(text)
+        found |= url_passwords(text)
+    return found
+
+
+class ToolModule(AnsibleModule):
+    """AnsibleModule that hides secrets the way the tools do, from the moment its parameters
+    are read: before validation, so an invalid option's failure, the invocation logged on
+    the host and every result (invocation.module_args included) are masked too."""
+
+    def __init__(self, *args, **kwargs):
+        super(ToolModule, self).__init__(*args, **kwargs)
+        # Again on the validated values, should a later ansible-core read its parameters
+        # without _load_params.
+        self._hide_secrets()
+
+    def _load_params(self):
+        super(ToolModule, self)._load_params()
+        self._hide_secrets()
+
+    def _hide_secrets(self):
+        for name, value in self.params.items():
+            if not str(name).startswith("_ansible_"):
+                self.no_log_values.update(secret_values(value, name))
+
 
 def tool_path(module, tool):
     """The tool's executable on the target, or fail naming what is missing."""

@@ -1,5 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Sets and unsets keys of an env file in place with envpatch.
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ description:
     kept; the file is replaced atomically; a key already at its value is not rewritten.
   - Values reach envpatch on its standard input (C(--from -)), never on its command line.
 version_added: 0.1.0
-author: holdkit maintainers
+author: holdkit maintainers (@holdkit)
 extends_documentation_fragment:
   - holdkit.fleet.common
 options:
@@ -23,7 +25,7 @@ options:
     description:
       - Keys to assign, KEY to VALUE; values are taken literally.
       - Values of keys whose names look secret (PASSWORD, SECRET, TOKEN, KEY, DATABASE_URL, ...)
-        are never logged.
+        are never logged, nor is a password inside a URL in any value, as the tools hide them.
     type: dict
     default: {}
   unset:
@@ -81,18 +83,15 @@ diff:
 """
 
 import json
-import re
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
     COMMON_ARGS,
+    ToolModule,
     finish,
     flag_lines,
     run_tool,
     text_diff,
 )
-
-SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY|CREDENTIAL|PRIVATE|DSN|_URL$|^DATABASE_URL$", re.I)
 
 
 def main():
@@ -104,15 +103,13 @@ def main():
         backup=dict(type="bool", default=False),
     )
     argument_spec.update(COMMON_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = ToolModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     assignments = {}
     for key, value in (p["set"] or {}).items():
         value = "" if value is None else str(value)
         if isinstance(p["set"][key], bool):
             value = value.lower()
-        if SECRET_NAME.search(key) and value:
-            module.no_log_values.add(value)
         assignments[str(key)] = value
 
     args = []

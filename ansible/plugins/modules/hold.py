@@ -1,5 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Puts one Cornice server on hold or wakes it, by running holdctl on the host.
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ description:
   - Every step is idempotent, so running the task again after a failure finishes the job.
   - On the controller, the task also records the host's report in a JSON document (O(report_file)).
 version_added: 0.1.0
-author: holdkit maintainers
+author: holdkit maintainers (@holdkit)
 extends_documentation_fragment:
   - holdkit.fleet.common
 options:
@@ -58,7 +60,19 @@ options:
         why there is none) is merged into this JSON document, an object of host name to report;
         many hosts and forks may share one file. A new ansible-playbook run starts it afresh.
       - Unset, nothing is recorded.
+      - Written on the controller under the tools' trust rule, judged before the host is touched. The
+        file's directory must be writable only by the controller's user (or root); a symlink
+        at the file itself is refused, never followed; a symlink on the way is followed only
+        when root, the controller's user or the owner of its target owns it. The document is
+        replaced through a new temp file renamed within that directory.
     type: path
+  report_lock_timeout:
+    description:
+      - Handled on the controller with O(report_file). Seconds to wait for the lock beside the
+        document (a hidden C(.NAME.lock), which must be the controller user's own) while another
+        fork writes it; then the task fails, saying who holds it.
+    type: float
+    default: 60
 """
 
 EXAMPLES = r"""
@@ -113,9 +127,9 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
     COMMON_ARGS,
+    ToolModule,
     finish,
     flag_lines,
     run_tool,
@@ -174,9 +188,10 @@ def main():
         database_url=dict(type="str", no_log=True),
         lock=dict(type="path"),
         report_file=dict(type="path"),
+        report_lock_timeout=dict(type="float", default=60),
     )
     argument_spec.update(COMMON_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = ToolModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
 
     args = []

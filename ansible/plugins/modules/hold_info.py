@@ -1,5 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Reads one Cornice server's hold state with holdctl status; changes nothing.
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ description:
   - Runs C(holdctl status) on the target. Read only, also outside check mode; C(changed) is
     always false.
 version_added: 0.1.0
-author: holdkit maintainers
+author: holdkit maintainers (@holdkit)
 extends_documentation_fragment:
   - holdkit.fleet.common
 options:
@@ -67,9 +69,9 @@ msg:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
     COMMON_ARGS,
+    ToolModule,
     finish,
     run_tool,
 )
@@ -84,7 +86,7 @@ def main():
         lock=dict(type="path"),
     )
     argument_spec.update(COMMON_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = ToolModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     args = []
     for option in ("env_file", "service", "monitor", "lock"):

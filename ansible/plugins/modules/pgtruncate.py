@@ -1,5 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Empties chosen PostgreSQL tables with pgtruncate.
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ description:
     reports C(changed=false). A C(TRUNCATE ... CASCADE) that would reach a table outside the
     chosen set is refused (C(error_kind=refused)) unless O(allow_cascade).
 version_added: 0.1.0
-author: holdkit maintainers
+author: holdkit maintainers (@holdkit)
 extends_documentation_fragment:
   - holdkit.fleet.common
 options:
@@ -84,9 +86,9 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
     COMMON_ARGS,
+    ToolModule,
     finish,
     run_tool,
     table_lines,
@@ -106,8 +108,8 @@ def main():
     )
     argument_spec["except"] = dict(type="list", elements="str", default=[])
     argument_spec.update(COMMON_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_one_of=[("tables", "preset")])
+    module = ToolModule(argument_spec=argument_spec, supports_check_mode=True,
+                        required_one_of=[("tables", "preset")])
     p = module.params
     args = []
     if p["preset"]:

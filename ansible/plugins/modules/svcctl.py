@@ -1,5 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
 # Starts, stops, enables, disables, masks or unmasks systemd units with svcctl.
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ description:
     units not already in the asked state (so a rerun reports C(changed=false)), waits for the
     jobs, and reads the state again.
 version_added: 0.1.0
-author: holdkit maintainers
+author: holdkit maintainers (@holdkit)
 extends_documentation_fragment:
   - holdkit.fleet.common
 options:
@@ -71,9 +73,9 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
     COMMON_ARGS,
+    ToolModule,
     finish,
     run_tool,
     text_diff,
@@ -91,7 +93,7 @@ def main():
         timeout=dict(type="str"),
     )
     argument_spec.update(COMMON_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = ToolModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     args = [p["verb"]]
     if p["now"]:

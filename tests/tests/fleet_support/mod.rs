@@ -1,10 +1,13 @@
 //! A throwaway fleet of Cornice hosts booted by scripts/sandbox/fleet.sh (the same script
 //! fleet-demo.sh uses), and real `ansible-playbook` / `ansible` runs against it.
+// Each test binary that includes this module uses part of it.
+#![allow(dead_code)]
 
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 use support::pg::{Cluster, CORNICE_KEPT_TABLES, CORNICE_RUNTIME_TABLES};
 use support::{bin_dir, repo_root, require};
 
@@ -166,12 +169,58 @@ impl Fleet {
         }
     }
 
+    /// The collection's playbook NAME (`hibernate`, `wake`).
+    pub fn playbook_path(name: &str) -> PathBuf {
+        repo_root().join(format!("ansible/playbooks/{name}.yml"))
+    }
+
     /// `ansible-playbook ansible/playbooks/NAME.yml ARGS`, from the fleet's directory.
     pub fn playbook(&self, name: &str, args: &[&str]) -> AnsibleRun {
         let mut cmd = self.ansible_command("ansible-playbook");
         cmd.arg(repo_root().join(format!("ansible/playbooks/{name}.yml")))
             .args(args);
         self.finish(cmd)
+    }
+
+    /// `ansible-playbook` from the directory `cwd`, under coreutils' `timeout`: a run still
+    /// going after `limit` is killed with its whole process group and returns code 124, so a
+    /// hang fails the test instead of hanging it.
+    pub fn playbook_in(
+        &self,
+        cwd: &Path,
+        playbook: &Path,
+        args: &[&str],
+        limit: Duration,
+    ) -> AnsibleRun {
+        let mut cmd = Command::new("timeout");
+        cmd.arg("--kill-after=10")
+            .arg(format!("{}s", limit.as_secs()))
+            .arg(self.ansible_bin.join("ansible-playbook"))
+            .arg(playbook)
+            .args(args)
+            .current_dir(cwd)
+            .env("ANSIBLE_CONFIG", self.dir.path().join("ansible.cfg"))
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_FORCE_COLOR", "0")
+            .env_remove("DATABASE_URL");
+        self.finish(cmd)
+    }
+
+    /// PROGRAM inside a host's sandbox (its mount and pid namespaces), the tools first on PATH.
+    pub fn command_in(&self, host: &Host, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &host.pid.to_string(), "-m", "-p", "--"])
+            .arg(program)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    bin_dir().display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env_remove("DATABASE_URL");
+        cmd
     }
 
     /// The JSON document the last run of playbook NAME wrote (host -> report).

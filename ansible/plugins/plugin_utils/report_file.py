@@ -1,0 +1,283 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) holdkit maintainers
+# SPDX-License-Identifier: MIT OR Apache-2.0
+# The operator's JSON report document, written on the controller (often as root) under the
+# holdkit tools' trust rule: nothing another user controls may steer where root writes.
+#
+# - The path is resolved one component at a time from directory descriptors; a symlink on
+#   the way is followed only when root, the controller's user, or the owner of what it
+#   points to owns it. The report itself is never reached through a link.
+# - The directory must be writable by the controller's user alone (or root): in a directory
+#   another user may write, they could plant a link, a file or the lock.
+# - Everything after that works on the directory's descriptor: the document is read with
+#   O_NOFOLLOW, written to an O_EXCL temp file and renamed within the directory.
+# - The lock beside it is opened without following links, must be the controller user's
+#   own, and is waited for a bounded time.
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import pwd
+import stat
+import time
+
+# Symlinks followed before giving up (the kernel's own limit).
+MAX_SYMLINKS = 40
+# The largest report document read back (it holds one report per host).
+MAX_DOCUMENT = 64 * 1024 * 1024
+# How long a fork waits for another to finish writing, unless told otherwise.
+DEFAULT_LOCK_TIMEOUT = 60
+
+
+class ReportFileError(Exception):
+    """Why the report document cannot be written; the message says what to do."""
+
+
+def user_name(uid):
+    try:
+        return "%s (uid %d)" % (pwd.getpwuid(uid).pw_name, uid)
+    except KeyError:
+        return "uid %d" % uid
+
+
+def writable_by_others_than(st, uid):
+    """The tools' one rule: someone other than root and uid may write it (its owner is
+    someone else, or group or others have write permission)."""
+    return (st.st_uid not in (0, uid)) or bool(st.st_mode & 0o022)
+
+
+# A directory is opened only to be walked through (O_PATH needs no read permission); where
+# there is no O_PATH (macOS controllers), for reading.
+_WALK = getattr(os, "O_PATH", os.O_RDONLY)
+
+
+def _open_dir(name, dir_fd):
+    return os.open(name, _WALK | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+
+
+def _components(path):
+    return [c for c in path.split("/") if c not in ("", ".")]
+
+
+def _resolve(path, caller):
+    """(directory fd, final name) of an absolute path under the symlink trust rule; the
+    final component is not followed."""
+    pending = _components(path)
+    if not pending or pending[-1] == "..":
+        raise ReportFileError("holdkit report %s names a directory, not a file: give a file name" % path)
+    fd = _open_dir("/", None)
+    walked = ""  # where fd is, for messages
+    links = 0
+    try:
+        while pending:
+            name = pending.pop(0)
+            here = "%s/%s" % (walked, name)
+            if name == "..":
+                new = _open_dir("..", fd)
+                os.close(fd)
+                fd = new
+                walked = walked.rsplit("/", 1)[0]
+                continue
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                if not pending:
+                    return fd, name
+                raise ReportFileError(
+                    "holdkit report %s: the directory %s does not exist: create it, or choose another"
+                    " holdkit_report" % (path, here))
+            if not pending:
+                return fd, name
+            if stat.S_ISLNK(st.st_mode):
+                links += 1
+                if links > MAX_SYMLINKS:
+                    raise ReportFileError("holdkit report %s: too many symlinks on the way" % path)
+                target = os.readlink(name, dir_fd=fd)
+                try:
+                    target_owner = os.stat(name, dir_fd=fd).st_uid
+                except OSError:
+                    target_owner = None
+                if st.st_uid not in (0, caller) and st.st_uid != target_owner:
+                    raise ReportFileError(
+                        "holdkit report %s: the symlink %s (owner %s) points to %s, which %s does not"
+                        " own; it is not followed and nothing was run: write the report in a directory"
+                        " of your own (-e holdkit_report=PATH)"
+                        % (path, here, user_name(st.st_uid), target, user_name(st.st_uid)))
+                if target.startswith("/"):
+                    os.close(fd)
+                    fd = _open_dir("/", None)
+                    walked = ""
+                pending[:0] = _components(target)
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                raise ReportFileError("holdkit report %s: %s is not a directory" % (path, here))
+            new = _open_dir(name, fd)
+            os.close(fd)
+            fd = new
+            walked = here
+    except BaseException:
+        os.close(fd)
+        raise
+    raise ReportFileError("holdkit report %s names a directory, not a file: give a file name" % path)
+
+
+def _kind(st):
+    if stat.S_ISLNK(st.st_mode):
+        return "a symlink"
+    if stat.S_ISDIR(st.st_mode):
+        return "a directory"
+    if stat.S_ISFIFO(st.st_mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(st.st_mode):
+        return "a socket"
+    if stat.S_ISREG(st.st_mode):
+        return "a regular file"
+    return "a device"
+
+
+def _lock_holders(st):
+    """Pids holding a flock on the file st describes, from the kernel's own table."""
+    wanted = "%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    pids = []
+    try:
+        with open("/proc/locks") as table:
+            for line in table:
+                fields = line.split()
+                if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == wanted:
+                    if fields[4].isdigit() and int(fields[4]) not in pids:
+                        pids.append(int(fields[4]))
+    except OSError:
+        pass
+    return pids
+
+
+class ReportFile(object):
+    """The report document at path, its directory opened and judged at once (before any host
+    is touched); record() merges one host's entry into it."""
+
+    def __init__(self, path, lock_timeout=DEFAULT_LOCK_TIMEOUT):
+        self.caller = os.geteuid()
+        self.path = os.path.join(os.getcwd(), os.path.expanduser(path))
+        self.lock_timeout = lock_timeout
+        self.dir_fd = None
+        fd, self.name = _resolve(self.path, self.caller)
+        try:
+            self.dir_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+        finally:
+            os.close(fd)
+        self.lock_name = ".%s.lock" % self.name
+        directory = os.path.dirname(self.path)
+        st = os.fstat(self.dir_fd)
+        if writable_by_others_than(st, self.caller):
+            self.close()
+            raise ReportFileError(
+                "the holdkit report's directory %s can be written by users other than %s (owner %s,"
+                " mode %04o), who could plant a link, a file or the lock there: nothing was run;"
+                " run ansible-playbook from a directory only you can write, or set"
+                " -e holdkit_report=PATH to one"
+                % (directory, user_name(self.caller), user_name(st.st_uid), stat.S_IMODE(st.st_mode)))
+        self._check_document()
+
+    def close(self):
+        if self.dir_fd is not None:
+            os.close(self.dir_fd)
+            self.dir_fd = None
+
+    def _stat(self, name):
+        try:
+            return os.stat(name, dir_fd=self.dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    def _check_document(self):
+        st = self._stat(self.name)
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise ReportFileError(
+                "the holdkit report %s is %s: the report is never written through a link or into"
+                " anything but a regular file; nothing was run: remove it, or choose another"
+                " holdkit_report" % (self.path, _kind(st)))
+
+    def _open_lock(self):
+        shown = os.path.join(os.path.dirname(self.path), self.lock_name)
+        try:
+            fd = os.open(self.lock_name,
+                         os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
+                         0o600, dir_fd=self.dir_fd)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise ReportFileError("the holdkit report's lock %s is a symlink: it is never followed;"
+                                      " remove it" % shown)
+            raise ReportFileError("the holdkit report's lock %s: %s" % (shown, e.strerror))
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != self.caller or st.st_nlink != 1:
+            os.close(fd)
+            raise ReportFileError(
+                "the holdkit report's lock %s is %s owned by %s with %d link(s), not a lock of %s's"
+                " own: it is not used; remove it" % (
+                    shown, _kind(st), user_name(st.st_uid), st.st_nlink, user_name(self.caller)))
+        return os.fdopen(fd, "r+"), st, shown
+
+    def _lock(self):
+        lock, st, shown = self._open_lock()
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return lock
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
+        lock.close()
+        holders = ", ".join("pid %d" % pid for pid in _lock_holders(st)) or "another process"
+        raise ReportFileError(
+            "the holdkit report's lock %s was held by %s for more than %ss: this host's report was"
+            " not recorded in %s; let that run finish, or raise holdkit_report_lock_timeout"
+            % (shown, holders, self.lock_timeout, self.path))
+
+    def _read_document(self):
+        try:
+            fd = os.open(self.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                         dir_fd=self.dir_fd)
+        except OSError:
+            return {}
+        with os.fdopen(fd) as existing:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return {}
+            try:
+                document = json.loads(existing.read(MAX_DOCUMENT))
+            except ValueError:
+                return {}
+        return document if isinstance(document, dict) else {}
+
+    def record(self, run_id, host, entry):
+        """Merges {host: entry} into the document under the lock (forks write at the same
+        time), through an O_EXCL temp file renamed within the directory. The lock file names
+        the run that wrote the document last: a new run starts afresh."""
+        with self._lock() as lock:
+            self._check_document()
+            document = {}
+            if lock.read(256).strip() == run_id:
+                document = self._read_document()
+            else:
+                lock.seek(0)
+                lock.truncate()
+                lock.write(run_id)
+                lock.flush()
+            document[host] = entry
+            tmp = ".%s.%d.tmp" % (self.name, os.getpid())
+            try:
+                os.unlink(tmp, dir_fd=self.dir_fd)  # left by a run that died here
+            except FileNotFoundError:
+                pass
+            out_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             0o600, dir_fd=self.dir_fd)
+            with os.fdopen(out_fd, "w") as out:
+                json.dump(document, out, indent=2, sort_keys=True)
+                out.write("\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.rename(tmp, self.name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+            os.fsync(self.dir_fd)

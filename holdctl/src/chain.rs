@@ -6,8 +6,8 @@ use reports::holdctl::StepName;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-pub struct Chain<'a> {
-    pub out: &'a Output,
+pub struct Chain {
+    pub out: Output,
     child_flags: Vec<&'static str>,
     pub records: Vec<StepRecord>,
     pub not_run: Vec<StepName>,
@@ -15,9 +15,10 @@ pub struct Chain<'a> {
     interrupted: Arc<AtomicBool>,
 }
 
-impl<'a> Chain<'a> {
-    /// `interrupted` is set by holdctl's SIGINT/SIGTERM handler.
-    pub fn new(out: &'a Output, quiet: bool, interrupted: Arc<AtomicBool>) -> Self {
+impl Chain {
+    /// `interrupted` is set by holdctl's SIGINT/SIGTERM handler; `quiet` children get
+    /// `-q` (their errors only).
+    pub fn new(out: Output, quiet: bool, interrupted: Arc<AtomicBool>) -> Self {
         let mut child_flags = vec!["--json=short"];
         if quiet {
             child_flags.push("-q");
@@ -32,9 +33,14 @@ impl<'a> Chain<'a> {
         }
     }
 
-    /// A chain of its own for a dry run of the plan, sharing the interrupt flag.
-    pub fn planner(&self) -> Chain<'a> {
-        Chain::new(self.out, true, Arc::clone(&self.interrupted))
+    /// A chain of its own for the dry run of the plan, sharing the interrupt flag: it
+    /// prints no progress (the plan is shown, or the run that follows says it all).
+    pub fn planner(&self) -> Chain {
+        Chain::new(
+            Output::silent(self.out.tool()),
+            true,
+            Arc::clone(&self.interrupted),
+        )
     }
 
     /// Runs the steps in order, stopping at the first that fails; the rest are `not_run`.
@@ -64,7 +70,7 @@ impl<'a> Chain<'a> {
             step.tool.name(),
             step.args.join(" ")
         ));
-        let result = run_step(step, &self.child_flags, self.out);
+        let result = run_step(step, &self.child_flags, &self.out);
         let verdict = match (&result.error, result.record.changed) {
             (Some(_), _) => format!(
                 "failed (exit {})",

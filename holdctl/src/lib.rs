@@ -53,7 +53,15 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
         let _ = signal_hook::flag::register(signal, Arc::clone(&interrupted));
     }
     let dry_run = cli.dry_run || cli.operation == Operation::Plan;
-    let chain = chain::Chain::new(out, cli.common.quiet, Arc::clone(&interrupted));
+    // On a terminal the view says what each child did: their own summary lines would
+    // only fill the screen.
+    let view = conventions::output::Rendering::resolve(cli.common.json, true)
+        == conventions::output::Rendering::View;
+    let chain = chain::Chain::new(
+        out.clone(),
+        cli.common.quiet || view,
+        Arc::clone(&interrupted),
+    );
     let mut draft = report::Draft::new(cli.operation, dry_run, chain);
     let result = flow::operate(&cli, &mut draft, database_url, &interrupted);
     report::finish(draft, result)

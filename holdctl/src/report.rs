@@ -13,10 +13,10 @@ use reports::holdctl::{EnvStatus, HoldRecord, StepName, TableStatus, UnitStatus}
 pub use reports::holdctl::Report;
 
 /// What a run gathered on its way, until [`finish`] makes the report of it.
-pub struct Draft<'a> {
+pub struct Draft {
     pub operation: Operation,
     pub dry_run: bool,
-    pub chain: Chain<'a>,
+    pub chain: Chain,
     /// hibernate's dry runs of its steps, before anything changed.
     pub preflight: Vec<StepRecord>,
     pub warnings: Vec<String>,
@@ -28,8 +28,8 @@ pub struct Draft<'a> {
     pub note: Option<String>,
 }
 
-impl<'a> Draft<'a> {
-    pub fn new(operation: Operation, dry_run: bool, chain: Chain<'a>) -> Self {
+impl Draft {
+    pub fn new(operation: Operation, dry_run: bool, chain: Chain) -> Self {
         Draft {
             operation,
             dry_run,

@@ -1,0 +1,691 @@
+//! holdctl checks before it touches, keeps a hold record, and wake undoes exactly what
+//! the record says: against a real systemd sandbox and a real PostgreSQL. Every check
+//! compares the host (env files byte for byte, each unit's enablement and activity, the
+//! rows) with what it was before, field by field, and decodes reports into their types.
+
+use reports::holdctl::{HoldRecord, Report, StepName};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use support::pg::{Cluster, TestDb, CORNICE_RUNTIME_TABLES as RUNTIME};
+use support::systemd::Sandbox;
+use support::{bin, require, ToolRun};
+use tempfile::TempDir;
+
+const API: &str = "cornice.service";
+const MONITOR: &str = "cornice-monitor.service";
+
+/// A Cornice host whose API unit reads one or two env files and writes the environment
+/// systemd gave it to `seen.env` each time it starts.
+struct Host {
+    sb: Sandbox,
+    db: TestDb,
+    dir: TempDir,
+    files: Vec<PathBuf>,
+}
+
+/// What hold and wake may touch, for "exactly as before" comparisons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostState {
+    /// Each env file's bytes.
+    files: Vec<(PathBuf, String)>,
+    /// Each unit: (name, ActiveState, UnitFileState).
+    units: Vec<(String, String, String)>,
+}
+
+fn unit_text(files: &[PathBuf], seen: &Path) -> String {
+    let env: String = files
+        .iter()
+        .map(|f| format!("EnvironmentFile={}\n", f.display()))
+        .collect();
+    format!(
+        "[Unit]\nDescription=Cornice (hold test)\nDefaultDependencies=no\n\n\
+         [Service]\n{env}ExecStart=/bin/sh -c 'env > {}; exec sleep 600'\n\n\
+         [Install]\nWantedBy=default.target\n",
+        seen.display()
+    )
+}
+
+/// `contents[i]` is env file i; DATABASE_URL is added to the first.
+fn host(contents: &[&str], with_monitor: bool) -> Option<Host> {
+    let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
+    require("root", support::root())?;
+    let db = cluster.create_database("hold");
+    db.load_cornice_fixture(30);
+    let dir = tempfile::Builder::new()
+        .prefix("holdkit-hold.")
+        .tempdir()
+        .unwrap();
+    let mut files = Vec::new();
+    for (i, text) in contents.iter().enumerate() {
+        let file = dir.path().join(format!("env{i}.env"));
+        let text = if i == 0 {
+            format!("DATABASE_URL={}\n{text}", db.url())
+        } else {
+            text.to_string()
+        };
+        std::fs::write(&file, text).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        files.push(file);
+    }
+    let api = unit_text(&files, &dir.path().join("seen.env"));
+    let monitor = unit_text(&files, &dir.path().join("seen-monitor.env"));
+    let mut units = vec![(API, api.as_str())];
+    if with_monitor {
+        units.push((MONITOR, monitor.as_str()));
+    }
+    let sb = require("systemd sandbox", Sandbox::boot(&units))?;
+    let mut enable = vec!["enable", "--now", API];
+    if with_monitor {
+        enable.push(MONITOR);
+    }
+    let out = sb.systemctl(&enable);
+    assert!(out.status.success(), "enable: {out:?}");
+    Some(Host { sb, db, dir, files })
+}
+
+impl Host {
+    fn lock(&self) -> String {
+        self.dir.path().join("holdctl.lock").display().to_string()
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn record_file(&self) -> PathBuf {
+        self.state_dir().join("hold.json")
+    }
+
+    fn history(&self) -> Vec<PathBuf> {
+        match std::fs::read_dir(self.state_dir().join("holds")) {
+            Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn args(&self, args: &[&str]) -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend([
+            "--lock".to_string(),
+            self.lock(),
+            "--state-dir".to_string(),
+            self.state_dir().display().to_string(),
+        ]);
+        all
+    }
+
+    /// holdctl inside the sandbox with the test's own lock and state directory.
+    fn holdctl(&self, args: &[&str]) -> (ToolRun, Report) {
+        let all = self.args(args);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let run = self.sb.run_tool("holdctl", &all, &[], None);
+        assert!(
+            !run.all_output().contains(&self.db.cluster.password),
+            "password leaked: {}",
+            run.all_output()
+        );
+        let report = reports::envelope::decode::<Report>(&run.stdout)
+            .unwrap()
+            .report
+            .expect("holdctl's report");
+        (run, report)
+    }
+
+    fn state(&self) -> HostState {
+        let mut units = Vec::new();
+        for unit in [API, MONITOR] {
+            let show = self.sb.show(unit, &["ActiveState", "UnitFileState"]);
+            units.push((
+                unit.to_string(),
+                show.get("ActiveState").cloned().unwrap_or_default(),
+                show.get("UnitFileState").cloned().unwrap_or_default(),
+            ));
+        }
+        HostState {
+            files: self
+                .files
+                .iter()
+                .map(|f| (f.clone(), std::fs::read_to_string(f).unwrap()))
+                .collect(),
+            units,
+        }
+    }
+
+    fn rows(&self) -> Vec<i64> {
+        RUNTIME.iter().map(|t| self.db.count(t)).collect()
+    }
+
+    fn record(&self) -> HoldRecord {
+        serde_json::from_str(&std::fs::read_to_string(self.record_file()).unwrap()).unwrap()
+    }
+
+    fn write_env(&self, i: usize, text: &str) {
+        let text = if i == 0 {
+            format!("DATABASE_URL={}\n{text}", self.db.url())
+        } else {
+            text.to_string()
+        };
+        std::fs::write(&self.files[i], text).unwrap();
+    }
+
+    /// The environment systemd gave the API's current process.
+    fn api_environment(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("seen.env")).unwrap_or_default()
+    }
+
+    fn main_pid(&self) -> String {
+        self.sb.show(API, &["MainPID"])["MainPID"].clone()
+    }
+}
+
+fn names(steps: &[reports::holdctl::Step]) -> Vec<StepName> {
+    steps.iter().map(|s| s.name).collect()
+}
+
+/// hibernate then wake; the host must be as it was, field by field, and the record
+/// must have held exactly that "before".
+fn hold_and_undo(host: &Host, hibernate_args: &[&str]) {
+    let before = host.state();
+    let mut args = vec!["hibernate", "--yes"];
+    args.extend(hibernate_args);
+    let (run, report) = host.holdctl(&args);
+    run.expect_code(0);
+    let record = host.record();
+    assert_eq!(
+        report.hold.as_ref(),
+        Some(&record),
+        "the report shows the record"
+    );
+    for (unit, active, enabled) in &before.units {
+        let u = record.units.iter().find(|u| &u.unit == unit).unwrap();
+        assert_eq!(u.present, !enabled.is_empty(), "{unit} present: {record:?}");
+        if u.present {
+            assert_eq!(u.active.as_deref(), Some(active.as_str()), "{unit}");
+            assert_eq!(u.enabled.as_deref(), Some(enabled.as_str()), "{unit}");
+        }
+    }
+    let history = host.history().len();
+    let (run, report) = host.holdctl(&["wake"]);
+    run.expect_code(0);
+    assert_eq!(host.state(), before, "wake put back exactly what was there");
+    assert!(
+        !host.record_file().exists(),
+        "the record moved to the history"
+    );
+    assert_eq!(host.history().len(), history + 1);
+    assert_eq!(report.hold, Some(record));
+    let (run, report) = host.holdctl(&["wake"]);
+    run.expect_code(0);
+    assert!(!run.json["changed"].as_bool().unwrap(), "{}", run.stdout);
+    assert!(report.steps.iter().all(|s| !s.changed));
+    assert!(!report.warnings.is_empty());
+    assert_eq!(host.state(), before);
+}
+
+#[test]
+fn preflight_failures_touch_nothing_and_write_no_record() {
+    let Some(host) = host(&["HIBERNATE_MODE=false\nINGEST_ENABLED=true\n"], true) else {
+        return;
+    };
+    let good = std::fs::read_to_string(&host.files[0]).unwrap();
+    let check = |case: &str, code: i32| {
+        let before = (host.state(), host.rows());
+        let (run, report) = host.holdctl(&["hibernate", "--yes", "--keep-api"]);
+        run.expect_code(code);
+        assert_eq!(
+            (host.state(), host.rows()),
+            before,
+            "{case}: nothing touched"
+        );
+        assert!(!host.record_file().exists(), "{case}: no record");
+        assert_eq!(
+            names(&report.steps),
+            [StepName::ReadUnits, StepName::ReadFlags],
+            "{case}"
+        );
+        let failed: Vec<StepName> = report
+            .preflight
+            .iter()
+            .filter(|s| !s.ok)
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(failed, [StepName::Truncate], "{case}");
+        assert!(report
+            .preflight
+            .iter()
+            .all(|s| s.argv.iter().any(|a| a == "--dry-run")));
+        assert_eq!(report.not_run.len(), 5, "{case}: {:?}", report.not_run);
+        let message = run.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains("nothing was changed"), "{case}: {message}");
+    };
+
+    // The database is down (nothing listens on its port).
+    let down = good.replace(&format!(":{}/", host.db.cluster.port), ":1/");
+    std::fs::write(&host.files[0], &down).unwrap();
+    check("database down", 1);
+
+    // The role may not truncate one of the tables.
+    let role = support::unique("holdrole");
+    let password = format!("pw-{}", support::unique("r"));
+    host.db.exec(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD '{password}';
+         GRANT USAGE ON SCHEMA public TO {role};
+         GRANT SELECT, TRUNCATE ON ALL TABLES IN SCHEMA public TO {role};
+         REVOKE TRUNCATE ON executions FROM {role};"
+    ));
+    let as_role = good.replace(
+        &host.db.url(),
+        &host.db.cluster.url_as(&role, &password, &host.db.name),
+    );
+    assert_ne!(as_role, good);
+    std::fs::write(&host.files[0], &as_role).unwrap();
+    check("no TRUNCATE privilege", 6);
+    std::fs::write(&host.files[0], &good).unwrap();
+
+    // A kept table references a runtime one: the cascade guard refuses.
+    host.db.exec(
+        "CREATE TABLE execution_audit (id serial PRIMARY KEY,
+           execution_id bigint REFERENCES executions(id));
+         INSERT INTO execution_audit (execution_id) SELECT id FROM executions LIMIT 3;",
+    );
+    check("cascade into a kept table", 3);
+    host.db.exec(&format!(
+        "DROP TABLE execution_audit; DROP OWNED BY {role}; DROP ROLE {role};"
+    ));
+}
+
+#[test]
+fn wake_puts_back_what_was_there_not_what_the_runbook_says() {
+    let Some(host) = host(
+        &["HIBERNATE_MODE=false\nINGEST_ENABLED=true\nLOG_LEVEL=info\n"],
+        true,
+    ) else {
+        return;
+    };
+    // The monitor deliberately disabled and stopped.
+    let out = host.sb.systemctl(&["disable", "--now", MONITOR]);
+    assert!(out.status.success(), "{out:?}");
+    hold_and_undo(&host, &[]);
+    assert_eq!(host.sb.unit_file_state(MONITOR), "disabled");
+    assert_eq!(host.sb.active_state(MONITOR), "inactive");
+
+    // Ingest off, HIBERNATE_MODE not in the file at all, the monitor enabled but stopped.
+    // (A last line without its newline would keep the one envpatch adds before it
+    // appends: the flags come back exactly, that byte does not.)
+    host.write_env(
+        0,
+        "INGEST_ENABLED=false\n# no hibernate flag here\nLOG_LEVEL=debug\n",
+    );
+    let out = host.sb.systemctl(&["enable", MONITOR]);
+    assert!(out.status.success(), "{out:?}");
+    hold_and_undo(&host, &[]);
+    let text = std::fs::read_to_string(&host.files[0]).unwrap();
+    assert!(!text.contains("HIBERNATE_MODE"), "absent again: {text}");
+
+    // The monitor unit gone from the host.
+    std::fs::remove_file(host.sb.unit_dir().join(MONITOR)).unwrap();
+    host.sb.daemon_reload();
+    host.write_env(0, "HIBERNATE_MODE=false\nINGEST_ENABLED=true\n");
+    hold_and_undo(&host, &[]);
+    assert_eq!(host.sb.active_state(API), "active");
+}
+
+#[test]
+fn flags_split_across_env_files_and_keep_api_come_back_exactly() {
+    let Some(host) = host(
+        &[
+            "HIBERNATE_MODE=false\nLOG_LEVEL=info\n",
+            "INGEST_ENABLED=true\n",
+        ],
+        true,
+    ) else {
+        return;
+    };
+    let before = host.state();
+    let pid_before = host.main_pid();
+    let (run, report) = host.holdctl(&["hibernate", "--yes", "--keep-api"]);
+    run.expect_code(0);
+    let files: Vec<(String, Option<String>)> = report
+        .hold
+        .as_ref()
+        .unwrap()
+        .flags
+        .iter()
+        .map(|f| (f.file.clone(), f.before.clone()))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            (host.files[0].display().to_string(), Some("false".into())),
+            (host.files[1].display().to_string(), Some("true".into())),
+        ]
+    );
+    assert!(host
+        .api_environment()
+        .lines()
+        .any(|l| l == "HIBERNATE_MODE=true"));
+    let pid_held = host.main_pid();
+    assert_ne!(pid_held, pid_before);
+
+    let (run, report) = host.holdctl(&["wake"]);
+    run.expect_code(0);
+    assert_eq!(host.state(), before, "both files and both units as before");
+    assert!(
+        names(&report.steps).contains(&StepName::RestartUnits),
+        "{:?}",
+        names(&report.steps)
+    );
+    // The API running through the hold was restarted and systemd gave it the flags back.
+    assert_ne!(host.main_pid(), pid_held);
+    let seen = host.api_environment();
+    assert!(seen.lines().any(|l| l == "HIBERNATE_MODE=false"), "{seen}");
+    assert!(seen.lines().any(|l| l == "INGEST_ENABLED=true"), "{seen}");
+}
+
+/// Tools that run the real ones, then SIGKILL holdctl (their parent) after the K-th
+/// step that changes something (dry runs and reads do not count).
+fn killing_tools(kill_at: usize) -> TempDir {
+    let tools = tempfile::Builder::new()
+        .prefix("holdkit-kill.")
+        .tempdir()
+        .unwrap();
+    std::fs::copy(bin("holdctl"), tools.path().join("holdctl")).unwrap();
+    let counter = tools.path().join("count");
+    for tool in ["envpatch", "svcctl", "pgtruncate"] {
+        let wrapper = tools.path().join(tool);
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\n{real} \"$@\"\ncode=$?\n\
+                 case \" $* \" in *' --dry-run '*|*' --get '*|*' status '*) exit $code ;; esac\n\
+                 n=$(( $(cat {counter} 2>/dev/null || echo 0) + 1 ))\necho $n > {counter}\n\
+                 [ $n -ge {kill_at} ] && kill -KILL $PPID\nexit $code\n",
+                real = bin(tool).display(),
+                counter = counter.display(),
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    tools
+}
+
+#[test]
+fn killed_after_any_step_hibernate_again_then_wake_restores_the_host() {
+    let Some(host) = host(&["HIBERNATE_MODE=false\nINGEST_ENABLED=true\n"], true) else {
+        return;
+    };
+    // The monitor disabled before, so "before" is not what the runbook would guess.
+    let out = host.sb.systemctl(&["disable", "--now", MONITOR]);
+    assert!(out.status.success(), "{out:?}");
+    let before = host.state();
+    // set_flags, stop_units, disable_units, truncate, start_api.
+    for kill_at in 1..=5 {
+        let tools = killing_tools(kill_at);
+        let args = host.args(&["--json=short", "hibernate", "--yes", "--keep-api"]);
+        let status = host
+            .sb
+            .command(tools.path().join("holdctl"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "holdctl killed after step {kill_at}"
+        );
+        assert!(host.record_file().exists(), "the record was written first");
+        let first = host.record();
+        let (run, _) = host.holdctl(&["hibernate", "--yes", "--keep-api"]);
+        run.expect_code(0);
+        assert_eq!(host.record(), first, "a rerun keeps the first record");
+        assert_eq!(host.sb.active_state(API), "active");
+        let (run, _) = host.holdctl(&["wake"]);
+        run.expect_code(0);
+        assert_eq!(host.state(), before, "killed after step {kill_at}");
+    }
+}
+
+#[test]
+fn a_record_someone_else_could_have_written_is_refused() {
+    let Some(host) = host(&["HIBERNATE_MODE=false\nINGEST_ENABLED=true\n"], true) else {
+        return;
+    };
+    let (run, _) = host.holdctl(&["hibernate", "--yes"]);
+    run.expect_code(0);
+    let held = host.state();
+    let record = host.record_file();
+    let good = std::fs::read(&record).unwrap();
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let chown = |path: &Path, uid: nix::unistd::Uid| {
+        nix::unistd::chown(path, Some(uid), None).unwrap();
+    };
+    let restore = || {
+        let _ = std::fs::remove_file(&record);
+        std::fs::write(&record, &good).unwrap();
+        std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    let refused = |case: &str| {
+        for operation in ["wake", "status"] {
+            let (run, _) = host.holdctl(&[operation]);
+            run.expect_code(3);
+            let message = run.json["error"]["message"].as_str().unwrap();
+            assert!(message.contains("nothing was changed"), "{case}: {message}");
+            assert_eq!(host.state(), held, "{case}: {operation} touched nothing");
+        }
+    };
+
+    // Planted by nobody, in a state directory nobody could write for a moment: a record
+    // claiming the monitor was never enabled.
+    let planted = String::from_utf8(good.clone())
+        .unwrap()
+        .replace("\"enabled\": \"enabled\"", "\"enabled\": \"disabled\"");
+    std::fs::remove_file(&record).unwrap();
+    std::fs::set_permissions(host.state_dir(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = Command::new("runuser")
+        .args(["-u", "nobody", "--", "sh", "-c"])
+        .arg(format!("cat > {}", record.display()))
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(planted.as_bytes())?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(out.success());
+    refused("a state directory anyone can write");
+    std::fs::set_permissions(host.state_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    refused("a record owned by nobody");
+
+    restore();
+    chown(&record, nobody.uid);
+    refused("a record owned by nobody, mode 0600");
+    restore();
+    std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o666)).unwrap();
+    refused("a record anyone can write");
+
+    // Reached through a link (made by root, to a copy beside it) and a hard link.
+    restore();
+    let elsewhere = host.dir.path().join("elsewhere.json");
+    std::fs::rename(&record, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &record).unwrap();
+    refused("a symlink");
+    std::fs::remove_file(&record).unwrap();
+    std::fs::hard_link(&elsewhere, &record).unwrap();
+    refused("a hard link");
+    std::fs::remove_file(&elsewhere).unwrap();
+
+    // The real record still works.
+    restore();
+    let (run, _) = host.holdctl(&["wake"]);
+    run.expect_code(0);
+    assert_eq!(host.sb.active_state(MONITOR), "active");
+}
+
+#[test]
+fn a_missing_monitor_warns_and_status_reads_what_it_can() {
+    let Some(host) = host(&["HIBERNATE_MODE=false\nINGEST_ENABLED=true\n"], true) else {
+        return;
+    };
+    let before = host.state();
+    let env_file = host.files[0].display().to_string();
+
+    let (run, report) = host.holdctl(&["plan", "--monitor", "cornise-monitr"]);
+    run.expect_code(0);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("cornise-monitr.service")),
+        "{:?}",
+        report.warnings
+    );
+    assert!(run.stderr.contains("warning") && run.stderr.contains("cornise-monitr"));
+    // The default monitor, absent, is no warning.
+    std::fs::remove_file(host.sb.unit_dir().join(MONITOR)).unwrap();
+    host.sb.daemon_reload();
+    let (run, report) = host.holdctl(&["plan"]);
+    run.expect_code(0);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+
+    // A missing API unit is exit 4 for status too; what it cannot read is not_run.
+    let (run, report) = host.holdctl(&["status", "--service", "cornise"]);
+    run.expect_code(4);
+    assert!(run.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cornise.service does not exist"));
+    assert_eq!(report.not_run, [StepName::ReadFlags, StepName::ReadTables]);
+    // With --env-file it still reads the flags and the tables.
+    let (run, report) = host.holdctl(&["status", "--service", "cornise", "--env-file", &env_file]);
+    run.expect_code(4);
+    assert!(report.not_run.is_empty(), "{:?}", report.not_run);
+    assert_eq!(
+        report.env.unwrap().values["HIBERNATE_MODE"].as_deref(),
+        Some("false")
+    );
+    assert_eq!(report.tables.unwrap().len(), RUNTIME.len());
+    // Units that cannot be read at all (svcctl refuses the name): the same.
+    let (run, report) = host.holdctl(&["status", "--service", "bad/name", "--env-file", &env_file]);
+    run.expect_code(2);
+    assert!(report.env.is_some() && report.tables.is_some());
+    let (run, report) = host.holdctl(&["status", "--service", "bad/name"]);
+    run.expect_code(2);
+    assert_eq!(report.not_run, [StepName::ReadFlags, StepName::ReadTables]);
+    assert_eq!(host.state().files, before.files);
+}
+
+/// holdctl under a real pseudo-terminal (script(1)); `input` is typed once `wait_for`
+/// has appeared on the screen. Returns the exit code and the screen.
+fn on_terminal(host: &Host, args: &[&str], wait_for: Option<&str>, input: &str) -> (i32, String) {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let mut cmdline = bin("holdctl").display().to_string();
+    for arg in host.args(args) {
+        cmdline.push(' ');
+        cmdline.push_str(&arg);
+    }
+    let mut child = host
+        .sb
+        .command("script")
+        .args(["-qec", &cmdline, "/dev/null"])
+        .env("TERM", "dumb")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let screen = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let screen = Arc::clone(&screen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                screen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(text) = wait_for {
+        // Not a timing assertion: a bound on a wait that normally ends at once.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !String::from_utf8_lossy(&screen.lock().unwrap()).contains(text) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {text:?} on the screen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    stdin.write_all(input.as_bytes()).unwrap();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let text = String::from_utf8_lossy(&screen.lock().unwrap()).replace('\r', "");
+    (status.code().unwrap_or(-1), text)
+}
+
+/// A short view: no JSON, at most 40 lines, the summary line last.
+fn assert_short_view(screen: &str, summary_starts: &str) {
+    let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() <= 40, "{} lines:\n{screen}", lines.len());
+    assert!(
+        !screen.contains("\"tool\""),
+        "JSON on the terminal:\n{screen}"
+    );
+    let last = lines.last().copied().unwrap_or_default();
+    assert!(
+        last.starts_with(summary_starts),
+        "last line {last:?}:\n{screen}"
+    );
+}
+
+#[test]
+fn on_a_terminal_holdctl_shows_a_short_view_and_ctrl_c_at_the_question_stops_it() {
+    let Some(host) = host(&["HIBERNATE_MODE=false\nINGEST_ENABLED=true\n"], true) else {
+        return;
+    };
+    let before = (host.state(), host.rows());
+    let (code, screen) = on_terminal(&host, &["plan"], None, "");
+    assert_eq!(code, 0, "{screen}");
+    assert_short_view(&screen, "holdctl: plan: hibernate would");
+    assert!(
+        screen.contains("truncate") && screen.contains("executions"),
+        "{screen}"
+    );
+
+    // Ctrl-C at the question: exit 3, nothing touched, no record.
+    let (code, screen) = on_terminal(&host, &["hibernate"], Some("proceed? [y/N]"), "\u{3}");
+    assert_eq!(code, 3, "{screen}");
+    assert!(screen.contains("interrupted"), "{screen}");
+    assert_eq!(
+        (host.state(), host.rows()),
+        before,
+        "Ctrl-C touched nothing"
+    );
+    assert!(!host.record_file().exists());
+
+    let (code, screen) = on_terminal(&host, &["hibernate"], Some("proceed? [y/N]"), "y\n");
+    assert_eq!(code, 0, "{screen}");
+    assert_short_view(&screen, "holdctl: hibernated:");
+    assert!(host.rows().iter().all(|&n| n == 0));
+
+    let (code, screen) = on_terminal(&host, &["status"], None, "");
+    assert_eq!(code, 0, "{screen}");
+    assert_short_view(&screen, "holdctl: status: hibernating");
+    assert!(screen.contains("hold: since"), "{screen}");
+
+    let (code, screen) = on_terminal(&host, &["wake"], None, "");
+    assert_eq!(code, 0, "{screen}");
+    assert_short_view(&screen, "holdctl: woke:");
+    assert_eq!(host.state(), before.0);
+}

@@ -473,6 +473,87 @@ mod tests {
     }
 
     #[test]
+    fn wake_from_a_record_undoes_exactly_what_it_says() {
+        use reports::holdctl::{FlagBefore, HoldOptions, UnitBefore};
+        let unit = |name: &str, enabled: &str, active: &str| UnitBefore {
+            unit: name.into(),
+            present: true,
+            enabled: Some(enabled.into()),
+            active: Some(active.into()),
+        };
+        let record = HoldRecord {
+            format: 1,
+            since: "2026-01-01T00:00:00Z".into(),
+            by: "root".into(),
+            host: "h".into(),
+            options: HoldOptions {
+                service: "cornice.service".into(),
+                monitor: "cornice-monitor.service".into(),
+                env_file: None,
+                include_opportunities: false,
+                include_auth: false,
+                keep_api: true,
+            },
+            database: None,
+            flags: vec![
+                FlagBefore {
+                    file: "/etc/a.env".into(),
+                    key: "HIBERNATE_MODE".into(),
+                    before: None,
+                },
+                FlagBefore {
+                    file: "/etc/b.env".into(),
+                    key: "INGEST_ENABLED".into(),
+                    before: Some("false".into()),
+                },
+            ],
+            units: vec![
+                unit("cornice.service", "enabled", "active"),
+                unit("cornice-monitor.service", "disabled", "inactive"),
+            ],
+        };
+        // The API runs through the hold (--keep-api); the monitor was started since.
+        let now = [
+            UnitNow {
+                unit: "cornice.service".into(),
+                active: true,
+            },
+            UnitNow {
+                unit: "cornice-monitor.service".into(),
+                active: true,
+            },
+        ];
+        let steps = wake_from_record(&target(), &record, &now);
+        assert_eq!(
+            names(&steps),
+            [
+                "restore_flags",
+                "restore_flags",
+                "enable_units",
+                "stop_units",
+                "restart_units"
+            ]
+        );
+        assert_eq!(
+            steps[0].args,
+            ["--unset", "HIBERNATE_MODE", "--", "/etc/a.env"]
+        );
+        assert_eq!(steps[1].args, ["--", "/etc/b.env", "INGEST_ENABLED=false"]);
+        assert_eq!(
+            steps[2].args,
+            ["enable", "--if-present", "--", "cornice.service"]
+        );
+        assert_eq!(
+            steps[3].args,
+            ["stop", "--if-present", "--", "cornice-monitor.service"]
+        );
+        assert_eq!(
+            steps[4].args,
+            ["restart", "--if-present", "--", "cornice.service"]
+        );
+    }
+
+    #[test]
     fn status_reads_only() {
         let steps = status(&target());
         assert_eq!(names(&steps), ["read_tables"]);

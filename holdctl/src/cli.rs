@@ -61,6 +61,20 @@ pub struct Cli {
     /// After clearing, start the API again (in hibernate mode)
     #[arg(long, global = true)]
     pub keep_api: bool,
+    /// hibernate: archive the emptied rows first, into DIR/HOST-DATE-DB.sql.gz [default
+    /// DIR: STATE_DIR/archives] (needs a pgtruncate with --archive: not this build's)
+    #[arg(
+        long,
+        value_name = "DIR",
+        num_args = 0..=1,
+        require_equals = true,
+        global = true
+    )]
+    pub archive: Option<Option<PathBuf>>,
+    /// wake: put the hold's archive back before any unit starts (needs a pgtruncate with
+    /// --undo: not this build's)
+    #[arg(long, global = true)]
+    pub restore: bool,
     /// Do not ask; required for hibernate when stdin is not a terminal
     #[arg(long, global = true)]
     pub yes: bool,

@@ -34,6 +34,7 @@ pub fn operate(
 ) -> Result<(), ToolError> {
     let operation = cli.operation;
     let dry_run = draft.dry_run;
+    unavailable(cli)?;
     let destructive = operation == Operation::Hibernate && !dry_run;
     if destructive && !cli.yes && !std::io::stdin().is_terminal() {
         return Err(ToolError::refused(
@@ -446,4 +447,18 @@ fn no_env_file() -> ToolError {
     ToolError::not_found(
         "none of the API unit's env files exists: nothing was changed; create it, or pass --env-file",
     )
+}
+
+/// `--archive` and `--restore` need pgtruncate's `--archive` and `--undo`, which this
+/// build's pgtruncate does not have: refused before anything runs, rather than a hold
+/// that silently keeps no archive.
+fn unavailable(cli: &Cli) -> Result<(), ToolError> {
+    let (flag, needs) = match (&cli.archive, cli.restore) {
+        (Some(_), _) => ("--archive", "pgtruncate --archive"),
+        (None, true) => ("--restore", "pgtruncate --undo"),
+        (None, false) => return Ok(()),
+    };
+    Err(ToolError::usage(format!(
+        "{needs} is not available in this build, so holdctl {flag} cannot keep its promise: nothing was changed; run without {flag}, or install holdkit tools whose pgtruncate has it"
+    )))
 }

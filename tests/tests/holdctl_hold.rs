@@ -578,6 +578,21 @@ fn a_missing_monitor_warns_and_status_reads_what_it_can() {
     run.expect_code(2);
     assert_eq!(report.not_run, [StepName::ReadFlags, StepName::ReadTables]);
     assert_eq!(host.state().files, before.files);
+
+    // An archive this build's pgtruncate cannot write is refused, not silently skipped.
+    let before = (host.state(), host.rows());
+    for args in [
+        &["hibernate", "--yes", "--archive"][..],
+        &["hibernate", "--yes", "--archive=/tmp"][..],
+        &["wake", "--restore"][..],
+    ] {
+        let (run, _) = host.holdctl(args);
+        run.expect_code(2);
+        let message = run.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains("not available in this build"), "{message}");
+        assert_eq!((host.state(), host.rows()), before, "{args:?}");
+        assert!(!host.record_file().exists());
+    }
 }
 
 /// holdctl under a real pseudo-terminal (script(1)); `input` is typed once `wait_for`

@@ -13,12 +13,15 @@ pub struct Chain {
     pub not_run: Vec<StepName>,
     pub error: Option<ToolError>,
     interrupted: Arc<AtomicBool>,
+    /// Whether each step's verdict gets a progress line of its own (not when the view
+    /// for people lists them anyway).
+    verdicts: bool,
 }
 
 impl Chain {
     /// `interrupted` is set by holdctl's SIGINT/SIGTERM handler; `quiet` children get
-    /// `-q` (their errors only).
-    pub fn new(out: Output, quiet: bool, interrupted: Arc<AtomicBool>) -> Self {
+    /// `-q` (their errors only); `for_view`: the view lists each step's verdict.
+    pub fn new(out: Output, quiet: bool, for_view: bool, interrupted: Arc<AtomicBool>) -> Self {
         let mut child_flags = vec!["--json=short"];
         if quiet {
             child_flags.push("-q");
@@ -30,6 +33,7 @@ impl Chain {
             not_run: Vec::new(),
             error: None,
             interrupted,
+            verdicts: !for_view,
         }
     }
 
@@ -38,6 +42,7 @@ impl Chain {
     pub fn planner(&self) -> Chain {
         Chain::new(
             Output::silent(self.out.tool()),
+            true,
             true,
             Arc::clone(&self.interrupted),
         )
@@ -83,7 +88,9 @@ impl Chain {
             (None, true) => "changed".to_string(),
             (None, false) => "no change".to_string(),
         };
-        self.out.progress(&format!("{label}: {verdict}"));
+        if self.verdicts || result.error.is_some() {
+            self.out.progress(&format!("{label}: {verdict}"));
+        }
         self.records.push(result.record);
         if let Some(e) = result.error {
             if self.error.is_none() {

@@ -60,6 +60,7 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
     let chain = chain::Chain::new(
         out.clone(),
         cli.common.quiet || view,
+        view,
         Arc::clone(&interrupted),
     );
     let mut draft = report::Draft::new(cli.operation, dry_run, chain);

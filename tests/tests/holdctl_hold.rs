@@ -15,8 +15,7 @@ use tempfile::TempDir;
 const API: &str = "cornice.service";
 const MONITOR: &str = "cornice-monitor.service";
 
-/// A Cornice host whose API unit reads one or two env files and writes the environment
-/// systemd gave it to `seen.env` each time it starts.
+/// A Cornice host whose API unit reads one or two env files.
 struct Host {
     sb: Sandbox,
     db: TestDb,
@@ -33,16 +32,17 @@ struct HostState {
     units: Vec<(String, String, String)>,
 }
 
-fn unit_text(files: &[PathBuf], seen: &Path) -> String {
+/// `Type=exec`: the unit is active once its process runs the command, so the
+/// environment read from /proc is the one systemd gave it.
+fn unit_text(files: &[PathBuf]) -> String {
     let env: String = files
         .iter()
         .map(|f| format!("EnvironmentFile={}\n", f.display()))
         .collect();
     format!(
         "[Unit]\nDescription=Cornice (hold test)\nDefaultDependencies=no\n\n\
-         [Service]\n{env}ExecStart=/bin/sh -c 'env > {}; exec sleep 600'\n\n\
-         [Install]\nWantedBy=default.target\n",
-        seen.display()
+         [Service]\nType=exec\n{env}ExecStart=/bin/sleep 600\n\n\
+         [Install]\nWantedBy=default.target\n"
     )
 }
 
@@ -68,11 +68,10 @@ fn host(contents: &[&str], with_monitor: bool) -> Option<Host> {
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         files.push(file);
     }
-    let api = unit_text(&files, &dir.path().join("seen.env"));
-    let monitor = unit_text(&files, &dir.path().join("seen-monitor.env"));
-    let mut units = vec![(API, api.as_str())];
+    let text = unit_text(&files);
+    let mut units = vec![(API, text.as_str())];
     if with_monitor {
-        units.push((MONITOR, monitor.as_str()));
+        units.push((MONITOR, text.as_str()));
     }
     let sb = require("systemd sandbox", Sandbox::boot(&units))?;
     let mut enable = vec!["enable", "--now", API];
@@ -169,9 +168,15 @@ impl Host {
         std::fs::write(&self.files[i], text).unwrap();
     }
 
-    /// The environment systemd gave the API's current process.
+    /// The environment systemd gave the API's current process, one `KEY=value` a line.
     fn api_environment(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("seen.env")).unwrap_or_default()
+        let out = self
+            .sb
+            .command("cat")
+            .arg(format!("/proc/{}/environ", self.main_pid()))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).replace('\0', "\n")
     }
 
     fn main_pid(&self) -> String {
@@ -703,4 +708,41 @@ fn on_a_terminal_holdctl_shows_a_short_view_and_ctrl_c_at_the_question_stops_it(
     assert_eq!(code, 0, "{screen}");
     assert_short_view(&screen, "holdctl: woke:");
     assert_eq!(host.state(), before.0);
+}
+
+#[test]
+fn a_failure_after_the_first_change_says_what_changed_and_a_rerun_finishes() {
+    let Some(host) = host(&["HIBERNATE_MODE=false\nINGEST_ENABLED=true\n"], true) else {
+        return;
+    };
+    let before = host.state();
+    // The monitor refuses a manual stop: no dry run can know, the real stop fails.
+    let unit_file = host.sb.unit_dir().join(MONITOR);
+    let text = std::fs::read_to_string(&unit_file).unwrap();
+    let refusing = text.replace("[Unit]\n", "[Unit]\nRefuseManualStop=yes\n");
+    host.sb.write_unit(MONITOR, &refusing);
+    host.sb.daemon_reload();
+    let (run, report) = host.holdctl(&["hibernate", "--yes"]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    let message = run.json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("already changed: set_flags"), "{message}");
+    assert!(message.contains("run the same command again"), "{message}");
+    assert!(run.json["error"]["already_changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "set_flags"));
+    assert_eq!(report.not_run, [StepName::DisableUnits, StepName::Truncate]);
+    let first = host.record();
+    assert_eq!(first.flags[0].before.as_deref(), Some("false"));
+    assert!(host.rows().iter().all(|&n| n > 0), "no row emptied");
+
+    host.sb.write_unit(MONITOR, &text);
+    host.sb.daemon_reload();
+    let (run, _) = host.holdctl(&["hibernate", "--yes"]);
+    run.expect_code(0);
+    assert_eq!(host.record(), first, "the rerun kept the first record");
+    let (run, _) = host.holdctl(&["wake"]);
+    run.expect_code(0);
+    assert_eq!(host.state(), before);
 }

@@ -50,10 +50,21 @@ pub fn operate(
     } else {
         None
     };
-    let state = hold::open(&cli.state_dir, mutating)?;
-    let record = match &state {
-        Some(state) => state.read()?,
-        None => None,
+    let opened = hold::open(&cli.state_dir, mutating).and_then(|state| {
+        let record = match &state {
+            Some(state) => state.read()?,
+            None => None,
+        };
+        Ok((state, record))
+    });
+    let (state, record) = match opened {
+        // Reading runs by a user who may not enter the state directory still show the
+        // rest; a record that may not be trusted stops every run.
+        Err(e) if !mutating && e.kind == conventions::ErrorKind::Permission => {
+            draft.warn(format!("the hold record cannot be read: {}", e.message));
+            (None, None)
+        }
+        opened => opened?,
     };
     if let (Some(state), Some(_)) = (&state, &record) {
         draft.hold_file = Some(state.record_path().display().to_string());

@@ -584,6 +584,29 @@ fn a_missing_monitor_warns_and_status_reads_what_it_can() {
     assert_eq!(report.not_run, [StepName::ReadFlags, StepName::ReadTables]);
     assert_eq!(host.state().files, before.files);
 
+    // A user who may not enter the state directory still gets the rest of status.
+    std::fs::create_dir_all(host.state_dir()).unwrap();
+    std::fs::set_permissions(host.state_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut cmd = host.sb.command("runuser");
+    cmd.args(["-u", "nobody", "--"])
+        .arg(bin("holdctl"))
+        .args(["--json=short", "status", "--state-dir"])
+        .arg(host.state_dir());
+    let run = support::run::run_command("holdctl", &mut cmd, None);
+    let report = reports::envelope::decode::<Report>(&run.stdout)
+        .unwrap()
+        .report
+        .unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("hold record cannot be read")),
+        "{:?}",
+        report.warnings
+    );
+    assert_eq!(report.steps[0].name, StepName::ReadUnits);
+
     // An archive this build's pgtruncate cannot write is refused, not silently skipped.
     let before = (host.state(), host.rows());
     for args in [

@@ -155,8 +155,29 @@ impl Host {
         RUNTIME.iter().map(|t| self.db.count(t)).collect()
     }
 
+    /// The hold record, checked against schemas/hold-record.schema.json and decoded.
     fn record(&self) -> HoldRecord {
-        serde_json::from_str(&std::fs::read_to_string(self.record_file()).unwrap()).unwrap()
+        let text = std::fs::read_to_string(self.record_file()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let schema_text = std::fs::read_to_string(
+            support::repo_root()
+                .join("schemas")
+                .join(reports::schema::HOLD_RECORD_FILE),
+        )
+        .unwrap();
+        let schema: serde_json::Value = serde_json::from_str(&schema_text).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}\n{text}");
+        let mode = std::fs::metadata(self.record_file())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the record is root's alone");
+        serde_json::from_value(value).unwrap()
     }
 
     fn write_env(&self, i: usize, text: &str) {

@@ -69,8 +69,8 @@ pub fn operate(
     if let (Some(state), Some(_)) = (&state, &record) {
         draft.hold_file = Some(state.record_path().display().to_string());
     }
+    draft.hold = record.clone();
     if operation == Operation::Status {
-        draft.hold = record;
         return status(cli, draft, database_url);
     }
     // wake undoes the hold of the units the record names.

@@ -73,16 +73,27 @@ pub fn operate(
     if operation == Operation::Status {
         return status(cli, draft, database_url);
     }
-    // wake undoes the hold of the units the record names.
-    let (service, monitor, explicit_monitor) = match (&record, operation) {
-        (Some(r), Operation::Wake) => (r.options.service.clone(), r.options.monitor.clone(), false),
+    // wake undoes the hold of the units and env files the record names.
+    let (service, monitor, explicit_monitor, files) = match (&record, operation) {
+        (Some(r), Operation::Wake) => {
+            let mut files: Vec<PathBuf> = Vec::new();
+            for flag in &r.flags {
+                let file = PathBuf::from(&flag.file);
+                if !files.contains(&file) {
+                    files.push(file);
+                }
+            }
+            let monitor = r.options.monitor.clone();
+            (r.options.service.clone(), monitor, false, Some(files))
+        }
         _ => (
             cli.service.clone(),
             cli.monitor().to_string(),
             cli.monitor.is_some(),
+            cli.env_file.clone().map(|f| vec![f]),
         ),
     };
-    let survey = survey_host(cli, draft, &service, &monitor)?;
+    let survey = survey_host(draft, &service, &monitor, files)?;
     if explicit_monitor && !survey.monitor.present {
         draft.warn(format!(
             "monitor unit {} does not exist on this host, so it is left out; check --monitor (without it, the default {} is used when present)",
@@ -117,13 +128,13 @@ pub fn operate(
     }
 }
 
-/// `read_units` then `read_flags` of each env file: everything an operation needs to
-/// know before it plans.
+/// `read_units` then `read_flags` of each env file (`files` when given, which must
+/// exist; else the API unit's): everything an operation needs to know before it plans.
 fn survey_host(
-    cli: &Cli,
     draft: &mut Draft,
     service: &str,
     monitor: &str,
+    files: Option<Vec<PathBuf>>,
 ) -> Result<Survey, ToolError> {
     let chain = &mut draft.chain;
     let units_report = chain
@@ -142,8 +153,12 @@ fn survey_host(
     if !api.present {
         return Err(api_missing(&api.name));
     }
-    let files = env_files(cli, &api)?;
-    let env = survey::read_env(chain, files, cli.env_file.is_none());
+    let from_unit = files.is_none();
+    let files = match files {
+        Some(files) => files,
+        None => env_files(None, &api)?,
+    };
+    let env = survey::read_env(chain, files, from_unit);
     if let Some(e) = chain.error.take() {
         return Err(e);
     }
@@ -163,8 +178,8 @@ fn api_missing(name: &str) -> ToolError {
 }
 
 /// `--env-file`, else the API unit's `EnvironmentFile=` lines.
-fn env_files(cli: &Cli, api: &Unit) -> Result<Vec<PathBuf>, ToolError> {
-    match &cli.env_file {
+fn env_files(env_file: Option<&PathBuf>, api: &Unit) -> Result<Vec<PathBuf>, ToolError> {
+    match env_file {
         Some(path) => Ok(vec![path.clone()]),
         None if api.environment_files.is_empty() => Err(ToolError::usage(format!(
             "unit {} names no EnvironmentFile=: pass the env file with --env-file",
@@ -207,7 +222,7 @@ fn status(cli: &Cli, draft: &mut Draft, database_url: Option<String>) -> Result<
     };
     let files = match (&cli.env_file, &api) {
         (Some(path), _) => Some(vec![path.clone()]),
-        (None, Some(api)) if api.present => env_files(cli, api)
+        (None, Some(api)) if api.present => env_files(None, api)
             .map_err(|e| {
                 first_error.get_or_insert(e);
             })

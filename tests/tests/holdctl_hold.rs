@@ -355,6 +355,19 @@ fn wake_puts_back_what_was_there_not_what_the_runbook_says() {
     host.write_env(0, "HIBERNATE_MODE=false\nINGEST_ENABLED=true\n");
     hold_and_undo(&host, &[]);
     assert_eq!(host.sb.active_state(API), "active");
+
+    // An API unit that names no EnvironmentFile=: hibernate is given --env-file, and
+    // wake finds the file in the record.
+    host.sb.write_unit(API, &unit_text(&[]));
+    host.sb.daemon_reload();
+    let before = host.state();
+    let env_file = host.files[0].display().to_string();
+    let (run, _) = host.holdctl(&["hibernate", "--yes", "--env-file", &env_file]);
+    run.expect_code(0);
+    assert_ne!(host.state(), before);
+    let (run, _) = host.holdctl(&["wake"]);
+    run.expect_code(0);
+    assert_eq!(host.state(), before);
 }
 
 #[test]

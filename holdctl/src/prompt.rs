@@ -13,7 +13,9 @@ pub fn confirm(plan: &[StepRecord], interrupted: &AtomicBool) -> Result<bool, To
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "holdctl: hibernate will:");
     for record in plan {
-        let _ = writeln!(err, "  {}", describe(record));
+        // Names from outside (paths, units, tables): scrubbed and escaped, as the view.
+        let line = crate::view::step_line(record);
+        let _ = write!(err, "{}", conventions::output::view_text(&line));
     }
     let _ = write!(err, "holdctl: proceed? [y/N] ");
     let _ = err.flush();
@@ -52,22 +54,4 @@ pub fn confirm(plan: &[StepRecord], interrupted: &AtomicBool) -> Result<bool, To
             Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(false),
         }
     }
-}
-
-/// One line of the plan: what a dry-run step would do, and its argv.
-fn describe(record: &StepRecord) -> String {
-    let what = match record.pgtruncate() {
-        Some(t) => format!(
-            "empty {} tables holding {}",
-            t.truncated.len(),
-            crate::report::freed(Some(t))
-        ),
-        None if record.changed => "change".to_string(),
-        None => "nothing to do".to_string(),
-    };
-    format!(
-        "{:<16} {what}   ({})",
-        record.name.as_str(),
-        record.argv.join(" ")
-    )
 }

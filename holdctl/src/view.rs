@@ -131,7 +131,7 @@ fn status_lines(report: &Report, lines: &mut Vec<String>) {
 }
 
 /// `  stop_units     changed   cornice.service, cornice-monitor.service`
-fn step_line(record: &StepRecord) -> String {
+pub fn step_line(record: &StepRecord) -> String {
     let verdict = match (record.ok, record.changed, record.dry_run) {
         (false, _, _) => format!(
             "FAILED (exit {})",

@@ -182,12 +182,7 @@ pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult 
     };
     let code = output.status.code();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let parsed = parse_envelope(&stdout, step.tool).and_then(|value| {
-        let envelope = decode(step.tool, &value).map_err(|e| {
-            format!("printed a report this holdctl does not read ({e}); install the holdkit tools together, from one version,")
-        })?;
-        Ok((value, envelope))
-    });
+    let parsed = parse_envelope(&stdout, step.tool);
     let (report, envelope) = match parsed {
         Ok(parsed) => parsed,
         Err(why) => {
@@ -203,7 +198,7 @@ pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult 
             };
         }
     };
-    let error = judge(step, code, &report);
+    let error = judge(step, code, &envelope);
     StepResult {
         record: record(step, argv, code, report, Some(envelope)),
         error,
@@ -258,13 +253,6 @@ fn decode(tool: Sibling, value: &Value) -> Result<Envelope<ChildReport>, serde_j
     }
 }
 
-/// The envelope's own fields, whatever the tool's report beside them.
-type AnyEnvelope = Envelope<serde_json::Map<String, Value>>;
-
-fn envelope_of(report: &Value) -> Option<AnyEnvelope> {
-    serde_json::from_value(report.clone()).ok()
-}
-
 impl StepRecord {
     pub fn envpatch(&self) -> Option<&reports::envpatch::Report> {
         match &self.child {
@@ -300,28 +288,36 @@ impl StepRecord {
     }
 }
 
-/// stdout must be one JSON object: the envelope of the sibling's own tool.
-fn parse_envelope(stdout: &str, tool: Sibling) -> Result<Value, String> {
+/// stdout must be one JSON object: the envelope of the sibling's own tool, with a report
+/// its type reads. Both are kept: the value as printed, for holdctl's report, and the
+/// decoded envelope, for holdctl itself.
+fn parse_envelope(stdout: &str, tool: Sibling) -> Result<(Value, Envelope<ChildReport>), String> {
     let value: Value = serde_json::from_str(stdout.trim())
         .map_err(|_| "printed no valid JSON envelope".to_string())?;
-    match envelope_of(&value) {
-        Some(e) if e.tool == tool.name() => Ok(value),
-        _ => Err("printed JSON that is not its envelope".into()),
+    if value.get("tool").and_then(Value::as_str) != Some(tool.name()) {
+        return Err("printed JSON that is not its envelope".into());
     }
+    let envelope = decode(tool, &value).map_err(|e| {
+        format!("printed a report this holdctl does not read ({e}); install the holdkit tools together, from one version,")
+    })?;
+    Ok((value, envelope))
 }
 
 /// A failed child's error, carried up with the child's own kind (and so its exit code).
-fn judge(step: &Invocation, code: Option<i32>, report: &Value) -> Option<ToolError> {
-    let envelope = envelope_of(report);
-    if code == Some(0) && envelope.as_ref().is_some_and(|e| e.ok) {
+fn judge(
+    step: &Invocation,
+    code: Option<i32>,
+    envelope: &Envelope<ChildReport>,
+) -> Option<ToolError> {
+    if code == Some(0) && envelope.ok {
         return None;
     }
     let kind = code
         .and_then(ErrorKind::from_exit_code)
         .unwrap_or(ErrorKind::Failed);
     let message = envelope
+        .error
         .as_ref()
-        .and_then(|e| e.error.as_ref())
         .map_or("it reported no error message", |e| e.message.as_str());
     Some(
         ToolError::new(
@@ -355,6 +351,12 @@ mod tests {
                "changed": false, "dry_run": false, "error": error})
     }
 
+    fn typed(value: &Value) -> Envelope<ChildReport> {
+        parse_envelope(&value.to_string(), Sibling::Pgtruncate)
+            .unwrap()
+            .1
+    }
+
     #[test]
     fn a_child_failure_keeps_its_kind() {
         let report = envelope(
@@ -362,15 +364,15 @@ mod tests {
             false,
             json!({"kind": "busy", "message": "locked"}),
         );
-        let err = judge(&step(), Some(5), &report).unwrap();
+        let err = judge(&step(), Some(5), &typed(&report)).unwrap();
         assert_eq!(err.kind, ErrorKind::Busy);
         assert!(err
             .message
             .contains("step truncate (pgtruncate) failed: locked"));
         let ok = envelope("pgtruncate", true, Value::Null);
-        assert!(judge(&step(), Some(0), &ok).is_none());
+        assert!(judge(&step(), Some(0), &typed(&ok)).is_none());
         // A success code with ok:false is still a failure, and a signal death is "failed".
-        let not_ok = envelope("pgtruncate", false, Value::Null);
+        let not_ok = typed(&envelope("pgtruncate", false, Value::Null));
         assert_eq!(
             judge(&step(), Some(0), &not_ok).unwrap().kind,
             ErrorKind::Failed
@@ -379,11 +381,6 @@ mod tests {
             judge(&step(), None, &not_ok).unwrap().kind,
             ErrorKind::Failed
         );
-        assert_eq!(
-            judge(&step(), Some(0), &json!({"ok": true})).unwrap().kind,
-            ErrorKind::Failed,
-            "half an envelope is no success"
-        );
     }
 
     #[test]
@@ -391,8 +388,16 @@ mod tests {
         let ok = |tool: &str| envelope(tool, true, Value::Null).to_string();
         assert!(parse_envelope(&ok("pgtruncate"), Sibling::Pgtruncate).is_ok());
         assert!(parse_envelope(&ok("svcctl"), Sibling::Pgtruncate).is_err());
-        assert!(parse_envelope(r#"{"tool":"pgtruncate","ok":true}"#, Sibling::Pgtruncate).is_err());
+        assert!(
+            parse_envelope(r#"{"tool":"pgtruncate","ok":true}"#, Sibling::Pgtruncate).is_err(),
+            "half an envelope is no envelope"
+        );
         assert!(parse_envelope("not json", Sibling::Pgtruncate).is_err());
         assert!(parse_envelope("", Sibling::Pgtruncate).is_err());
+        // A field this holdctl does not know (a sibling of another version) is an error,
+        // never a silent null.
+        let mut renamed = envelope("pgtruncate", true, Value::Null);
+        renamed["tables_emptied"] = json!([]);
+        assert!(parse_envelope(&renamed.to_string(), Sibling::Pgtruncate).is_err());
     }
 }

@@ -312,8 +312,17 @@ fn hibernate(
     }
     let state = state.ok_or_else(|| ToolError::failed("the state directory is not open"))?;
     let record = match record {
-        // An interrupted (or repeated) hibernate keeps the first record's "before".
-        Some(record) => Some(record),
+        // An interrupted (or repeated) hibernate keeps the first record's "before"; what
+        // it empties now is this run's choice, so the record says so.
+        Some(mut record) => {
+            let chosen = (cli.include_opportunities, cli.include_auth, cli.keep_api);
+            let o = &mut record.options;
+            if (o.include_opportunities, o.include_auth, o.keep_api) != chosen {
+                (o.include_opportunities, o.include_auth, o.keep_api) = chosen;
+                state.write(&record)?;
+            }
+            Some(record)
+        }
         None if hibernating(&survey.env) => {
             draft.warn(format!(
                 "the flags already read as on hold and there is no hold record in {}: the state before the hold is unknown, so none is recorded and wake will do what the runbook says",

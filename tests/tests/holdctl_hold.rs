@@ -399,9 +399,15 @@ fn a_failure_after_the_first_change_says_what_changed_and_a_rerun_finishes() {
 
     host.sb.write_unit(MONITOR, &text);
     host.sb.daemon_reload();
-    let (run, _) = host.holdctl(&["hibernate", "--yes"]);
+    let (run, _) = host.holdctl(&["hibernate", "--yes", "--include-opportunities"]);
     run.expect_code(0);
-    assert_eq!(host.record(), first, "the rerun kept the first record");
+    let mut expected = first.clone();
+    expected.options.include_opportunities = true;
+    assert_eq!(
+        host.record(),
+        expected,
+        "the rerun kept the first record's before, with the options it ran with"
+    );
     let (run, _) = host.holdctl(&["wake"]);
     run.expect_code(0);
     assert_eq!(host.state(), before);

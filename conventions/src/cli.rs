@@ -7,7 +7,7 @@
 
 use crate::envelope::{Envelope, Outcome};
 use crate::error::ToolError;
-use crate::output::{terminal_safe, JsonStyle, Output};
+use crate::output::{terminal_safe, view_text, JsonStyle, Output, Rendering};
 use clap::error::ErrorKind as ClapErrorKind;
 use clap::Parser;
 use std::ffi::OsString;
@@ -77,11 +77,20 @@ where
             let style = JsonStyle::resolve(common.json);
             install_panic_hook(tool, style);
             let output = Output::new(tool.name, common.quiet);
-            let outcome = body(cli, &output);
-            if let Some(error) = &outcome.error {
-                output.error(&error.message);
+            let mut outcome = body(cli, &output);
+            let error = outcome.error.as_ref().map(|e| e.message.clone());
+            let summary = outcome.summary.take();
+            let code = match Rendering::resolve(common.json, outcome.view.is_some()) {
+                Rendering::View => print_view(outcome),
+                Rendering::Json(style) => finish(tool, style, outcome),
+            };
+            // stderr's last word comes after stdout: the error, else the summary line.
+            match (error, summary) {
+                (Some(message), _) => output.error(&message),
+                (None, Some(line)) => output.progress(&line),
+                (None, None) => {}
             }
-            finish(tool, style, outcome)
+            code
         }
         Err(err) => match err.kind() {
             ClapErrorKind::DisplayHelp | ClapErrorKind::DisplayVersion => {
@@ -127,6 +136,20 @@ pub fn finish(tool: Tool, style: JsonStyle, outcome: Outcome) -> ExitCode {
     let _ = written
         .map_err(std::io::Error::from)
         .and_then(|()| writeln!(stdout))
+        .and_then(|()| stdout.flush());
+    ExitCode::from(code)
+}
+
+/// Prints the view for people instead of the envelope; returns the exit code.
+fn print_view(mut outcome: Outcome) -> ExitCode {
+    let code = outcome.exit_code();
+    if ENVELOPE_PRINTED.swap(true, Ordering::SeqCst) {
+        return ExitCode::from(code);
+    }
+    let text = view_text(&outcome.view.take().unwrap_or_default());
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
     ExitCode::from(code)
 }

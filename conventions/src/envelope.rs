@@ -15,6 +15,12 @@ pub struct Outcome {
     pub dry_run: bool,
     pub report: Map<String, Value>,
     pub error: Option<ToolError>,
+    /// The same report as a short text for a person at a terminal, printed instead of
+    /// the JSON when stdout is a terminal and no `--json` was given; `None`: JSON always.
+    pub view: Option<String>,
+    /// The one summary line, printed on stderr after stdout (`None`: the tool printed
+    /// its own, or there is none).
+    pub summary: Option<String>,
 }
 
 impl Outcome {
@@ -25,6 +31,8 @@ impl Outcome {
             dry_run,
             report: to_object(report),
             error: None,
+            view: None,
+            summary: None,
         }
     }
 
@@ -35,6 +43,8 @@ impl Outcome {
             dry_run: false,
             report: Map::new(),
             error: Some(error),
+            view: None,
+            summary: None,
         }
     }
 
@@ -50,7 +60,21 @@ impl Outcome {
             dry_run,
             report: to_object(report),
             error: Some(error),
+            view: None,
+            summary: None,
         }
+    }
+
+    /// With a view for people (see [`Outcome::view`]).
+    pub fn with_view(mut self, view: String) -> Outcome {
+        self.view = Some(view);
+        self
+    }
+
+    /// With the summary line printed last on stderr.
+    pub fn with_summary(mut self, summary: Option<String>) -> Outcome {
+        self.summary = summary;
+        self
     }
 
     pub fn ok(&self) -> bool {

@@ -1,6 +1,7 @@
-//! How a tool talks: one JSON document on stdout (pretty on a terminal, one line
-//! otherwise), human messages on stderr prefixed with the tool's name, `-q` for quiet,
-//! colour only on a terminal and never with `NO_COLOR`.
+//! How a tool talks: one JSON document on stdout (one line off a terminal), or, on a
+//! terminal without `--json`, the short view of the report that the tool made (when it
+//! made one); human messages on stderr prefixed with the tool's name, the summary line
+//! last; `-q` for quiet, colour only on a terminal and never with `NO_COLOR`.
 
 use crate::secrets;
 use std::io::{IsTerminal, Write};
@@ -32,6 +33,35 @@ impl JsonStyle {
             JsonStyle::Short => "--json=short",
         }
     }
+}
+
+/// What stdout gets: JSON in a style, or the short view for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rendering {
+    Json(JsonStyle),
+    View,
+}
+
+impl Rendering {
+    /// The view when stdout is a terminal, no `--json` was asked for and the tool made a
+    /// view; JSON otherwise (a script that runs under a pseudo-terminal passes `--json`).
+    pub fn resolve(requested: Option<JsonStyle>, has_view: bool) -> Rendering {
+        if requested.is_none() && has_view && std::io::stdout().is_terminal() {
+            Rendering::View
+        } else {
+            Rendering::Json(JsonStyle::resolve(requested))
+        }
+    }
+}
+
+/// The view as it may reach the terminal: secrets scrubbed, control characters escaped
+/// (newlines kept), ending with one newline.
+pub fn view_text(view: &str) -> String {
+    let mut text = terminal_safe(&secrets::scrub(view), true);
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
 }
 
 /// Whether colour may be used on stderr: only on a terminal, never when `NO_COLOR` is set

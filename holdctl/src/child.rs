@@ -1,8 +1,10 @@
 //! Running one sibling tool as a child process, exactly as a shell script would: argv
 //! only, never a shell; its stderr passed on line by line as it runs (never left to fill a
-//! pipe); its stdout parsed as the tool's one JSON envelope.
+//! pipe); its stdout parsed as the tool's one JSON envelope and decoded, once, into the
+//! tool's report type.
 
 use conventions::{ErrorKind, Output, ToolError};
+use reports::holdctl::StepName;
 use reports::Envelope;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -10,6 +12,11 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+/// The environment variable holdctl takes the database URL from, so that it is never in
+/// any argv (`--database-url` is moved there before anything else happens). Children
+/// never inherit it: pgtruncate's step gets the URL as its own `DATABASE_URL`.
+pub const DATABASE_URL_VAR: &str = "HOLDCTL_DATABASE_URL";
 
 /// The tools holdctl runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -61,26 +68,38 @@ fn is_executable(path: &Path) -> bool {
 /// One step to run: which tool, with which arguments and extra environment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invocation {
-    /// The step's name in the report (`set_flags`, `stop_api`, ...).
-    pub name: &'static str,
+    /// The step's name in the report.
+    pub name: StepName,
     pub tool: Sibling,
     pub args: Vec<String>,
     /// Extra environment (a database URL goes here, never into argv).
     pub env: Vec<(String, String)>,
 }
 
+/// A child's report, decoded into its tool's type where it was received.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChildReport {
+    Envpatch(Box<reports::envpatch::Report>),
+    Svcctl(Box<reports::svcctl::Report>),
+    Pgtruncate(Box<reports::pgtruncate::Report>),
+}
+
 /// A step as it appears in holdctl's report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct StepRecord {
-    pub name: &'static str,
+    pub name: StepName,
     /// The exact argv run, program first: copy it into a script to do the step by hand.
     pub argv: Vec<String>,
     /// The child's exit code; null when it could not be started or died by a signal.
     pub exit_code: Option<i32>,
     pub ok: bool,
     pub changed: bool,
+    /// Whether the child ran with `--dry-run`.
+    pub dry_run: bool,
     /// The child's own JSON report, as it printed it.
     pub report: Value,
+    /// The same, decoded; `None` when it printed none (or only the envelope).
+    pub child: Option<ChildReport>,
 }
 
 /// What running a step gave: its record, and the error that ends the chain if it failed.
@@ -96,7 +115,13 @@ pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult 
         Ok(path) => path,
         Err(error) => {
             return StepResult {
-                record: record(step, vec![step.tool.name().to_string()], None, Value::Null),
+                record: record(
+                    step,
+                    vec![step.tool.name().to_string()],
+                    None,
+                    Value::Null,
+                    None,
+                ),
                 error: Some(error),
             }
         }
@@ -108,7 +133,7 @@ pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult 
     let mut cmd = Command::new(&program);
     cmd.args(&argv[1..])
         // holdctl's own copy of a database URL is for pgtruncate's step alone.
-        .env_remove(crate::DATABASE_URL_VAR)
+        .env_remove(DATABASE_URL_VAR)
         .envs(step.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -122,7 +147,7 @@ pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult 
                 program.display()
             ));
             return StepResult {
-                record: record(step, argv, None, Value::Null),
+                record: record(step, argv, None, Value::Null, None),
                 error: Some(error),
             };
         }
@@ -150,15 +175,16 @@ pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult 
                 step.tool.name()
             ));
             return StepResult {
-                record: record(step, argv, None, Value::Null),
+                record: record(step, argv, None, Value::Null, None),
                 error: Some(error),
             };
         }
     };
     let code = output.status.code();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let report = match parse_envelope(&stdout, step.tool) {
-        Ok(report) => report,
+    let parsed = parse_envelope(&stdout, step.tool);
+    let (report, envelope) = match parsed {
+        Ok(parsed) => parsed,
         Err(why) => {
             let error = ToolError::failed(format!(
                 "step {}: {} {why} (exit code {}): run its argv by hand to see what it says",
@@ -167,78 +193,131 @@ pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult 
                 code.map_or("none, killed by a signal".to_string(), |c| c.to_string())
             ));
             return StepResult {
-                record: record(step, argv, code, Value::Null),
+                record: record(step, argv, code, Value::Null, None),
                 error: Some(error),
             };
         }
     };
-    let error = judge(step, code, &report);
+    let error = judge(step, code, &envelope);
     StepResult {
-        record: record(step, argv, code, report),
+        record: record(step, argv, code, report, Some(envelope)),
         error,
     }
 }
 
-fn record(step: &Invocation, argv: Vec<String>, code: Option<i32>, report: Value) -> StepRecord {
-    let envelope = envelope_of(&report);
+fn record(
+    step: &Invocation,
+    argv: Vec<String>,
+    code: Option<i32>,
+    report: Value,
+    envelope: Option<Envelope<ChildReport>>,
+) -> StepRecord {
+    let (ok, changed, dry_run, child) = match envelope {
+        Some(e) => (e.ok, e.changed, e.dry_run, e.report),
+        None => (false, false, false, None),
+    };
     StepRecord {
         name: step.name,
         argv,
         exit_code: code,
-        ok: code == Some(0) && envelope.as_ref().is_some_and(|e| e.ok),
-        changed: envelope.as_ref().is_some_and(|e| e.changed),
+        ok: code == Some(0) && ok,
+        changed,
+        dry_run,
         report,
+        child,
     }
 }
 
-/// The envelope's own fields, whatever the tool's report beside them.
-type AnyEnvelope = Envelope<serde_json::Map<String, Value>>;
-
-fn envelope_of(report: &Value) -> Option<AnyEnvelope> {
-    serde_json::from_value(report.clone()).ok()
+/// The envelope decoded with the report type of the tool that printed it.
+fn decode(tool: Sibling, value: &Value) -> Result<Envelope<ChildReport>, serde_json::Error> {
+    fn typed<R: DeserializeOwned>(
+        value: &Value,
+        wrap: fn(Box<R>) -> ChildReport,
+    ) -> Result<Envelope<ChildReport>, serde_json::Error> {
+        let e: Envelope<R> = serde_json::from_value(value.clone())?;
+        Ok(Envelope {
+            tool: e.tool,
+            version: e.version,
+            schema_version: e.schema_version,
+            ok: e.ok,
+            changed: e.changed,
+            dry_run: e.dry_run,
+            error: e.error,
+            report: e.report.map(|r| wrap(Box::new(r))),
+        })
+    }
+    match tool {
+        Sibling::Envpatch => typed(value, ChildReport::Envpatch),
+        Sibling::Svcctl => typed(value, ChildReport::Svcctl),
+        Sibling::Pgtruncate => typed(value, ChildReport::Pgtruncate),
+    }
 }
 
 impl StepRecord {
-    /// The child's report decoded as its tool's type: a field this holdctl does not know
-    /// (a sibling of another version) is an error, never a silent null.
-    pub fn decode<R: DeserializeOwned>(&self) -> Result<Envelope<R>, ToolError> {
-        serde_json::from_value(self.report.clone()).map_err(|e| {
-            ToolError::failed(format!(
-                "step {}: the report of {} does not read as this holdctl expects ({e}): install the holdkit tools together, from one version",
-                self.name,
-                self.argv.first().map_or("the tool", String::as_str)
-            ))
-        })
+    pub fn envpatch(&self) -> Option<&reports::envpatch::Report> {
+        match &self.child {
+            Some(ChildReport::Envpatch(r)) => Some(r),
+            _ => None,
+        }
     }
 
-    /// Whether the child ran with `--dry-run`.
-    pub fn dry_run(&self) -> bool {
-        envelope_of(&self.report).is_some_and(|e| e.dry_run)
+    pub fn svcctl(&self) -> Option<&reports::svcctl::Report> {
+        match &self.child {
+            Some(ChildReport::Svcctl(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn pgtruncate(&self) -> Option<&reports::pgtruncate::Report> {
+        match &self.child {
+            Some(ChildReport::Pgtruncate(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The step as holdctl's report shows it.
+    pub fn to_step(&self) -> reports::holdctl::Step {
+        reports::holdctl::Step {
+            name: self.name,
+            argv: self.argv.clone(),
+            exit_code: self.exit_code,
+            ok: self.ok,
+            changed: self.changed,
+            report: self.report.clone(),
+        }
     }
 }
 
-/// stdout must be one JSON object: the envelope of the sibling's own tool.
-fn parse_envelope(stdout: &str, tool: Sibling) -> Result<Value, String> {
+/// stdout must be one JSON object: the envelope of the sibling's own tool, with a report
+/// its type reads. Both are kept: the value as printed, for holdctl's report, and the
+/// decoded envelope, for holdctl itself.
+fn parse_envelope(stdout: &str, tool: Sibling) -> Result<(Value, Envelope<ChildReport>), String> {
     let value: Value = serde_json::from_str(stdout.trim())
         .map_err(|_| "printed no valid JSON envelope".to_string())?;
-    match envelope_of(&value) {
-        Some(e) if e.tool == tool.name() => Ok(value),
-        _ => Err("printed JSON that is not its envelope".into()),
+    if value.get("tool").and_then(Value::as_str) != Some(tool.name()) {
+        return Err("printed JSON that is not its envelope".into());
     }
+    let envelope = decode(tool, &value).map_err(|e| {
+        format!("printed a report this holdctl does not read ({e}); install the holdkit tools together, from one version,")
+    })?;
+    Ok((value, envelope))
 }
 
 /// A failed child's error, carried up with the child's own kind (and so its exit code).
-fn judge(step: &Invocation, code: Option<i32>, report: &Value) -> Option<ToolError> {
-    let envelope = envelope_of(report);
-    if code == Some(0) && envelope.as_ref().is_some_and(|e| e.ok) {
+fn judge(
+    step: &Invocation,
+    code: Option<i32>,
+    envelope: &Envelope<ChildReport>,
+) -> Option<ToolError> {
+    if code == Some(0) && envelope.ok {
         return None;
     }
     let kind = code
         .and_then(ErrorKind::from_exit_code)
         .unwrap_or(ErrorKind::Failed);
     let message = envelope
+        .error
         .as_ref()
-        .and_then(|e| e.error.as_ref())
         .map_or("it reported no error message", |e| e.message.as_str());
     Some(
         ToolError::new(
@@ -260,7 +339,7 @@ mod tests {
 
     fn step() -> Invocation {
         Invocation {
-            name: "truncate",
+            name: StepName::Truncate,
             tool: Sibling::Pgtruncate,
             args: vec![],
             env: vec![],
@@ -272,6 +351,12 @@ mod tests {
                "changed": false, "dry_run": false, "error": error})
     }
 
+    fn typed(value: &Value) -> Envelope<ChildReport> {
+        parse_envelope(&value.to_string(), Sibling::Pgtruncate)
+            .unwrap()
+            .1
+    }
+
     #[test]
     fn a_child_failure_keeps_its_kind() {
         let report = envelope(
@@ -279,15 +364,15 @@ mod tests {
             false,
             json!({"kind": "busy", "message": "locked"}),
         );
-        let err = judge(&step(), Some(5), &report).unwrap();
+        let err = judge(&step(), Some(5), &typed(&report)).unwrap();
         assert_eq!(err.kind, ErrorKind::Busy);
         assert!(err
             .message
             .contains("step truncate (pgtruncate) failed: locked"));
         let ok = envelope("pgtruncate", true, Value::Null);
-        assert!(judge(&step(), Some(0), &ok).is_none());
+        assert!(judge(&step(), Some(0), &typed(&ok)).is_none());
         // A success code with ok:false is still a failure, and a signal death is "failed".
-        let not_ok = envelope("pgtruncate", false, Value::Null);
+        let not_ok = typed(&envelope("pgtruncate", false, Value::Null));
         assert_eq!(
             judge(&step(), Some(0), &not_ok).unwrap().kind,
             ErrorKind::Failed
@@ -296,11 +381,6 @@ mod tests {
             judge(&step(), None, &not_ok).unwrap().kind,
             ErrorKind::Failed
         );
-        assert_eq!(
-            judge(&step(), Some(0), &json!({"ok": true})).unwrap().kind,
-            ErrorKind::Failed,
-            "half an envelope is no success"
-        );
     }
 
     #[test]
@@ -308,8 +388,16 @@ mod tests {
         let ok = |tool: &str| envelope(tool, true, Value::Null).to_string();
         assert!(parse_envelope(&ok("pgtruncate"), Sibling::Pgtruncate).is_ok());
         assert!(parse_envelope(&ok("svcctl"), Sibling::Pgtruncate).is_err());
-        assert!(parse_envelope(r#"{"tool":"pgtruncate","ok":true}"#, Sibling::Pgtruncate).is_err());
+        assert!(
+            parse_envelope(r#"{"tool":"pgtruncate","ok":true}"#, Sibling::Pgtruncate).is_err(),
+            "half an envelope is no envelope"
+        );
         assert!(parse_envelope("not json", Sibling::Pgtruncate).is_err());
         assert!(parse_envelope("", Sibling::Pgtruncate).is_err());
+        // A field this holdctl does not know (a sibling of another version) is an error,
+        // never a silent null.
+        let mut renamed = envelope("pgtruncate", true, Value::Null);
+        renamed["tables_emptied"] = json!([]);
+        assert!(parse_envelope(&renamed.to_string(), Sibling::Pgtruncate).is_err());
     }
 }

@@ -32,20 +32,19 @@ pub struct HostLock {
 pub fn acquire(path: &Path) -> Result<HostLock, ToolError> {
     let shown = path.display().to_string();
     if path == Path::new(DEFAULT_LOCK) {
-        create_private_dir(path)?;
+        if let Some(dir) = path.parent() {
+            create_private_dir(dir, "--lock")?;
+        }
     }
     let loc = hostfs::resolve(path)?;
     let caller = nix::unistd::geteuid().as_raw();
-    if loc.dir.meta.writable_by_others_than(caller) {
-        return Err(ToolError::refused(format!(
-            "the lock's directory {} can be written by users other than {} (owner {}, mode {:04o}), who could plant or swap the lock file: nothing was changed; use a directory only you can write, such as the default {DEFAULT_LOCK}",
-            loc.dir.path.display(),
-            user_name(caller),
-            user_name(loc.dir.meta.uid),
-            loc.dir.meta.mode
-        ))
-        .with("lock", &shown));
-    }
+    refuse_shared_dir(
+        &loc.dir,
+        "the lock's directory",
+        "plant or swap the lock file",
+        &format!("such as the default {DEFAULT_LOCK}"),
+    )
+    .map_err(|e| e.with("lock", &shown))?;
     if let Some(meta) = loc.existing.filter(|m| m.kind != FileKind::Regular) {
         return Err(not_a_lock(&shown, &format!("is {}", meta.kind.describe())));
     }
@@ -116,21 +115,40 @@ fn not_a_lock(shown: &str, why: &str) -> ToolError {
     .with("lock", shown)
 }
 
-/// `/run/holdkit` for the default lock: made 0700 if missing (an existing one is judged
-/// like any other directory).
-fn create_private_dir(lock: &Path) -> Result<(), ToolError> {
-    let Some(dir) = lock.parent() else {
-        return Ok(());
-    };
+/// A directory of holdctl's own (`/run/holdkit` for the default lock, the state
+/// directory): made 0700 if missing; an existing one is judged like any other.
+pub(crate) fn create_private_dir(dir: &Path, option: &str) -> Result<(), ToolError> {
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(ToolError::permission(format!(
-            "cannot create {}: {e}: holdctl changes the host and runs as root; as another user, give --lock a path in a directory of your own",
+            "cannot create {}: {e}: holdctl changes the host and runs as root; as another user, give {option} a path in a directory of your own",
             dir.display()
         ))),
-        Err(e) => Err(ToolError::io(&dir.display().to_string(), "create the lock directory", &e)),
+        Err(e) => Err(ToolError::io(&dir.display().to_string(), "create the directory", &e)),
     }
+}
+
+/// The one rule for holdctl's own directories (the lock's, the state directory): a
+/// directory someone other than the caller (or root) can write is refused (exit 3), for
+/// they could plant or swap what holdctl reads and writes there.
+pub(crate) fn refuse_shared_dir(
+    dir: &hostfs::Dir,
+    what: &str,
+    could: &str,
+    instead: &str,
+) -> Result<(), ToolError> {
+    let caller = nix::unistd::geteuid().as_raw();
+    if !dir.meta.writable_by_others_than(caller) {
+        return Ok(());
+    }
+    Err(ToolError::refused(format!(
+        "{what} {} can be written by users other than {} (owner {}, mode {:04o}), who could {could}: nothing was changed; use a directory only you can write, {instead}",
+        dir.path.display(),
+        user_name(caller),
+        user_name(dir.meta.uid),
+        dir.meta.mode
+    )))
 }
 
 fn read_small(file: &mut File) -> String {

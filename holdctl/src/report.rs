@@ -1,70 +1,134 @@
-//! holdctl's own report: the steps with their children's reports, what was not run, and
-//! for status the flags, units and tables read out of those reports.
+//! holdctl's report, built in one place: the steps with their children's reports, what
+//! was not run, the preflight, the hold record, and for status the flags, units and
+//! tables read out of those reports; its summary line and its view for people.
 
+use crate::chain::Chain;
 use crate::child::StepRecord;
-use crate::Chain;
+use crate::cli::Operation;
+use crate::view;
+use conventions::human::human_bytes;
 use conventions::{Outcome, ToolError};
-use reports::holdctl::{Step, TableStatus, UnitStatus};
+use reports::holdctl::{EnvStatus, HoldRecord, StepName, TableStatus, UnitStatus};
 
 pub use reports::holdctl::Report;
 
-/// A new report for `command`.
-pub fn new(command: &str) -> Report {
-    Report {
-        command: command.to_string(),
-        ..Report::default()
+/// What a run gathered on its way, until [`finish`] makes the report of it.
+pub struct Draft {
+    pub operation: Operation,
+    pub dry_run: bool,
+    pub chain: Chain,
+    /// hibernate's dry runs of its steps, before anything changed.
+    pub preflight: Vec<StepRecord>,
+    pub warnings: Vec<String>,
+    pub env_file: Option<String>,
+    pub env: Option<EnvStatus>,
+    pub units: Option<Vec<UnitStatus>>,
+    pub hold: Option<HoldRecord>,
+    pub hold_file: Option<String>,
+    pub note: Option<String>,
+}
+
+impl Draft {
+    pub fn new(operation: Operation, dry_run: bool, chain: Chain) -> Self {
+        Draft {
+            operation,
+            dry_run,
+            chain,
+            preflight: Vec::new(),
+            warnings: Vec::new(),
+            env_file: None,
+            env: None,
+            units: None,
+            hold: None,
+            hold_file: None,
+            note: None,
+        }
+    }
+
+    /// A warning: on stderr now, and in the report.
+    pub fn warn(&mut self, message: String) {
+        self.chain.out.warn(&message);
+        self.warnings.push(message);
     }
 }
 
-/// The outcome: `changed` is any step's (never for status), the error the first failure.
-pub fn finish(
-    mut report: Report,
-    chain: Chain,
-    error: Option<ToolError>,
-    steps_change: bool,
-    dry_run: bool,
-) -> Outcome {
-    let changed = steps_change && chain.records.iter().any(|r| r.changed);
-    if error.is_none() && chain.error.is_none() {
-        chain
-            .out
-            .progress(&summary(&report, &chain.records, dry_run));
+/// The one exit path: the report, its `changed` (any step's, never for status), the
+/// error (the first failure), the summary line and the view.
+pub fn finish(mut draft: Draft, result: Result<(), ToolError>) -> Outcome {
+    let error = result.err().or_else(|| draft.chain.error.take());
+    let changed =
+        draft.operation != Operation::Status && draft.chain.records.iter().any(|r| r.changed);
+    let dry_run = draft.dry_run;
+    let mut report = Report {
+        command: draft.operation.as_str().to_string(),
+        env_file: draft.env_file.take(),
+        steps: draft
+            .chain
+            .records
+            .iter()
+            .map(StepRecord::to_step)
+            .collect(),
+        not_run: draft.chain.not_run.clone(),
+        preflight: draft.preflight.iter().map(StepRecord::to_step).collect(),
+        warnings: std::mem::take(&mut draft.warnings),
+        hold: draft.hold.take(),
+        hold_file: draft.hold_file.take(),
+        note: draft.note.take(),
+        env: draft.env.take(),
+        units: draft.units.take(),
+        ..Report::default()
+    };
+    if draft.operation == Operation::Status {
+        fill_tables(&mut report, &draft.chain.records);
     }
-    report.steps = chain.records.into_iter().map(step_of).collect();
-    report.not_run = chain.not_run.iter().map(|n| n.to_string()).collect();
-    match error.or(chain.error) {
+    let summary = error
+        .is_none()
+        .then(|| summary(&report, &draft.chain.records, dry_run));
+    let view = view::render(
+        &report,
+        &draft.chain.records,
+        &draft.preflight,
+        error.as_ref(),
+        dry_run,
+    );
+    let outcome = match error {
         Some(e) => Outcome::failure_with(e, &report, changed, dry_run),
         None => Outcome::success(&report, changed, dry_run),
-    }
+    };
+    outcome.with_view(view).with_summary(summary)
+}
+
+/// How many units a step changed.
+pub fn units_changed(records: &[StepRecord], name: StepName) -> usize {
+    records
+        .iter()
+        .filter(|r| r.name == name)
+        .filter_map(StepRecord::svcctl)
+        .flat_map(|r| &r.units)
+        .filter(|u| u.changed)
+        .count()
+}
+
+/// The truncate step's report (the first, if several).
+pub fn truncated(records: &[StepRecord]) -> Option<&reports::pgtruncate::Report> {
+    records
+        .iter()
+        .filter(|r| r.name == StepName::Truncate)
+        .find_map(StepRecord::pgtruncate)
+}
+
+/// The bytes a truncate report freed (or would free).
+pub fn freed(t: Option<&reports::pgtruncate::Report>) -> String {
+    human_bytes(t.and_then(|t| t.bytes_freed).unwrap_or(0).max(0) as u64)
 }
 
 /// The one line a person reads: `hibernated: flags set, 2 units stopped and disabled,
 /// 39.8 MiB freed`.
 fn summary(report: &Report, records: &[StepRecord], dry_run: bool) -> String {
-    use conventions::human::human_bytes;
-    let step = |name: &'static str| records.iter().filter(move |r| r.name == name);
-    let flags_changed = step("set_flags")
-        .chain(step("clear_flags"))
-        .any(|r| r.changed);
-    let units_changed = |name: &'static str| -> usize {
-        step(name)
-            .filter_map(|r| r.decode::<reports::svcctl::Report>().ok()?.report)
-            .flat_map(|r| r.units)
-            .filter(|u| u.changed)
-            .count()
-    };
-    let truncate = step("truncate")
-        .filter_map(|r| r.decode::<reports::pgtruncate::Report>().ok()?.report)
-        .next();
-    let freed = truncate
-        .as_ref()
-        .map(|t| human_bytes(t.bytes_freed.unwrap_or(0).max(0) as u64))
-        .unwrap_or_else(|| human_bytes(0));
-    let flags = if flags_changed {
-        "flags set"
-    } else {
-        "flags already set"
-    };
+    let any_changed =
+        |names: &[StepName]| records.iter().any(|r| names.contains(&r.name) && r.changed);
+    let truncate = truncated(records);
+    let freed = freed(truncate);
     match report.command.as_str() {
         "status" => {
             let state = match report.env.as_ref().map(|e| e.hibernating) {
@@ -86,60 +150,64 @@ fn summary(report: &Report, records: &[StepRecord], dry_run: bool) -> String {
                     )
                 })
                 .collect();
+            let hold = report.hold.as_ref().map_or(String::new(), |h| {
+                format!("; on hold since {} by {}", h.since, h.by)
+            });
             format!(
-                "status: {state}; {}; runtime tables hold {}",
+                "status: {state}; {}; runtime tables hold {}{hold}",
                 units.join(", "),
                 human_bytes(report.runtime_bytes.unwrap_or(0))
             )
         }
-        "wake" => format!(
-            "{}: {}, {} unit(s) enabled and started; no data was restored",
-            if dry_run { "wake (dry run)" } else { "woke" },
-            if flags_changed { "flags cleared" } else { "flags already clear" },
-            units_changed("enable_units")
-        ),
+        "wake" => {
+            let flags = if any_changed(&[StepName::RestoreFlags, StepName::ClearFlags]) {
+                "flags restored"
+            } else {
+                "flags already as before"
+            };
+            let how = if report.hold.is_some() {
+                "as the hold record says"
+            } else {
+                "without a hold record (runbook defaults)"
+            };
+            format!(
+                "{}: {flags}, {} unit(s) enabled, {} started, {} restarted, {} stopped, {how}; no data was restored",
+                if dry_run { "wake (dry run)" } else { "woke" },
+                units_changed(records, StepName::EnableUnits),
+                units_changed(records, StepName::StartUnits),
+                units_changed(records, StepName::RestartUnits),
+                units_changed(records, StepName::StopUnits),
+            )
+        }
         _ if dry_run => format!(
             "plan: hibernate would {}, stop and disable {} unit(s), empty {} table(s) holding {freed}",
-            if flags_changed { "set the flags" } else { "leave the flags (already set)" },
-            units_changed("stop_units").max(units_changed("disable_units")),
-            truncate.as_ref().map_or(0, |t| t.truncated.len()),
+            if any_changed(&[StepName::SetFlags]) { "set the flags" } else { "leave the flags (already set)" },
+            units_changed(records, StepName::StopUnits).max(units_changed(records, StepName::DisableUnits)),
+            truncate.map_or(0, |t| t.truncated.len()),
         ),
         _ => format!(
-            "hibernated: {flags}, {} unit(s) stopped and {} disabled, {freed} freed",
-            units_changed("stop_units"),
-            units_changed("disable_units")
+            "hibernated: {}, {} unit(s) stopped and {} disabled, {freed} freed",
+            if any_changed(&[StepName::SetFlags]) { "flags set" } else { "flags already set" },
+            units_changed(records, StepName::StopUnits),
+            units_changed(records, StepName::DisableUnits)
         ),
-    }
-}
-
-fn step_of(r: StepRecord) -> Step {
-    Step {
-        name: r.name.to_string(),
-        argv: r.argv,
-        exit_code: r.exit_code,
-        ok: r.ok,
-        changed: r.changed,
-        report: r.report,
     }
 }
 
 /// status: the runtime tables' sizes, out of the `read_tables` step's report.
-pub fn fill_status(report: &mut Report, records: &[StepRecord]) {
-    let Some(record) = records.iter().find(|r| r.ok && r.name == "read_tables") else {
-        return;
-    };
-    let Some(tables) = record
-        .decode::<reports::pgtruncate::Report>()
-        .ok()
-        .and_then(|e| e.report)
+fn fill_tables(report: &mut Report, records: &[StepRecord]) {
+    let Some(tables) = records
+        .iter()
+        .filter(|r| r.ok && r.name == StepName::ReadTables)
+        .find_map(StepRecord::pgtruncate)
     else {
         return;
     };
     let tables: Vec<TableStatus> = tables
         .truncated
-        .into_iter()
+        .iter()
         .map(|t| TableStatus {
-            table: t.table,
+            table: t.table.clone(),
             bytes: t.bytes_before,
             rows_estimate: t.rows_estimate,
         })
@@ -165,25 +233,4 @@ pub fn units(svcctl: &reports::svcctl::Report) -> Vec<UnitStatus> {
             }
         })
         .collect()
-}
-
-/// One line for the confirmation prompt: what a dry-run step would do.
-pub fn describe(record: &StepRecord) -> String {
-    let what = match record.name {
-        "truncate" => match record.decode::<reports::pgtruncate::Report>() {
-            Ok(e) => {
-                let truncated = e.report.map(|r| r.truncated).unwrap_or_default();
-                let bytes: i64 = truncated.iter().map(|t| t.bytes_before).sum();
-                format!(
-                    "empty {} tables holding {}",
-                    truncated.len(),
-                    conventions::human::human_bytes(bytes.max(0) as u64)
-                )
-            }
-            Err(e) => e.message,
-        },
-        _ if record.changed => "change".to_string(),
-        _ => "nothing to do".to_string(),
-    };
-    format!("{:<16} {what}   ({})", record.name, record.argv.join(" "))
 }

@@ -2,6 +2,8 @@
 //! Pure functions of the operator's choices, so the plan can be shown, tested and copied.
 
 use crate::child::{Invocation, Sibling};
+use reports::holdctl::{HoldRecord, StepName};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What the operator chose, resolved: units as svcctl named them, the env files as the
@@ -32,14 +34,17 @@ pub struct EnvLayout {
     /// For each key read: the index of the last file that assigns it, as systemd reads
     /// it; `None` when none does.
     pub found: Vec<(&'static str, Option<usize>)>,
+    /// Each file's keys as systemd read them, in the files' order (empty when unread).
+    pub systemd_values: Vec<BTreeMap<String, Option<String>>>,
 }
 
 impl EnvLayout {
     /// One file, nothing read yet (everything goes there).
+    #[cfg(test)]
     pub fn single(file: PathBuf) -> EnvLayout {
         EnvLayout {
             files: vec![file],
-            found: Vec::new(),
+            ..EnvLayout::default()
         }
     }
 
@@ -50,6 +55,14 @@ impl EnvLayout {
             .find(|(k, _)| *k == key)
             .and_then(|(_, i)| *i)
             .map(|i| self.files[i].as_path())
+    }
+
+    /// A key's value before anything changes, in the file a flag is written to, as
+    /// systemd read it: `None` when that file does not assign it.
+    pub fn value_in_its_file(&self, key: &str) -> Option<String> {
+        let file = self.file_for(key);
+        let i = self.files.iter().position(|f| f == file)?;
+        self.systemd_values.get(i)?.get(key).cloned().flatten()
     }
 
     /// Where a flag is written: the file systemd takes it from, or the last file when no
@@ -76,33 +89,34 @@ pub const READ_KEYS: [&str; 3] = ["HIBERNATE_MODE", "INGEST_ENABLED", "DATABASE_
 /// [`units_status`], which runs first, and `--if-present` skips only a unit that is both
 /// missing and not running, which is where stop and disable leave a unit anyway.
 pub fn hibernate(t: &Target) -> Vec<Invocation> {
-    let mut steps = set_flags("set_flags", t, &HIBERNATE_FLAGS);
+    let mut steps = set_flags(StepName::SetFlags, t, &HIBERNATE_FLAGS);
     steps.extend([
         svcctl(
-            "stop_units",
+            StepName::StopUnits,
             t,
             &["stop", "--if-present"],
             &[&t.service, &t.monitor],
         ),
         svcctl(
-            "disable_units",
+            StepName::DisableUnits,
             t,
             &["disable", "--if-present"],
             &[&t.service, &t.monitor],
         ),
-        truncate("truncate", t, t.dry_run),
+        truncate(StepName::Truncate, t, t.dry_run),
     ]);
     if t.keep_api {
-        steps.push(svcctl("start_api", t, &["start"], &[&t.service]));
+        steps.push(svcctl(StepName::StartApi, t, &["start"], &[&t.service]));
     }
     steps
 }
 
-/// Flags back, then both units enabled and started. Restores no data.
-pub fn wake(t: &Target) -> Vec<Invocation> {
-    let mut steps = set_flags("clear_flags", t, &WAKE_FLAGS);
+/// wake without a hold record (a host hibernated by hand): the runbook's flags back,
+/// then both units enabled and started. Restores no data.
+pub fn wake_by_runbook(t: &Target) -> Vec<Invocation> {
+    let mut steps = set_flags(StepName::ClearFlags, t, &WAKE_FLAGS);
     steps.push(svcctl(
-        "enable_units",
+        StepName::EnableUnits,
         t,
         &["enable", "--now", "--if-present"],
         &[&t.service, &t.monitor],
@@ -110,10 +124,78 @@ pub fn wake(t: &Target) -> Vec<Invocation> {
     steps
 }
 
+/// A unit's activity now, as `read_units` saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitNow {
+    pub unit: String,
+    pub active: bool,
+}
+
+/// wake with a hold record: exactly what the record says. Each flag back to its value
+/// before (unset again when it was absent), in its own file; only the units enabled
+/// before are enabled; a unit running now that was not before is stopped, one running
+/// now that was before (started by `--keep-api`) is restarted so it reads the flags
+/// again, and one that was running before and is not now is started. Restores no data.
+pub fn wake_from_record(t: &Target, record: &HoldRecord, now: &[UnitNow]) -> Vec<Invocation> {
+    let mut steps = Vec::new();
+    let mut files: Vec<&str> = Vec::new();
+    for flag in &record.flags {
+        if !files.contains(&flag.file.as_str()) {
+            files.push(&flag.file);
+        }
+    }
+    for file in files {
+        let mut args = Vec::new();
+        let mut assignments = Vec::new();
+        for flag in record.flags.iter().filter(|f| f.file == file) {
+            match &flag.before {
+                Some(value) => assignments.push(format!("{}={value}", flag.key)),
+                None => args.extend(["--unset".to_string(), flag.key.clone()]),
+            }
+        }
+        if t.dry_run {
+            args.push("--dry-run".into());
+        }
+        args.push("--".into());
+        args.push(file.to_string());
+        args.extend(assignments);
+        steps.push(Invocation {
+            name: StepName::RestoreFlags,
+            tool: Sibling::Envpatch,
+            args,
+            env: vec![],
+        });
+    }
+    let running_now = |unit: &str| now.iter().any(|u| u.unit == unit && u.active);
+    let units = |keep: &dyn Fn(&reports::holdctl::UnitBefore) -> bool| -> Vec<&str> {
+        record
+            .units
+            .iter()
+            .filter(|u| keep(u))
+            .map(|u| u.unit.as_str())
+            .collect()
+    };
+    let enable = units(&|u| u.was_enabled());
+    let stop = units(&|u| u.present && !u.was_active() && running_now(&u.unit));
+    let restart = units(&|u| u.was_active() && running_now(&u.unit));
+    let start = units(&|u| u.was_active() && !running_now(&u.unit));
+    for (name, verb, list) in [
+        (StepName::EnableUnits, "enable", enable),
+        (StepName::StopUnits, "stop", stop),
+        (StepName::RestartUnits, "restart", restart),
+        (StepName::StartUnits, "start", start),
+    ] {
+        if !list.is_empty() {
+            steps.push(svcctl(name, t, &[verb, "--if-present"], &list));
+        }
+    }
+    steps
+}
+
 /// Read only: the runtime tables' sizes (a dry run of the truncate). The units and the
 /// env files are read first, by [`units_status`] and [`read_flags`].
 pub fn status(t: &Target) -> Vec<Invocation> {
-    vec![truncate("read_tables", t, true)]
+    vec![truncate(StepName::ReadTables, t, true)]
 }
 
 /// `envpatch --get` of the flags and DATABASE_URL in one env file: which keys it
@@ -128,7 +210,7 @@ pub fn read_flags(file: &Path) -> Invocation {
     args.push("--".into());
     args.push(path_arg(file));
     Invocation {
-        name: "read_flags",
+        name: StepName::ReadFlags,
         tool: Sibling::Envpatch,
         args,
         env: vec![],
@@ -140,7 +222,7 @@ pub fn read_flags(file: &Path) -> Invocation {
 /// units' full names and state, and the API's EnvironmentFile= lines.
 pub fn units_status(service: &str, monitor: &str) -> Invocation {
     Invocation {
-        name: "read_units",
+        name: StepName::ReadUnits,
         tool: Sibling::Svcctl,
         args: vec![
             "status".into(),
@@ -154,7 +236,7 @@ pub fn units_status(service: &str, monitor: &str) -> Invocation {
 }
 
 /// One envpatch run per env file that gets a flag, in the files' order.
-fn set_flags(name: &'static str, t: &Target, flags: &[(&str, &str)]) -> Vec<Invocation> {
+fn set_flags(name: StepName, t: &Target, flags: &[(&str, &str)]) -> Vec<Invocation> {
     let mut steps = Vec::new();
     for file in &t.env.files {
         let here: Vec<String> = flags
@@ -182,7 +264,7 @@ fn set_flags(name: &'static str, t: &Target, flags: &[(&str, &str)]) -> Vec<Invo
     steps
 }
 
-fn svcctl(name: &'static str, t: &Target, verb_and_flags: &[&str], units: &[&str]) -> Invocation {
+fn svcctl(name: StepName, t: &Target, verb_and_flags: &[&str], units: &[&str]) -> Invocation {
     let mut args: Vec<String> = verb_and_flags.iter().map(|a| a.to_string()).collect();
     if t.dry_run {
         args.push("--dry-run".into());
@@ -197,7 +279,7 @@ fn svcctl(name: &'static str, t: &Target, verb_and_flags: &[&str], units: &[&str
     }
 }
 
-fn truncate(name: &'static str, t: &Target, dry_run: bool) -> Invocation {
+fn truncate(name: StepName, t: &Target, dry_run: bool) -> Invocation {
     let mut args = Vec::new();
     let mut env = Vec::new();
     // A URL given to holdctl travels in the child's environment, never in its argv: argv
@@ -256,7 +338,7 @@ mod tests {
     }
 
     fn names(steps: &[Invocation]) -> Vec<&str> {
-        steps.iter().map(|s| s.name).collect()
+        steps.iter().map(|s| s.name.as_str()).collect()
     }
 
     #[test]
@@ -310,7 +392,7 @@ mod tests {
         keep.include_opportunities = true;
         keep.allow_socket = true;
         let steps = hibernate(&keep);
-        assert_eq!(steps.last().unwrap().name, "start_api");
+        assert_eq!(steps.last().unwrap().name, StepName::StartApi);
         assert_eq!(
             steps.last().unwrap().args,
             ["start", "--", "cornice.service"]
@@ -336,6 +418,7 @@ mod tests {
                 ("INGEST_ENABLED", None),
                 ("DATABASE_URL", Some(1)),
             ],
+            ..EnvLayout::default()
         };
         let steps = hibernate(&t);
         assert_eq!(
@@ -358,7 +441,7 @@ mod tests {
     fn a_plan_dry_runs_every_step() {
         let mut t = target();
         t.dry_run = true;
-        for step in hibernate(&t).iter().chain(wake(&t).iter()) {
+        for step in hibernate(&t).iter().chain(wake_by_runbook(&t).iter()) {
             assert!(step.args.contains(&"--dry-run".to_string()), "{step:?}");
         }
     }
@@ -368,7 +451,7 @@ mod tests {
         let mut t = target();
         t.database_url = Some("postgresql://u:pw@h/db".into());
         let steps = hibernate(&t);
-        let truncate = steps.iter().find(|s| s.name == "truncate").unwrap();
+        let truncate = steps.iter().find(|s| s.name == StepName::Truncate).unwrap();
         assert!(!truncate.args.iter().any(|a| a.contains("pw")));
         assert!(!truncate.args.contains(&"--env-file".to_string()));
         assert_eq!(
@@ -382,7 +465,7 @@ mod tests {
 
     #[test]
     fn wake_enables_and_starts_with_the_monitor_optional() {
-        let steps = wake(&target());
+        let steps = wake_by_runbook(&target());
         assert_eq!(names(&steps), ["clear_flags", "enable_units"]);
         assert_eq!(
             steps[1].args,
@@ -394,6 +477,87 @@ mod tests {
                 "cornice.service",
                 "cornice-monitor.service"
             ]
+        );
+    }
+
+    #[test]
+    fn wake_from_a_record_undoes_exactly_what_it_says() {
+        use reports::holdctl::{FlagBefore, HoldOptions, UnitBefore};
+        let unit = |name: &str, enabled: &str, active: &str| UnitBefore {
+            unit: name.into(),
+            present: true,
+            enabled: Some(enabled.into()),
+            active: Some(active.into()),
+        };
+        let record = HoldRecord {
+            format: 1,
+            since: "2026-01-01T00:00:00Z".into(),
+            by: "root".into(),
+            host: "h".into(),
+            options: HoldOptions {
+                service: "cornice.service".into(),
+                monitor: "cornice-monitor.service".into(),
+                env_file: None,
+                include_opportunities: false,
+                include_auth: false,
+                keep_api: true,
+            },
+            database: None,
+            flags: vec![
+                FlagBefore {
+                    file: "/etc/a.env".into(),
+                    key: "HIBERNATE_MODE".into(),
+                    before: None,
+                },
+                FlagBefore {
+                    file: "/etc/b.env".into(),
+                    key: "INGEST_ENABLED".into(),
+                    before: Some("false".into()),
+                },
+            ],
+            units: vec![
+                unit("cornice.service", "enabled", "active"),
+                unit("cornice-monitor.service", "disabled", "inactive"),
+            ],
+        };
+        // The API runs through the hold (--keep-api); the monitor was started since.
+        let now = [
+            UnitNow {
+                unit: "cornice.service".into(),
+                active: true,
+            },
+            UnitNow {
+                unit: "cornice-monitor.service".into(),
+                active: true,
+            },
+        ];
+        let steps = wake_from_record(&target(), &record, &now);
+        assert_eq!(
+            names(&steps),
+            [
+                "restore_flags",
+                "restore_flags",
+                "enable_units",
+                "stop_units",
+                "restart_units"
+            ]
+        );
+        assert_eq!(
+            steps[0].args,
+            ["--unset", "HIBERNATE_MODE", "--", "/etc/a.env"]
+        );
+        assert_eq!(steps[1].args, ["--", "/etc/b.env", "INGEST_ENABLED=false"]);
+        assert_eq!(
+            steps[2].args,
+            ["enable", "--if-present", "--", "cornice.service"]
+        );
+        assert_eq!(
+            steps[3].args,
+            ["stop", "--if-present", "--", "cornice-monitor.service"]
+        );
+        assert_eq!(
+            steps[4].args,
+            ["restart", "--if-present", "--", "cornice.service"]
         );
     }
 

@@ -3,11 +3,11 @@
 //! by envpatch (which of the flags and DATABASE_URL it assigns, as systemd reads it).
 //! Names and readings are taken from the children's reports, never recomputed here.
 
+use crate::chain::Chain;
 use crate::child::StepRecord;
 use crate::steps::{self, EnvLayout, READ_KEYS};
-use crate::Chain;
 use conventions::ToolError;
-use reports::holdctl::EnvStatus;
+use reports::holdctl::{EnvStatus, StepName, UnitBefore};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -58,35 +58,51 @@ pub fn read_env(chain: &mut Chain, files: Vec<PathBuf>, from_unit: bool) -> EnvL
         .collect();
     let mut found: Vec<(&'static str, Option<usize>)> =
         READ_KEYS.iter().map(|k| (*k, None)).collect();
+    let mut systemd_values = Vec::with_capacity(files.len());
     for (i, file) in files.iter().enumerate() {
-        let Some(record) = chain.run(&steps::read_flags(file), None) else {
-            continue;
-        };
-        let read = match record.decode::<reports::envpatch::Report>() {
-            Ok(envelope) => envelope.report,
-            Err(e) => {
-                chain.error.get_or_insert(e);
-                continue;
-            }
-        };
-        let systemd = read.map(|r| r.values_by_reader.systemd).unwrap_or_default();
+        let systemd = chain
+            .run(&steps::read_flags(file), None)
+            .and_then(StepRecord::envpatch)
+            .map(|r| r.values_by_reader.systemd.clone())
+            .unwrap_or_default();
         for (key, at) in found.iter_mut() {
             if systemd.get(*key).is_some_and(Option::is_some) {
                 *at = Some(i);
             }
         }
+        systemd_values.push(systemd);
     }
-    EnvLayout { files, found }
+    EnvLayout {
+        files,
+        found,
+        systemd_values,
+    }
+}
+
+/// Each unit of an `svcctl status` report as it is now: what a hold record keeps.
+pub fn units_now(svcctl: &reports::svcctl::Report) -> Vec<UnitBefore> {
+    svcctl
+        .units
+        .iter()
+        .map(|u| {
+            let state = u.after.as_ref().or(u.before.as_ref());
+            UnitBefore {
+                unit: u.unit.clone(),
+                present: u.present,
+                enabled: state.and_then(|s| s.enabled.clone()),
+                active: state.map(|s| s.active.clone()),
+            }
+        })
+        .collect()
 }
 
 /// The flags as the units get them: each key's reading from the file systemd takes it
 /// from, for status's `env` field.
 pub fn env_status(records: &[StepRecord], layout: &EnvLayout) -> Option<EnvStatus> {
-    let reads: Vec<reports::envpatch::Report> = records
+    let reads: Vec<&reports::envpatch::Report> = records
         .iter()
-        .filter(|r| r.name == "read_flags" && r.ok)
-        .filter_map(|r| r.decode::<reports::envpatch::Report>().ok())
-        .filter_map(|e| e.report)
+        .filter(|r| r.name == StepName::ReadFlags && r.ok)
+        .filter_map(StepRecord::envpatch)
         .collect();
     if reads.is_empty() {
         return None;

@@ -1,5 +1,7 @@
 //! holdctl's report: the steps it ran with their children's reports, what it did not
-//! run, and for status the flags, units and tables read out of those reports.
+//! run, and for status the flags, units and tables read out of those reports; and the
+//! hold record (`STATE_DIR/hold.json`) hibernate writes before its first change and wake
+//! undoes, a document people read as much as holdctl does.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -15,8 +17,23 @@ pub struct Report {
     /// null when the units could not be read.
     pub env_file: Option<String>,
     pub steps: Vec<Step>,
-    /// Names of the steps not run because an earlier one failed.
-    pub not_run: Vec<String>,
+    /// The steps not run because an earlier one failed (or, for status, could not run).
+    pub not_run: Vec<StepName>,
+    /// hibernate: every step it was about to run, run first with `--dry-run`; nothing
+    /// was changed unless all of them succeeded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preflight: Vec<Step>,
+    /// What a person should know that is not an error (also printed on stderr).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The hold record: what hibernate found before its first change, which wake undoes.
+    /// hibernate and status: the current one; wake: the one it undid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<HoldRecord>,
+    /// Where that record is now: `STATE_DIR/hold.json`, or after a successful wake the
+    /// file it was moved to under `STATE_DIR/holds/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_file: Option<String>,
     /// wake: that it restores no data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -38,9 +55,7 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
-    /// read_units, read_flags, set_flags, stop_units, disable_units, truncate, start_api,
-    /// clear_flags, enable_units, read_tables.
-    pub name: String,
+    pub name: StepName,
     /// The exact argv run, program first.
     pub argv: Vec<String>,
     /// The child's exit code; null when it could not be started or died by a signal.
@@ -84,4 +99,168 @@ pub struct TableStatus {
     pub table: String,
     pub bytes: i64,
     pub rows_estimate: Option<i64>,
+}
+
+/// The steps holdctl runs, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepName {
+    /// `svcctl status`: the units, first in every operation.
+    ReadUnits,
+    /// `envpatch --get`: the flags and DATABASE_URL of one env file.
+    ReadFlags,
+    /// status: `pgtruncate --dry-run`, the runtime tables' sizes.
+    ReadTables,
+    /// hibernate: the flags on.
+    SetFlags,
+    /// hibernate: both units stopped; wake: a unit that was not running before the hold.
+    StopUnits,
+    /// hibernate: both units disabled.
+    DisableUnits,
+    /// hibernate: the tables emptied.
+    Truncate,
+    /// hibernate --keep-api: the API started again.
+    StartApi,
+    /// wake without a hold record: the flags off, as the runbook writes them.
+    ClearFlags,
+    /// wake: the units enabled (with a record: only those enabled before the hold).
+    EnableUnits,
+    /// wake: each flag back to its value before the hold, or unset if it was absent.
+    RestoreFlags,
+    /// wake: the units that were running before the hold started again.
+    StartUnits,
+    /// wake: a unit running through the hold (`--keep-api`) restarted to read the flags.
+    RestartUnits,
+}
+
+impl StepName {
+    pub const ALL: [StepName; 13] = [
+        StepName::ReadUnits,
+        StepName::ReadFlags,
+        StepName::ReadTables,
+        StepName::SetFlags,
+        StepName::StopUnits,
+        StepName::DisableUnits,
+        StepName::Truncate,
+        StepName::StartApi,
+        StepName::ClearFlags,
+        StepName::EnableUnits,
+        StepName::RestoreFlags,
+        StepName::StartUnits,
+        StepName::RestartUnits,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepName::ReadUnits => "read_units",
+            StepName::ReadFlags => "read_flags",
+            StepName::ReadTables => "read_tables",
+            StepName::SetFlags => "set_flags",
+            StepName::StopUnits => "stop_units",
+            StepName::DisableUnits => "disable_units",
+            StepName::Truncate => "truncate",
+            StepName::StartApi => "start_api",
+            StepName::ClearFlags => "clear_flags",
+            StepName::EnableUnits => "enable_units",
+            StepName::RestoreFlags => "restore_flags",
+            StepName::StartUnits => "start_units",
+            StepName::RestartUnits => "restart_units",
+        }
+    }
+}
+
+impl std::fmt::Display for StepName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A plain string in the schema (as it was before the names became an enum here), the
+/// names listed in its description.
+impl JsonSchema for StepName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StepName".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = StepName::ALL.iter().map(|n| n.as_str()).collect();
+        schemars::json_schema!({
+            "type": "string",
+            "description": format!("The step: one of {}.", names.join(", "))
+        })
+    }
+}
+
+/// `STATE_DIR/hold.json`: what hibernate found before its first change. wake puts the
+/// host back to exactly this; a rerun of an interrupted hibernate keeps it as it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldRecord {
+    /// The record's format; 1.
+    pub format: u32,
+    /// When the hold began (RFC 3339, UTC).
+    pub since: String,
+    /// Who: `SUDO_USER`, else the user holdctl ran as.
+    pub by: String,
+    /// The host's name.
+    pub host: String,
+    /// The options hibernate ran with.
+    pub options: HoldOptions,
+    /// The database emptied, as a URL without its password; null if unknown.
+    pub database: Option<String>,
+    /// Each flag hibernate writes, in the env file it writes it to, with its value before.
+    pub flags: Vec<FlagBefore>,
+    /// Each unit as it was before: whether it existed, its enablement and activity.
+    pub units: Vec<UnitBefore>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldOptions {
+    /// The API unit, as svcctl named it.
+    pub service: String,
+    /// The monitor unit, as svcctl named it.
+    pub monitor: String,
+    /// `--env-file`, when given.
+    pub env_file: Option<String>,
+    pub include_opportunities: bool,
+    pub include_auth: bool,
+    pub keep_api: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlagBefore {
+    /// The env file the flag is written to (the one systemd takes it from).
+    pub file: String,
+    pub key: String,
+    /// Its value there as systemd read it, or null when the file did not assign it.
+    pub before: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnitBefore {
+    pub unit: String,
+    pub present: bool,
+    /// UnitFileState (enabled, disabled, static, ...), or null.
+    pub enabled: Option<String>,
+    /// ActiveState (active, inactive, failed, ...), or null.
+    pub active: Option<String>,
+}
+
+impl UnitBefore {
+    /// Whether the unit was running (or on its way up) before the hold.
+    pub fn was_active(&self) -> bool {
+        self.present
+            && matches!(
+                self.active.as_deref(),
+                Some("active" | "activating" | "reloading")
+            )
+    }
+
+    /// Whether the unit was enabled before the hold.
+    pub fn was_enabled(&self) -> bool {
+        self.present && self.enabled.as_deref() == Some("enabled")
+    }
 }

@@ -125,3 +125,36 @@ pub fn text(tool: Tool) -> String {
     text.push('\n');
     text
 }
+
+/// The file name under `schemas/` of the hold record's schema.
+pub const HOLD_RECORD_FILE: &str = "hold-record.schema.json";
+
+/// The schema of holdctl's hold record, `STATE_DIR/hold.json` (a document, not a report:
+/// no envelope).
+pub fn hold_record() -> Value {
+    let generator = SchemaSettings::draft2020_12().into_generator();
+    let mut value = generator
+        .into_root_schema_for::<crate::holdctl::HoldRecord>()
+        .to_value();
+    if let Some(root) = value.as_object_mut() {
+        root.insert(
+            "$id".into(),
+            json!(format!(
+                "https://holdkit.invalid/schemas/{HOLD_RECORD_FILE}"
+            )),
+        );
+        root.insert("title".into(), json!("holdctl hold record (format 1)"));
+        root.insert(
+            "description".into(),
+            json!("STATE_DIR/hold.json: what hibernate found before its first change, which wake undoes. See docs/contract.md."),
+        );
+    }
+    value
+}
+
+/// [`hold_record`] as committed: pretty, with a final newline.
+pub fn hold_record_text() -> String {
+    let mut text = serde_json::to_string_pretty(&hold_record()).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -41,6 +41,21 @@ fn committed_schemas_are_the_generated_ones() {
     }
 }
 
+#[test]
+fn committed_hold_record_schema_is_the_generated_one() {
+    let path = dir().join(schema::HOLD_RECORD_FILE);
+    let generated = schema::hold_record_text();
+    if write_if("HOLDKIT_WRITE_SCHEMAS") {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{} differs from what HoldRecord generates: run HOLDKIT_WRITE_SCHEMAS=1 cargo test -p reports --test schemas and commit the result",
+        path.display()
+    );
+}
+
 /// Every field path of a schema, with the shape of its value (types, refs, consts),
 /// descriptions left out.
 fn fields(schema: &Value) -> BTreeMap<String, String> {

@@ -124,10 +124,11 @@ fn broken_database_stops_the_rollout(fleet: &Fleet, before: &[HostState]) -> Str
         report["cornice3"]["error"]["kind"], "permission",
         "{report}"
     );
+    // holdctl's dry run of every step found it before anything changed.
     assert_eq!(
         report["cornice3"]["not_run"],
-        json!([]),
-        "truncate was the last step"
+        json!(["set_flags", "stop_units", "disable_units", "truncate"]),
+        "the preflight stopped it"
     );
     assert!(
         report.get("cornice4").is_none(),
@@ -147,6 +148,11 @@ fn broken_database_stops_the_rollout(fleet: &Fleet, before: &[HostState]) -> Str
             .iter()
             .all(|&n| n > 0),
         "cornice3's rows kept"
+    );
+    assert_eq!(
+        fleet.state(fleet.host("cornice3")).units,
+        before[2].units,
+        "cornice3's units untouched"
     );
     std::fs::write(env_file, &good).unwrap();
     wrong

@@ -83,11 +83,17 @@ impl CorniceHost {
         self.dir.path().join("holdctl.lock").display().to_string()
     }
 
-    /// holdctl inside the sandbox, with a private lock file.
+    /// The test's own state directory (hold record and history).
+    fn state_dir(&self) -> String {
+        self.dir.path().join("state").display().to_string()
+    }
+
+    /// holdctl inside the sandbox, with a private lock file and state directory.
     fn holdctl(&self, args: &[&str]) -> ToolRun {
         let lock = self.lock();
+        let state = self.state_dir();
         let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--lock", &lock]);
+        all.extend(["--lock", &lock, "--state-dir", &state]);
         let run = self.sb.run_tool("holdctl", &all, &[], None);
         self.assert_no_secret(&run.all_output());
         run
@@ -371,40 +377,45 @@ fn a_second_holdctl_is_busy_and_names_the_holder() {
 }
 
 #[test]
-fn a_failing_middle_step_stops_the_chain_and_a_rerun_finishes() {
+fn a_database_that_is_down_stops_hibernate_before_anything_is_touched() {
     let Some(host) = cornice_host(true) else {
         return;
     };
-    // Point the app at a port where nothing listens: the truncate step fails.
+    // Point the app at a port where nothing listens: the truncate's dry run fails, in
+    // the preflight, before the flags, the units or the record are touched.
     let good = host.env_text();
     let bad = good.replace(&format!(":{}/", host.db.cluster.port), ":1/");
     assert_ne!(good, bad);
     std::fs::write(&host.env_file, &bad).unwrap();
+    let before = host.snapshot();
     let run = host.holdctl(&["hibernate", "--yes", "--keep-api"]);
     assert_ne!(run.code, 0);
+    let preflight = run.json["preflight"].as_array().unwrap();
+    let truncate = preflight.iter().find(|s| s["name"] == "truncate").unwrap();
+    assert_eq!(run.code, truncate["exit_code"].as_i64().unwrap() as i32);
+    assert_eq!(step_names(&run), ["read_units", "read_flags"]);
     assert_eq!(
-        run.code,
-        step(&run, "truncate")["exit_code"].as_i64().unwrap() as i32
+        run.json["not_run"],
+        serde_json::json!([
+            "set_flags",
+            "stop_units",
+            "disable_units",
+            "truncate",
+            "start_api"
+        ])
     );
-    assert_eq!(step(&run, "truncate")["ok"], false);
-    assert_eq!(run.json["not_run"], serde_json::json!(["start_api"]));
-    assert!(run.json["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("truncate"));
-    // The steps before it did happen; the data is still there.
-    assert_eq!(host.sb.active_state("cornice.service"), "inactive");
-    assert!(host.counts(&RUNTIME).iter().all(|&n| n > 0));
+    let message = run.json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("truncate") && message.contains("nothing was changed"),
+        "{message}"
+    );
+    assert_eq!(host.snapshot(), before);
+    assert!(!Path::new(&host.state_dir()).join("hold.json").exists());
 
-    // Fix the URL (keeping the flags hibernate wrote) and run again: it finishes the job.
-    let fixed = host
-        .env_text()
-        .replace(":1/", &format!(":{}/", host.db.cluster.port));
-    std::fs::write(&host.env_file, fixed).unwrap();
+    // Fixed, the same command does the job.
+    std::fs::write(&host.env_file, &good).unwrap();
     let again = host.holdctl(&["hibernate", "--yes", "--keep-api"]);
     again.expect_code(0);
-    assert_eq!(step(&again, "set_flags")["changed"], false);
-    assert_eq!(step(&again, "truncate")["changed"], true);
     assert!(host.counts(&RUNTIME).iter().all(|&n| n == 0));
     assert_eq!(
         host.sb.active_state("cornice.service"),
@@ -533,9 +544,10 @@ fn the_terminal_prompt_asks_and_only_yes_proceeds() {
     let before = host.snapshot();
     let holdctl = bin_dir().join("holdctl");
     let cmdline = format!(
-        "{} hibernate --json=short --lock {}",
+        "{} hibernate --json=short --lock {} --state-dir {}",
         holdctl.display(),
-        host.lock()
+        host.lock(),
+        host.state_dir()
     );
     let on_pty = |answer: &str| -> (i32, String) {
         // script(1) gives holdctl a real terminal and types the answer into it.
@@ -698,6 +710,7 @@ fn several_environment_files_are_edited_where_systemd_reads_them() {
     };
     let first_before = std::fs::read_to_string(&host.first).unwrap();
     let lock = host.dir.path().join("holdctl.lock");
+    let state = host.dir.path().join("state");
     // The operator's shell names another database: it must not matter.
     let port = host.other.cluster.port.to_string();
     let pg_env = [
@@ -713,6 +726,8 @@ fn several_environment_files_are_edited_where_systemd_reads_them() {
             "--json=short",
             "--lock",
             lock.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
             "hibernate",
             "--yes",
             "--keep-api",
@@ -759,12 +774,15 @@ fn env_files_without_database_url_stop_hibernate_before_anything_is_touched() {
         host.sb.active_state("cornice.service"),
     );
     let lock = host.dir.path().join("holdctl.lock");
+    let state = host.dir.path().join("state");
     let run = host.sb.run_tool(
         "holdctl",
         &[
             "--json=short",
             "--lock",
             lock.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
             "hibernate",
             "--yes",
         ],
@@ -804,7 +822,9 @@ fn unit_names_come_from_svcctl_a_dotted_name_included() {
         .unwrap()
         .iter()
         .any(|a| a == "cornice.api.service"));
-    // A dotted name that does not exist stops the run before the env file is touched.
+    // A dotted name that does not exist stops the run before the env file is touched
+    // (wake with no hold record names its units by --service; with one, by the record).
+    std::fs::remove_file(Path::new(&host.state_dir()).join("hold.json")).unwrap();
     let before = host.env_text();
     let run = host.holdctl(&["wake", "--service", "cornice.gone"]);
     run.expect_code(4);
@@ -845,6 +865,7 @@ fn a_database_url_given_on_the_command_line_leaves_argv_at_once() {
     }
     let url = host.db.url();
     let lock = host.lock();
+    let state = host.state_dir();
     let mut cmd = host.sb.command(tools.path().join("holdctl"));
     cmd.args([
         "--json=short",
@@ -853,6 +874,8 @@ fn a_database_url_given_on_the_command_line_leaves_argv_at_once() {
         "plan",
         "--lock",
         &lock,
+        "--state-dir",
+        &state,
     ]);
     let run = support::run::run_command("holdctl", &mut cmd, None);
     run.expect_code(0);
@@ -876,7 +899,14 @@ fn a_database_url_given_on_the_command_line_leaves_argv_at_once() {
     std::fs::write(&host.env_file, &broken).unwrap();
     let run = host.sb.run_tool(
         "holdctl",
-        &["--json=short", "plan", "--lock", &lock],
+        &[
+            "--json=short",
+            "plan",
+            "--lock",
+            &lock,
+            "--state-dir",
+            &state,
+        ],
         &[("HOLDCTL_DATABASE_URL", url.as_str())],
         None,
     );

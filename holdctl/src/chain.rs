@@ -1,0 +1,119 @@
+//! The steps run so far, in order, and the error that stopped them.
+
+use crate::child::{run_step, Invocation, StepRecord};
+use conventions::{Output, ToolError};
+use reports::holdctl::StepName;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub struct Chain {
+    pub out: Output,
+    child_flags: Vec<&'static str>,
+    pub records: Vec<StepRecord>,
+    pub not_run: Vec<StepName>,
+    pub error: Option<ToolError>,
+    interrupted: Arc<AtomicBool>,
+    /// Whether each step's verdict gets a progress line of its own (not when the view
+    /// for people lists them anyway).
+    verdicts: bool,
+}
+
+impl Chain {
+    /// `interrupted` is set by holdctl's SIGINT/SIGTERM handler; `quiet` children get
+    /// `-q` (their errors only); `for_view`: the view lists each step's verdict.
+    pub fn new(out: Output, quiet: bool, for_view: bool, interrupted: Arc<AtomicBool>) -> Self {
+        let mut child_flags = vec!["--json=short"];
+        if quiet {
+            child_flags.push("-q");
+        }
+        Chain {
+            out,
+            child_flags,
+            records: Vec::new(),
+            not_run: Vec::new(),
+            error: None,
+            interrupted,
+            verdicts: !for_view,
+        }
+    }
+
+    /// A chain of its own for the dry run of the plan, sharing the interrupt flag: it
+    /// prints no progress (the plan is shown, or the run that follows says it all).
+    pub fn planner(&self) -> Chain {
+        Chain::new(
+            Output::silent(self.out.tool()),
+            true,
+            true,
+            Arc::clone(&self.interrupted),
+        )
+    }
+
+    /// Runs the steps in order, stopping at the first that fails; the rest are `not_run`.
+    pub fn run_all(&mut self, steps: &[Invocation]) {
+        let total = steps.len();
+        for (i, step) in steps.iter().enumerate() {
+            if self.error.is_some() {
+                self.not_run.push(step.name);
+                continue;
+            }
+            self.run(step, Some((i + 1, total)));
+        }
+    }
+
+    /// Runs one step; returns its record when it succeeded.
+    pub fn run(
+        &mut self,
+        step: &Invocation,
+        position: Option<(usize, usize)>,
+    ) -> Option<&StepRecord> {
+        let label = match position {
+            Some((i, n)) => format!("[{i}/{n}] {}", step.name),
+            None => step.name.to_string(),
+        };
+        self.out.progress(&format!(
+            "{label}: {} {}",
+            step.tool.name(),
+            step.args.join(" ")
+        ));
+        let result = run_step(step, &self.child_flags, &self.out);
+        let verdict = match (&result.error, result.record.changed) {
+            (Some(_), _) => format!(
+                "failed (exit {})",
+                result
+                    .record
+                    .exit_code
+                    .map_or("-".into(), |c| c.to_string())
+            ),
+            (None, true) if result.record.dry_run => "would change".to_string(),
+            (None, true) => "changed".to_string(),
+            (None, false) => "no change".to_string(),
+        };
+        if self.verdicts || result.error.is_some() {
+            self.out.progress(&format!("{label}: {verdict}"));
+        }
+        self.records.push(result.record);
+        if let Some(e) = result.error {
+            if self.error.is_none() {
+                self.error = Some(e);
+            }
+            return None;
+        }
+        if self.interrupted() && self.error.is_none() {
+            self.error = Some(ToolError::failed(format!(
+                "interrupted after step {}: the remaining steps were not run",
+                step.name
+            )));
+            return None;
+        }
+        self.records.last()
+    }
+
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// Marks `names` as not run (a step that could not run for want of an earlier one).
+    pub fn skip(&mut self, names: &[StepName]) {
+        self.not_run.extend_from_slice(names);
+    }
+}

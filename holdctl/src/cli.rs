@@ -1,0 +1,123 @@
+//! holdctl's command line.
+
+use crate::{hold, lock};
+use clap::{Parser, Subcommand};
+use conventions::{CommonArgs, HasCommonArgs};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Operation {
+    /// Check every step first, keep a hold record, then: flags on, services stopped and
+    /// disabled, runtime tables emptied
+    Hibernate,
+    /// Undo the hold exactly, as its record says: flags, enablement and activity back
+    /// (cleared data is not restored)
+    Wake,
+    /// The flags, the units' state, the runtime tables' sizes and the hold record; read
+    /// only
+    Status,
+    /// What hibernate would do (hibernate --dry-run)
+    Plan,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Hibernate => "hibernate",
+            Operation::Wake => "wake",
+            Operation::Status => "status",
+            Operation::Plan => "plan",
+        }
+    }
+}
+
+/// Put a Cornice server on hold safely, as the hibernate runbook does, one step per tool.
+#[derive(Debug, Parser)]
+#[command(name = "holdctl", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub operation: Operation,
+    /// The env file [default: the API unit's EnvironmentFile=, as systemd reports it]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub env_file: Option<PathBuf>,
+    /// The API unit
+    #[arg(long, value_name = "UNIT", default_value = "cornice", global = true)]
+    pub service: String,
+    /// The optional monitor unit [default: cornice-monitor, skipped if absent; one given
+    /// here that does not exist is a warning]
+    #[arg(long, value_name = "UNIT", global = true)]
+    pub monitor: Option<String>,
+    /// The database [default: DATABASE_URL from the env file systemd takes it from; also
+    /// read from HOLDCTL_DATABASE_URL]. Moved out of argv at once (holdctl runs itself
+    /// again with it in the environment), so `ps` never shows it for long
+    #[arg(long, value_name = "URL", global = true)]
+    pub database_url: Option<String>,
+    /// Also clear the opportunities catalog
+    #[arg(long, global = true)]
+    pub include_opportunities: bool,
+    /// Empty every application table, users and secrets included
+    #[arg(long, global = true)]
+    pub include_auth: bool,
+    /// After clearing, start the API again (in hibernate mode)
+    #[arg(long, global = true)]
+    pub keep_api: bool,
+    /// Let pgtruncate connect over a Unix socket that the env file's DATABASE_URL names
+    /// when another user owns or can write that file (pgtruncate --allow-socket)
+    #[arg(long, global = true)]
+    pub allow_socket: bool,
+    /// hibernate: archive the emptied rows first, into DIR/HOST-DATE-DB.sql.gz [default
+    /// DIR: STATE_DIR/archives] (needs a pgtruncate with --archive: not this build's)
+    #[arg(
+        long,
+        value_name = "DIR",
+        num_args = 0..=1,
+        require_equals = true,
+        global = true
+    )]
+    pub archive: Option<Option<PathBuf>>,
+    /// wake: put the hold's archive back before any unit starts (needs a pgtruncate with
+    /// --undo: not this build's)
+    #[arg(long, global = true)]
+    pub restore: bool,
+    /// Do not ask; required for hibernate when stdin is not a terminal
+    #[arg(long, global = true)]
+    pub yes: bool,
+    /// The one-at-a-time lock file
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = lock::DEFAULT_LOCK,
+        global = true
+    )]
+    pub lock: PathBuf,
+    /// Where the hold record (hold.json) and its history (holds/) live; created 0700,
+    /// refused if anyone but the caller can write it
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = hold::DEFAULT_STATE_DIR,
+        global = true
+    )]
+    pub state_dir: PathBuf,
+    /// Report what would be done; change nothing
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The monitor unit when `--monitor` is not given.
+pub const DEFAULT_MONITOR: &str = "cornice-monitor";
+
+impl Cli {
+    /// The monitor unit, given or the default.
+    pub fn monitor(&self) -> &str {
+        self.monitor.as_deref().unwrap_or(DEFAULT_MONITOR)
+    }
+}
+
+impl HasCommonArgs for Cli {
+    fn common_args(&self) -> &CommonArgs {
+        &self.common
+    }
+}

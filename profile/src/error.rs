@@ -137,11 +137,14 @@ impl From<Error> for ToolError {
     fn from(e: Error) -> ToolError {
         let message = e.to_string();
         let mut err = match &e {
+            // An unknown name is a word the command line got wrong, as an unknown value
+            // of any option is; a file named by path that is not there is not found.
             Error::BadSpec { .. }
+            | Error::UnknownName { .. }
             | Error::Syntax { .. }
             | Error::Invalid { .. }
             | Error::UnknownInclude { .. } => ToolError::usage(message),
-            Error::UnknownName { .. } | Error::NoFile { .. } => ToolError::not_found(message),
+            Error::NoFile { .. } => ToolError::not_found(message),
             Error::Untrusted { .. } => ToolError::refused(message),
             Error::Fs(fs) => ToolError {
                 message,

@@ -175,7 +175,7 @@ fn names_come_from_the_directory_first_then_the_built_ins() {
     assert_eq!(p.source, Source::BuiltIn);
     let e = load_in(&Spec::Name("ledger".into()), missing).unwrap_err();
     assert!(matches!(e, Error::UnknownName { .. }), "{e:?}");
-    assert_eq!(conventions::ToolError::from(e).exit_code(), 4);
+    assert_eq!(conventions::ToolError::from(e).exit_code(), 2);
     let dir = tempfile::tempdir().unwrap();
     let text = format!("{MINIMAL}[tables.groups]\nonly = [\"x\"]\n");
     std::fs::write(dir.path().join("cornice.toml"), &text).unwrap();

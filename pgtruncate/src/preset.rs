@@ -29,9 +29,9 @@ pub fn load(cli: &Cli) -> Result<Option<(Profile, Selection)>, ToolError> {
         if !on {
             continue;
         }
-        if !profile.includes.contains_key(name) {
+        if !profile.includes.contains_key(name) && !profile.tables.groups.contains_key(name) {
             return Err(ToolError::usage(format!(
-                "{flag} is the spelling of --include {name}, which {} does not define ({}): use --include with one of its names; nothing was truncated",
+                "{flag} is the spelling of --include {name}, which {} defines neither as an include nor as a group ({}): use --include with one of its names; nothing was truncated",
                 profile.describe(),
                 known(&profile)
             )));
@@ -47,7 +47,7 @@ fn known(profile: &Profile) -> String {
     if names.is_empty() {
         "it defines no include".into()
     } else {
-        format!("it defines {}", names.join(", "))
+        format!("its includes: {}", names.join(", "))
     }
 }
 

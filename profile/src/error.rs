@@ -33,11 +33,12 @@ pub enum Error {
         line: Option<usize>,
         problem: String,
     },
-    /// `--include NAME` that the profile does not define.
+    /// `--include NAME` that is neither an include nor a group of the profile.
     UnknownInclude {
         profile: String,
         include: String,
         known: Vec<String>,
+        groups: Vec<String>,
     },
 }
 
@@ -95,15 +96,20 @@ impl fmt::Display for Error {
                 profile,
                 include,
                 known,
+                groups,
             } => {
-                let known = if known.is_empty() {
-                    "it defines none".to_string()
-                } else {
-                    format!("it defines {}", known.join(", "))
+                let list = |v: &[String]| {
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.join(", ")
+                    }
                 };
                 write!(
                     f,
-                    "--include {include}: profile {profile} has no include of that name ({known})"
+                    "--include {include}: profile {profile} has no include or group of that name (includes: {}; groups: {}); nothing was truncated",
+                    list(known),
+                    list(groups)
                 )
             }
         }

@@ -100,22 +100,27 @@ impl Profile {
         self.includes.keys().cloned().collect()
     }
 
-    /// The default groups plus what each of `includes` adds; an include the profile does
-    /// not define is an error naming the ones it does.
+    /// The default groups plus what each of `includes` adds: an include of the profile,
+    /// else one group of that name alone (what `--include GROUP` always meant); a name
+    /// that is neither is an error naming what the profile defines.
     pub fn select<S: AsRef<str>>(&self, includes: &[S]) -> Result<Selection, Error> {
         let mut wanted: Vec<&str> = self.tables.default.iter().map(String::as_str).collect();
         let mut unclassified = false;
         for name in includes {
             let name = name.as_ref();
-            let Some(inc) = self.includes.get(name) else {
+            if let Some(inc) = self.includes.get(name) {
+                wanted.extend(inc.groups.iter().map(String::as_str));
+                unclassified |= inc.unclassified;
+            } else if let Some((group, _)) = self.tables.groups.get_key_value(name) {
+                wanted.push(group);
+            } else {
                 return Err(Error::UnknownInclude {
                     profile: self.name.clone(),
                     include: name.to_string(),
                     known: self.include_names(),
+                    groups: self.tables.groups.keys().cloned().collect(),
                 });
-            };
-            wanted.extend(inc.groups.iter().map(String::as_str));
-            unclassified |= inc.unclassified;
+            }
         }
         let groups = self
             .tables

@@ -59,10 +59,20 @@ fn the_runbook_flags_select_what_they_did() {
     let s = p.select(&["auth", "opportunities"]).unwrap();
     assert_eq!(s.groups, ["runtime", "opportunities", "auth", "catalogs"]);
     assert!(s.unclassified);
-    match p.select(&["catalogs"]).unwrap_err() {
-        Error::UnknownInclude { include, known, .. } => {
-            assert_eq!(include, "catalogs");
+    // A group's own name adds that group alone, as `--include GROUP` always did.
+    let s = p.select(&["catalogs"]).unwrap();
+    assert_eq!(s.groups, ["runtime", "catalogs"]);
+    assert!(!s.unclassified);
+    match p.select(&["catalog"]).unwrap_err() {
+        Error::UnknownInclude {
+            include,
+            known,
+            groups,
+            ..
+        } => {
+            assert_eq!(include, "catalog");
             assert_eq!(known, ["opportunities", "auth"]);
+            assert_eq!(groups.len(), 4);
         }
         e => panic!("{e:?}"),
     }

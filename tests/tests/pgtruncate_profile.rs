@@ -362,7 +362,7 @@ fn includes_a_profile_does_not_define_are_usage_errors_touching_nothing() {
         ("--include-opportunities", "which profile ledger"),
         (
             "--include=nope",
-            "--include nope: profile ledger has no include of that name",
+            "--include nope: profile ledger has no include or group of that name",
         ),
     ] {
         let run = pgt(
@@ -379,6 +379,8 @@ fn includes_a_profile_does_not_define_are_usage_errors_touching_nothing() {
             "{}",
             err.message
         );
+        // The profile's names, not Cornice's.
+        assert!(!err.message.contains("catalogs"), "{}", err.message);
         assert_eq!(state(&db), before);
     }
 }

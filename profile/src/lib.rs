@@ -18,8 +18,8 @@ mod validate;
 
 pub use error::Error;
 pub use load::{
-    built_in_names, built_in_text, load, load_in, profile_dir, Spec, DEFAULT_DIR, DIR_ENV,
-    MAX_PROFILE_BYTES,
+    built_in_names, built_in_text, list_in, load, load_in, profile_dir, Listed, Spec, DEFAULT_DIR,
+    DIR_ENV, MAX_PROFILE_BYTES,
 };
 pub use model::{Include, Profile, Selection, Source, Tables, Units};
 pub use validate::{parse, DEFAULT_SCHEMA};

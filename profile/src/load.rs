@@ -106,6 +106,58 @@ pub fn load_in(spec: &Spec, dir: &Path) -> Result<Profile, Error> {
     }
 }
 
+/// One profile a name can choose, as `holdctl profiles` lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub name: String,
+    /// Where `load` would read it from: a file in `dir` hides the built-in of its name.
+    pub source: Source,
+}
+
+/// The profiles a name can choose: every `NAME.toml` in `dir` whose NAME is a profile
+/// name, and the built-ins no file hides; sorted by name. Nothing is read or checked
+/// here: [`load_in`] applies the trust rules to the one chosen. A missing directory
+/// holds none.
+pub fn list_in(dir: &Path) -> Result<Vec<Listed>, Error> {
+    let mut listed: Vec<Listed> = Vec::new();
+    // Resolving an entry of `dir` opens `dir` itself under the symlink rule.
+    match hostfs::resolve(&dir.join("probe.toml")) {
+        Ok(loc) => {
+            let names = loc.dir.entries().map_err(|errno| {
+                Error::Fs(hostfs::Error::Sys {
+                    path: dir.to_path_buf(),
+                    doing: "list the directory",
+                    errno,
+                })
+            })?;
+            for entry in names {
+                let entry = entry.to_string_lossy();
+                let Some(name) = entry.strip_suffix(".toml") else {
+                    continue;
+                };
+                if matches!(Spec::parse(name), Ok(Spec::Name(_))) {
+                    listed.push(Listed {
+                        name: name.to_string(),
+                        source: Source::File(dir.join(entry.as_ref())),
+                    });
+                }
+            }
+        }
+        Err(hostfs::Error::NoDirectory { .. }) => {}
+        Err(e) => return Err(Error::Fs(e)),
+    }
+    for name in built_in_names() {
+        if !listed.iter().any(|l| l.name == name) {
+            listed.push(Listed {
+                name: name.to_string(),
+                source: Source::BuiltIn,
+            });
+        }
+    }
+    listed.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(listed)
+}
+
 fn parse_file(text: &str, path: &Path, name: &str) -> Result<Profile, Error> {
     validate::parse(
         text,

@@ -197,6 +197,32 @@ fn names_come_from_the_directory_first_then_the_built_ins() {
 }
 
 #[test]
+fn the_listing_shows_files_over_built_ins() {
+    let missing = Path::new("/nonexistent/holdkit-profiles");
+    let only = crate::list_in(missing).unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!(
+        (only[0].name.as_str(), &only[0].source),
+        ("cornice", &Source::BuiltIn)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for f in [
+        "ledger.toml",
+        "cornice.toml",
+        "Not A Name.toml",
+        "notes.txt",
+    ] {
+        std::fs::write(dir.path().join(f), MINIMAL).unwrap();
+    }
+    let listed = crate::list_in(dir.path()).unwrap();
+    let names: Vec<(&str, bool)> = listed
+        .iter()
+        .map(|l| (l.name.as_str(), l.source == Source::BuiltIn))
+        .collect();
+    assert_eq!(names, [("cornice", false), ("ledger", false)]);
+}
+
+#[test]
 fn the_committed_schema_is_the_generated_one() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/profile.schema.json");
     let generated = crate::format::schema_text();

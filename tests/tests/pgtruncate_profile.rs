@@ -443,6 +443,22 @@ fn profiles_root_must_not_trust_are_refused_before_they_are_read() {
     assert!(out.status.success(), "{out:?}");
     expect_refused(&files, &db, &link, "is a symlink made by nobody");
 
+    // By name too: a file in the profile directory that root must not trust is refused,
+    // never passed over for the built-in profile of the same name.
+    let named = files.profile_dir().join("cornice.toml");
+    std::fs::write(&named, greedy_profile()).unwrap();
+    chown(&named, NOBODY);
+    let before = state(&db);
+    let run = pgt(&files, &["-d", &db.url(), "--preset", "cornice"]);
+    run.expect_code(3);
+    let err = report(&run).error.unwrap();
+    assert!(
+        err.message.contains("is owned by nobody"),
+        "{}",
+        err.message
+    );
+    assert_eq!(state(&db), before);
+
     // A hard link to root's profile in nobody's directory (made here by root: the
     // kernel's protected_hardlinks may or may not stop nobody, the tool must not care).
     let hard = files.attacker_dir().join("hard.toml");

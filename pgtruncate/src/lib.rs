@@ -53,8 +53,8 @@ pub struct Cli {
     /// in: cornice) or a FILE (a path with a '/' or ending in .toml)
     #[arg(long, value_name = "NAME|FILE")]
     pub preset: Option<String>,
-    /// Add what the profile's include NAME names: groups, and maybe the tables in no group
-    /// (repeatable)
+    /// Add the profile's include NAME (its groups, maybe the tables in no group), or else
+    /// its group NAME alone (repeatable)
     #[arg(long, value_name = "NAME")]
     pub include: Vec<String>,
     /// The runbook's flag: the spelling of --include opportunities

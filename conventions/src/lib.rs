@@ -6,7 +6,9 @@
 //! - [`duration`]: `500ms`, `5s`, `2m` style durations; [`human`]: sizes and lists for
 //!   the summary line;
 //! - [`secrets`]: which values are secret and how they are kept out of every output;
-//! - [`cli`]: the `main` harness that ties them together for a clap parser.
+//! - [`cli`]: the `main` harness that ties them together for a clap parser;
+//! - [`unit_name`]: systemd's unit-name rule, for svcctl and for the hold profiles that
+//!   name units.
 //!
 //! Library code here never prints or exits except in [`cli::run`], which is what each
 //! tool's thin `main.rs` calls.
@@ -18,6 +20,7 @@ pub mod error;
 pub mod human;
 pub mod output;
 pub mod secrets;
+pub mod unit_name;
 
 pub use cli::{run, CommonArgs, HasCommonArgs, Tool};
 pub use duration::parse_duration;

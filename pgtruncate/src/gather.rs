@@ -8,7 +8,6 @@ use crate::names::QualifiedName;
 use crate::plan::{self, Origin, Plan};
 use crate::run::{Args, Db};
 use crate::select::{self, Choice, PresetListing};
-use crate::Cli;
 use conventions::ToolError;
 use std::collections::HashMap;
 
@@ -100,7 +99,7 @@ impl Gathered {
 
 /// Reads what the plan rests on and builds the plan. Names that are not tables are left
 /// out of the choice (see [`Gathered::name_problems`]).
-pub(crate) fn gather(db: &mut Db<'_>, cli: &Cli, args: &Args) -> Result<Gathered, ToolError> {
+pub(crate) fn gather(db: &mut Db<'_>, args: &Args) -> Result<Gathered, ToolError> {
     let lookup: Vec<QualifiedName> = args.named.iter().chain(&args.excepted).cloned().collect();
     let found = db.query(|c| catalog::resolve(c, &lookup))?;
     let mut choice = Choice::default();
@@ -115,11 +114,12 @@ pub(crate) fn gather(db: &mut Db<'_>, cli: &Cli, args: &Args) -> Result<Gathered
         }
     }
     let mut listing = PresetListing::default();
-    if let (Some(preset), Some(selection)) = (cli.preset, &args.selection) {
-        let tables = db.query(|c| catalog::schema_tables(c, &cli.schema))?;
-        listing = select::from_preset(&mut choice, preset, selection, &cli.schema, &tables);
+    if let Some((profile, selection)) = &args.preset {
+        let tables = db.query(|c| catalog::schema_tables(c, &args.schema))?;
+        listing = select::from_preset(&mut choice, profile, selection, &args.schema, &tables);
     }
-    select::apply_excepts(&mut choice, &excepted, cli.preset, &cli.schema);
+    let profile = args.preset.as_ref().map(|(p, _)| p);
+    select::apply_excepts(&mut choice, &excepted, profile, &args.schema);
 
     let facts = Facts::gather(db, &choice)?;
     let plan = plan::build(

@@ -23,7 +23,6 @@ pub mod truncate;
 use clap::Parser;
 use conventions::{CommonArgs, HasCommonArgs, Outcome, Output, ToolError};
 use pgconn::ConnTarget;
-use preset::{Group, Preset};
 use report::Report;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -47,24 +46,28 @@ pub struct Cli {
     /// socket, where the server sees root (peer authentication); refused without it
     #[arg(long)]
     pub allow_socket: bool,
-    /// A built-in table catalogue
-    #[arg(long, value_name = "NAME", value_enum)]
-    pub preset: Option<Preset>,
-    /// Add a preset group (repeatable)
-    #[arg(long, value_name = "GROUP", value_enum)]
-    pub include: Vec<Group>,
-    /// The runbook's flag: also the opportunities group (cornice preset)
+    /// A hold profile's table groups: a NAME (/etc/holdkit/profiles/NAME.toml, else built
+    /// in: cornice) or a FILE (a path with a '/' or ending in .toml)
+    #[arg(long, value_name = "NAME|FILE")]
+    pub preset: Option<String>,
+    /// Add the profile's include NAME (its groups, maybe the tables in no group), or else
+    /// its group NAME alone (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub include: Vec<String>,
+    /// The runbook's flag: the spelling of --include opportunities
     #[arg(long)]
     pub include_opportunities: bool,
-    /// The runbook's flag: every application table but the migration bookkeeping
+    /// The runbook's flag: the spelling of --include auth (for cornice: every application
+    /// table but the ones the profile keeps)
     #[arg(long)]
     pub include_auth: bool,
     /// Never truncate TABLE (repeatable)
     #[arg(long, value_name = "TABLE")]
     pub except: Vec<String>,
-    /// Schema of unqualified names and of the preset's tables
-    #[arg(long, value_name = "NAME", default_value = "public")]
-    pub schema: String,
+    /// Schema of unqualified names and of the preset's tables [default: the profile's
+    /// schema, else public]
+    #[arg(long, value_name = "NAME")]
+    pub schema: Option<String>,
     /// Let CASCADE reach tables outside the chosen set (listed in the report)
     #[arg(long)]
     pub allow_cascade: bool,
@@ -99,10 +102,7 @@ pub fn is_system_schema(schema: &str) -> bool {
 
 pub fn run(cli: Cli, out: &Output) -> Outcome {
     let started = Instant::now();
-    let mut report = Report {
-        preset: cli.preset,
-        ..Report::default()
-    };
+    let mut report = Report::default();
     let result = run::execute(&cli, out, &mut report);
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match result {

@@ -3,26 +3,25 @@
 //! which sequences are reset. Pure logic, so it is tested without a database.
 
 use crate::catalog::{Closure, Edge, EdgeKind, Relation, SequenceUse};
-use crate::preset::Group;
 use crate::reset;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// Why a table is in the chosen set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// Named on the command line.
     Named,
-    /// In a selected preset group.
-    Group(Group),
+    /// In a selected group of the profile.
+    Group(String),
     /// In no group, swept in by `--include-auth`.
     Unclassified,
 }
 
 impl Origin {
-    fn group(self) -> Option<Group> {
+    fn group(&self) -> Option<String> {
         match self {
-            Origin::Group(g) => Some(g),
+            Origin::Group(g) => Some(g.clone()),
             _ => None,
         }
     }
@@ -33,7 +32,7 @@ impl Origin {
 pub struct KeptTable {
     pub oid: u32,
     pub reason: String,
-    pub group: Option<Group>,
+    pub group: Option<String>,
     /// `--except` and migration bookkeeping: not even `--allow-cascade` may reach it.
     pub absolute: bool,
 }
@@ -43,7 +42,7 @@ pub struct KeptTable {
 pub struct Entry {
     pub oid: u32,
     pub table: String,
-    pub group: Option<Group>,
+    pub group: Option<String>,
     pub bytes_before: i64,
     pub rows_estimate: Option<i64>,
     pub partitions: Option<usize>,
@@ -284,7 +283,7 @@ pub fn build(
         } else {
             plan.cascaded.push(Entry {
                 via: via_of.get(&root).cloned(),
-                group: kept_by_oid.get(&root).and_then(|k| k.group),
+                group: kept_by_oid.get(&root).and_then(|k| k.group.clone()),
                 reason: kept_by_oid.get(&root).map(|k| k.reason.clone()),
                 ..entry
             });
@@ -301,7 +300,7 @@ pub fn build(
     for k in kept_outside {
         plan.kept.push(Entry {
             reason: Some(k.reason.clone()),
-            group: k.group,
+            group: k.group.clone(),
             ..entry_for(k.oid, &[k.oid], relations, &name)
         });
     }
@@ -458,7 +457,7 @@ mod tests {
                 fk(2, 3, "digest_audit_fkey"),
             ],
         };
-        let chosen = BTreeMap::from([(1, Origin::Group(Group::Runtime))]);
+        let chosen = BTreeMap::from([(1, Origin::Group("runtime".into()))]);
         let kept = vec![KeptTable {
             oid: 3,
             reason: "unclassified".into(),
@@ -517,7 +516,7 @@ mod tests {
             members: [1, 2].into(),
             edges: vec![inh(1, 2)],
         };
-        let chosen = BTreeMap::from([(1, Origin::Group(Group::Runtime))]);
+        let chosen = BTreeMap::from([(1, Origin::Group("runtime".into()))]);
         let kept = vec![KeptTable {
             oid: 2,
             reason: "unclassified".into(),

@@ -11,7 +11,6 @@ use crate::errors::{act_error, changed_error, interrupted_error};
 use crate::gather::{self, Gathered};
 use crate::run::{Args, Db};
 use crate::truncate::{self, LockRequest};
-use crate::Cli;
 use conventions::ToolError;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -26,7 +25,6 @@ pub(crate) struct Verified {
 /// back); on any error it has been rolled back and nothing was touched.
 pub(crate) fn lock_and_recheck(
     db: &mut Db<'_>,
-    cli: &Cli,
     args: &Args,
     session: &SessionInfo,
     planned: &Gathered,
@@ -52,7 +50,7 @@ pub(crate) fn lock_and_recheck(
             args.statement_timeout,
         )
     })?;
-    let verified = recheck(db, cli, args, planned);
+    let verified = recheck(db, args, planned);
     if verified.is_err() {
         if db.interrupt.received().is_some() {
             db.interrupt.disarm();
@@ -62,14 +60,9 @@ pub(crate) fn lock_and_recheck(
     verified
 }
 
-fn recheck(
-    db: &mut Db<'_>,
-    cli: &Cli,
-    args: &Args,
-    planned: &Gathered,
-) -> Result<Verified, ToolError> {
+fn recheck(db: &mut Db<'_>, args: &Args, planned: &Gathered) -> Result<Verified, ToolError> {
     let held = db.query(catalog::held_locks)?;
-    let now = gather::gather(db, cli, args)?;
+    let now = gather::gather(db, args)?;
     // The planned tables as they are now, wherever the new plan leaves them.
     let oids: Vec<u32> = planned.facts.relations.keys().copied().collect();
     let again = db.query(|c| catalog::relations(c, &oids))?;

@@ -8,7 +8,7 @@ impl From<&Entry> for TableEntry {
     fn from(e: &Entry) -> Self {
         TableEntry {
             table: e.table.clone(),
-            group: e.group,
+            group: e.group.clone(),
             bytes_before: e.bytes_before,
             bytes_after: None,
             rows_estimate: e.rows_estimate,

@@ -9,7 +9,7 @@ use crate::gather::{self, Facts};
 use crate::interrupt::Interrupt;
 use crate::names::QualifiedName;
 use crate::plan::Plan;
-use crate::preset::Selection;
+use crate::preset::{self, Profile, Selection};
 use crate::recheck::{self, Verified};
 use crate::report::{Report, TableEntry};
 use crate::truncate::{self, Finish};
@@ -33,7 +33,9 @@ const CONNECT_POLL: Duration = Duration::from_millis(50);
 /// Everything but the envelope. Returns whether something changed (or would).
 pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bool, ToolError> {
     let args = Args::check(cli)?;
-    if let Some(sel) = &args.selection {
+    if let Some((profile, sel)) = &args.preset {
+        report.preset = Some(profile.name.clone());
+        report.profile = Some(preset::info(profile));
         report.groups = sel.groups.clone();
     }
     let interrupt = Interrupt::install()
@@ -46,7 +48,7 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
             db.url
         )));
     }
-    let planned = gather::gather(&mut db, cli, &args)?;
+    let planned = gather::gather(&mut db, &args)?;
     if let Some(e) = planned.name_problems(&db.url) {
         return Err(e);
     }
@@ -76,7 +78,7 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
         plan.roots.len(),
         db.url
     ));
-    let verified = recheck::lock_and_recheck(&mut db, cli, &args, &session, &planned)?;
+    let verified = recheck::lock_and_recheck(&mut db, &args, &session, &planned)?;
     // The transaction is open, the locks held, the plan verified: steps that must see
     // the tables exactly as they will be emptied go here.
     act(&mut db, &args, &verified)?;
@@ -94,7 +96,10 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
 pub(crate) struct Args {
     pub named: Vec<QualifiedName>,
     pub excepted: Vec<QualifiedName>,
-    pub selection: Option<Selection>,
+    /// `--preset`: the profile and what the include flags select from it.
+    pub preset: Option<(Profile, Selection)>,
+    /// `--schema`, else the profile's, else public.
+    pub schema: String,
     pub lock_timeout: Duration,
     /// `--lock-timeout` plus `--statement-timeout`, so the lock wait never trips it.
     pub statement_timeout: Duration,
@@ -127,23 +132,28 @@ impl Args {
             && (!cli.include.is_empty() || cli.include_opportunities || cli.include_auth)
         {
             return Err(ToolError::usage(
-                "--include, --include-opportunities and --include-auth choose preset groups: add --preset cornice",
+                "--include, --include-opportunities and --include-auth choose a profile's groups: add --preset NAME|FILE (built in: cornice)",
             ));
         }
-        if cli.schema.is_empty() {
+        if cli.schema.as_deref() == Some("") {
             return Err(ToolError::usage(
                 "--schema is empty: give a schema name such as public",
             ));
         }
-        if cli.preset.is_some() && is_system_schema(&cli.schema) {
+        let preset = preset::load(cli)?;
+        let schema = match (&cli.schema, &preset) {
+            (Some(s), _) => s.clone(),
+            (None, Some((p, _))) => p.tables.schema.clone(),
+            (None, None) => profile::DEFAULT_SCHEMA.to_string(),
+        };
+        if preset.is_some() && is_system_schema(&schema) {
             return Err(ToolError::refused(format!(
-                "--schema {} is a system schema, which no preset ever truncates: give the application's schema (default public); nothing was truncated",
-                cli.schema
+                "schema {schema} (--schema, else the profile's) is a system schema, which no preset ever truncates: give the application's schema; nothing was truncated"
             )));
         }
         let parse_all = |list: &[String]| -> Result<Vec<QualifiedName>, ToolError> {
             list.iter()
-                .map(|t| QualifiedName::parse(t, &cli.schema).map_err(ToolError::usage))
+                .map(|t| QualifiedName::parse(t, &schema).map_err(ToolError::usage))
                 .collect()
         };
         let named = parse_all(&cli.tables)?;
@@ -153,13 +163,11 @@ impl Args {
                 "{sys} is in a system schema, which pgtruncate never truncates; nothing was truncated"
             )));
         }
-        let selection = cli
-            .preset
-            .map(|p| Selection::new(p, &cli.include, cli.include_opportunities, cli.include_auth));
         Ok(Args {
             named,
             excepted,
-            selection,
+            preset,
+            schema,
             lock_timeout: cli.lock_timeout,
             statement_timeout,
         })

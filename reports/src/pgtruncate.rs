@@ -4,56 +4,16 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// A built-in table catalogue (`--preset`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "snake_case")]
-pub enum Preset {
-    /// The Cornice server's tables, in the groups of its hibernate runbook.
-    Cornice,
-}
-
-/// A group of a preset's tables (`--include GROUP`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "snake_case")]
-pub enum Group {
-    /// Disk-heavy runtime data: what the runbook clears by default.
-    Runtime,
-    /// The opportunities catalog (`--include-opportunities`).
-    Opportunities,
-    /// Users, profiles and secrets (`--include-auth`).
-    Auth,
-    /// Market and arbitrage catalogs.
-    Catalogs,
-}
-
-impl Preset {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Preset::Cornice => "cornice",
-        }
-    }
-}
-
-impl Group {
-    pub const ALL: [Group; 4] = [
-        Group::Runtime,
-        Group::Opportunities,
-        Group::Auth,
-        Group::Catalogs,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Group::Runtime => "runtime",
-            Group::Opportunities => "opportunities",
-            Group::Auth => "auth",
-            Group::Catalogs => "catalogs",
-        }
-    }
+/// The hold profile a `--preset` run followed: which one, read from where, which text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileInfo {
+    /// The profile's name (a file's stem when given by path).
+    pub name: String,
+    /// `built-in`, or the path of the profile file read.
+    pub source: String,
+    /// SHA-256 of the profile's text, hex.
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -61,9 +21,13 @@ impl Group {
 pub struct Report {
     /// The connection as a URL, without its password; null before it is known.
     pub database: Option<String>,
-    pub preset: Option<Preset>,
-    /// The preset groups chosen.
-    pub groups: Vec<Group>,
+    /// The profile's name (`--preset NAME|FILE`); null without a preset.
+    pub preset: Option<String>,
+    /// The profile followed; null without a preset.
+    #[serde(default)]
+    pub profile: Option<ProfileInfo>,
+    /// The profile's groups chosen, in the profile's order.
+    pub groups: Vec<String>,
     /// The TRUNCATE run (or, in a dry run, that would run); null when nothing is to do.
     pub statement: Option<String>,
     /// The tables chosen, emptied (or that would be).
@@ -72,9 +36,10 @@ pub struct Report {
     pub cascaded: Vec<TableEntry>,
     /// Tables left alone, each with its reason.
     pub kept: Vec<TableEntry>,
-    /// Preset tables this database does not have (skipped).
+    /// Tables of the profile's groups this database does not have (skipped).
     pub missing: Vec<String>,
-    /// Tables of the schema in no preset group (kept, unless `--include-auth`).
+    /// Tables of the schema in no profile group and not in its `keep` (kept, unless an
+    /// include adds the unclassified tables, as cornice's `--include-auth` does).
     pub unclassified: Vec<String>,
     pub sequences_reset: Vec<String>,
     /// Sequences of the emptied tables that are not reset: named only in a column
@@ -94,7 +59,8 @@ pub struct TableEntry {
     /// schema.table, quoted where needed (the form pgtruncate takes back as an argument).
     pub table: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<Group>,
+    /// The profile group the table is in.
+    pub group: Option<String>,
     /// `pg_total_relation_size` before, partitions summed.
     pub bytes_before: i64,
     /// The same after the commit; null in a dry run and for kept tables.

@@ -1,6 +1,8 @@
 //! The committed schemas are exactly what the report types generate, and no field of the
 //! current schema_version was renamed or retyped: adding a field keeps schema_version,
-//! anything else must bump it (and freeze a new baseline).
+//! and so does widening a closed set of string values to any string (every value the
+//! baseline allowed keeps its meaning; pgtruncate's profile and group names did this when
+//! profiles became data); anything else must bump it (and freeze a new baseline).
 //!
 //! After changing a report type: `HOLDKIT_WRITE_SCHEMAS=1 cargo test -p reports --test
 //! schemas` writes schemas/*.schema.json; a rename or retype also needs SCHEMA_VERSION
@@ -54,6 +56,68 @@ fn committed_hold_record_schema_is_the_generated_one() {
         "{} differs from what HoldRecord generates: run HOLDKIT_WRITE_SCHEMAS=1 cargo test -p reports --test schemas and commit the result",
         path.display()
     );
+}
+
+/// The JSON types a field's value may take, string constants counted as strings, when the
+/// value is a plain scalar (no properties, no items); `None` otherwise.
+fn scalar_types(node: &Value, defs: &Value) -> Option<Vec<String>> {
+    let node = resolve(node, defs);
+    if !node["properties"].is_null() || !node["items"].is_null() {
+        return None;
+    }
+    let mut types = Vec::new();
+    match &node["type"] {
+        Value::String(t) => types.push(t.clone()),
+        Value::Array(ts) => types.extend(ts.iter().filter_map(|t| t.as_str().map(String::from))),
+        _ => {}
+    }
+    if node["const"].is_string() || node["enum"].is_array() {
+        types.push("string".into());
+    }
+    for key in ["anyOf", "oneOf"] {
+        for alt in node[key].as_array().into_iter().flatten() {
+            types.extend(scalar_types(alt, defs)?);
+        }
+    }
+    types.sort();
+    types.dedup();
+    (!types.is_empty()).then_some(types)
+}
+
+/// Whether `was` -> `is` only widens a closed set of strings to any string.
+fn widens_strings(was: &Value, is: &Value, defs_was: &Value, defs_is: &Value) -> bool {
+    let closed = |n: &Value, defs: &Value| shape(n, defs).contains("const=");
+    match (scalar_types(was, defs_was), scalar_types(is, defs_is)) {
+        (Some(a), Some(b)) => a == b && closed(was, defs_was) && !closed(is, defs_is),
+        _ => false,
+    }
+}
+
+/// The node of a field path (`.a.b[].c`), as `fields` walks it.
+fn node_at<'a>(schema: &'a Value, defs: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut node = schema;
+    for part in path.split('.').skip(1) {
+        let (name, arrays) = match part.find('[') {
+            Some(i) => (&part[..i], part[i..].matches("[]").count()),
+            None => (part, 0),
+        };
+        node = find_property(node, defs, name)?;
+        for _ in 0..arrays {
+            node = &resolve(node, defs)["items"];
+        }
+    }
+    Some(node)
+}
+
+fn find_property<'a>(node: &'a Value, defs: &'a Value, name: &str) -> Option<&'a Value> {
+    let node = resolve(node, defs);
+    if let Some(p) = node["properties"].get(name) {
+        return Some(p);
+    }
+    ["anyOf", "oneOf"]
+        .iter()
+        .flat_map(|k| node[*k].as_array().into_iter().flatten())
+        .find_map(|alt| find_property(alt, defs, name))
 }
 
 /// Every field path of a schema, with the shape of its value (types, refs, consts),
@@ -130,15 +194,27 @@ fn no_field_of_this_schema_version_was_renamed_or_retyped() {
                 path.display()
             )
         });
-        let baseline = fields(&serde_json::from_str(&text).unwrap());
-        let now = fields(&schema::for_tool(tool));
+        let baseline_schema: Value = serde_json::from_str(&text).unwrap();
+        let now_schema = schema::for_tool(tool);
+        let baseline = fields(&baseline_schema);
+        let now = fields(&now_schema);
+        let widened = |field: &str| {
+            let (dw, di) = (&baseline_schema["$defs"], &now_schema["$defs"]);
+            match (
+                node_at(&baseline_schema, dw, field),
+                node_at(&now_schema, di, field),
+            ) {
+                (Some(w), Some(i)) => widens_strings(w, i, dw, di),
+                _ => false,
+            }
+        };
         for (field, was) in &baseline {
             match now.get(field) {
                 None => panic!(
                     "{}: field {field} of schema_version {SCHEMA_VERSION} is gone (renamed?): bump SCHEMA_VERSION",
                     tool.name()
                 ),
-                Some(is) if is != was => panic!(
+                Some(is) if is != was && !widened(field) => panic!(
                     "{}: field {field} changed type ({was} -> {is}): bump SCHEMA_VERSION",
                     tool.name()
                 ),
@@ -154,4 +230,19 @@ fn the_walk_sees_nested_fields() {
     assert!(f.contains_key(".changes[].action"), "{f:?}");
     assert!(f.contains_key(".error.kind"), "{f:?}");
     assert!(f.contains_key(".values_by_reader.systemd"), "{f:?}");
+}
+
+#[test]
+fn a_closed_set_of_strings_may_widen_to_any_string_and_nothing_else_passes() {
+    let defs = serde_json::json!({});
+    let was = serde_json::json!({"anyOf": [{"oneOf": [{"type": "string", "const": "a"}]}, {"type": "null"}]});
+    let is = serde_json::json!({"type": ["string", "null"]});
+    assert!(widens_strings(&was, &is, &defs, &defs));
+    // Narrowing, or a string becoming a number, is a retype.
+    assert!(!widens_strings(&is, &was, &defs, &defs));
+    let number = serde_json::json!({"type": ["integer", "null"]});
+    assert!(!widens_strings(&was, &number, &defs, &defs));
+    // A plain string that stays a plain string is no widening (and no change).
+    let plain = serde_json::json!({"type": "string"});
+    assert!(!widens_strings(&plain, &plain, &defs, &defs));
 }

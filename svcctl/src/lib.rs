@@ -6,7 +6,8 @@ pub mod dbus;
 pub mod report;
 pub mod state;
 pub mod systemctl;
-pub mod unit_name;
+/// The unit-name rule lives in `conventions`, shared with the hold profiles.
+pub use conventions::unit_name;
 pub mod verbs;
 
 use clap::Parser;

@@ -22,14 +22,12 @@ options:
     type: list
     elements: str
   preset:
-    description: A built-in table catalogue.
+    description: A hold profile's table groups, by name (C(/etc/holdkit/profiles/NAME.toml), else built in, C(cornice)) or by path.
     type: str
-    choices: [cornice]
   include:
-    description: Preset groups to add.
+    description: The profile's includes (or single groups) to add, e.g. C(opportunities) or C(auth) for cornice.
     type: list
     elements: str
-    choices: [runtime, opportunities, auth, catalogs]
     default: []
   except:
     description: Tables never truncated.
@@ -99,9 +97,8 @@ from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
 def main():
     argument_spec = dict(
         tables=dict(type="list", elements="str"),
-        preset=dict(type="str", choices=["cornice"]),
-        include=dict(type="list", elements="str", default=[],
-                     choices=["runtime", "opportunities", "auth", "catalogs"]),
+        preset=dict(type="str"),
+        include=dict(type="list", elements="str", default=[]),
         env_file=dict(type="path"),
         database_url=dict(type="str", no_log=True),
         allow_cascade=dict(type="bool", default=False),

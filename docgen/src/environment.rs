@@ -7,7 +7,7 @@
 /// The variables the shared harness (conventions) reads, for every tool.
 const COMMON: [(&str, &str); 2] = [
     ("NO_COLOR", "Set and not empty: no colour on stderr."),
-    ("TERM", "dumb: no colour on stderr."),
+    ("TERM", "Set to dumb: no colour on stderr."),
 ];
 
 /// The variables `tool` reads, each with what it does.

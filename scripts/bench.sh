@@ -17,23 +17,23 @@
 #   --quick  one run of each comparison on small data (a smoke test, not a measurement)
 # Needs root (the systemd sandbox). Not part of scripts/test.sh: timings belong here.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
 runs=10
 warmup=1
 rows=72000        # rows per runtime table: about 150 MB of Cornice-like data (151 MiB)
-quick=false
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) quick=true; runs=1; warmup=0; rows=500 ;;
+    --quick) runs=1; warmup=0; rows=500 ;;
     --runs) runs=${2:?}; shift ;;
     *) echo "usage: scripts/bench.sh [--quick] [--runs N]" >&2; exit 2 ;;
   esac
   shift
 done
 
-ensure_packages
+ensure_test_packages
 say "building (release)"
 cargo build --release --workspace --bins --quiet
 bin="$REPO_ROOT/target/release"

@@ -4,6 +4,7 @@
 //! cascade would reach in one recursive catalogue query, refuse to reach kept tables,
 //! check privileges, then one transaction: lock, re-check, one TRUNCATE, commit.
 
+mod archive;
 pub mod catalog;
 pub mod connect;
 pub mod conninfo;
@@ -77,6 +78,19 @@ pub struct Cli {
     /// How long a statement may run beyond the lock wait
     #[arg(long, value_name = "DUR", default_value = "1m", value_parser = conventions::parse_duration)]
     pub statement_timeout: Duration,
+    /// First write every row to be emptied into FILE, durably, in the same transaction:
+    /// a pg_dump-style SQL script (FILE.sql.gz gzip, FILE.sql plain) that --undo or
+    /// `gunzip -c FILE | psql -1 -v ON_ERROR_STOP=1` restores; FILE must not exist
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// Put back an archive written by --archive (the tables must be empty), instead of
+    /// truncating; with --dry-run, check it and the tables and change nothing
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["tables", "preset", "include", "include_opportunities", "include_auth", "except", "allow_cascade", "allow_triggers", "archive"]
+    )]
+    pub undo: Option<PathBuf>,
     /// Report what would be truncated; change nothing
     #[arg(long)]
     pub dry_run: bool,

@@ -32,6 +32,12 @@ const CONNECT_POLL: Duration = Duration::from_millis(50);
 /// Everything but the envelope. Returns whether something changed (or would).
 pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bool, ToolError> {
     let args = Args::check(cli)?;
+    // An archive to put back is read and checked whole before anything connects.
+    let undo = cli
+        .undo
+        .as_deref()
+        .map(|path| crate::archive::undo::Checked::open(path, report))
+        .transpose()?;
     if let Some(sel) = &args.selection {
         report.groups = sel.groups.clone();
     }
@@ -44,6 +50,10 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
             "{} is a hot standby (in recovery) and cannot be written: run pgtruncate against the primary; nothing was truncated",
             db.url
         )));
+    }
+    if let Some(archive) = undo {
+        let limits = (args.lock_timeout, args.statement_timeout);
+        return archive.restore(&mut db.conn, &interrupt, limits, cli.dry_run, out, report);
     }
     let mut choice = Choice::default();
     let excepted = resolve_names(&mut db, &args, &mut choice)?;
@@ -74,6 +84,7 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
             report.warnings.push(w);
         }
     }
+    let mut archive = prepare_archive(cli, &mut db, &plan, &facts, out, report)?;
     if let Some(signal) = interrupt.received() {
         return Err(interrupted_error(signal, &[], &facts.relations));
     }
@@ -86,7 +97,10 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
         plan.roots.len(),
         db.url
     ));
-    act(&mut db, &args, &session, &plan, &facts)?;
+    act(&mut db, &args, &session, &plan, &facts, archive.as_mut())?;
+    if let Some(job) = &archive {
+        report.archive = job.report();
+    }
     if interrupt.received().is_some() {
         let w = "an interrupt arrived after the TRUNCATE had committed: the tables were emptied";
         out.warn(w);
@@ -125,7 +139,7 @@ impl Args {
                 "--lock-timeout plus --statement-timeout must stay under 24 days",
             ));
         }
-        if cli.tables.is_empty() && cli.preset.is_none() {
+        if cli.tables.is_empty() && cli.preset.is_none() && cli.undo.is_none() {
             return Err(ToolError::usage(
                 "nothing to truncate: name the tables, or choose a --preset (built in: cornice)",
             ));
@@ -540,6 +554,47 @@ fn finish_without_acting(
     None
 }
 
+/// `--archive`: checked before anything is locked; `None` without it, or with nothing
+/// to empty (then nothing is written).
+fn prepare_archive(
+    cli: &Cli,
+    db: &mut Db<'_>,
+    plan: &Plan,
+    facts: &Facts,
+    out: &Output,
+    report: &mut Report,
+) -> Result<Option<crate::archive::write::Job>, ToolError> {
+    let Some(path) = &cli.archive else {
+        return Ok(None);
+    };
+    if plan.roots.is_empty() || !plan.would_change {
+        let w = format!(
+            "no archive written to {}: there are no rows to empty",
+            path.display()
+        );
+        out.warn(&w);
+        report.warnings.push(w);
+        return Ok(None);
+    }
+    let mut reset: Vec<QualifiedName> = facts
+        .sequences
+        .iter()
+        .filter(|s| s.link == catalog::SequenceLink::Owned)
+        .map(|s| s.name.clone())
+        .collect();
+    reset.sort();
+    reset.dedup();
+    let (job, planned) = crate::archive::write::Job::prepare(
+        path,
+        &mut db.conn.client,
+        &plan.members,
+        reset,
+        db.url.clone(),
+    )?;
+    report.archive = Some(planned);
+    Ok(Some(job))
+}
+
 /// The one transaction.
 fn act(
     db: &mut Db<'_>,
@@ -547,6 +602,7 @@ fn act(
     session: &SessionInfo,
     plan: &Plan,
     facts: &Facts,
+    archive: Option<&mut crate::archive::write::Job>,
 ) -> Result<(), ToolError> {
     let table_list = plan
         .roots
@@ -561,7 +617,8 @@ fn act(
         lock_timeout: args.lock_timeout,
         statement_timeout: args.statement_timeout,
     };
-    truncate::execute(&mut db.conn, session.pid, &act, db.interrupt).map_err(|e| {
+    let hook = archive.map(|j| j as &mut dyn truncate::BeforeTruncate);
+    truncate::execute(&mut db.conn, session.pid, &act, db.interrupt, hook).map_err(|e| {
         act_error(
             e,
             &facts.relations,

@@ -31,6 +31,14 @@ pub struct Act<'a> {
     pub statement_timeout: Duration,
 }
 
+/// Work done inside the transaction once the closure is locked and re-checked, right
+/// before the TRUNCATE (the archive): an error rolls the transaction back.
+pub(crate) trait BeforeTruncate {
+    fn run(&mut self, client: &mut postgres::Client) -> Result<(), crate::archive::ArchiveError>;
+    /// The TRUNCATE was rolled back after `run` succeeded: undo what `run` left.
+    fn rolled_back(&mut self);
+}
+
 /// Why nothing was truncated.
 #[derive(Debug)]
 pub enum ActError {
@@ -51,14 +59,17 @@ pub enum ActError {
     /// A statement ran past the statement timeout.
     StatementTimeout,
     Db(postgres::Error),
+    /// The archive could not be written.
+    Archive(crate::archive::ArchiveError),
 }
 
 /// Runs the transaction. On any error it has been rolled back: nothing was touched.
-pub fn execute(
+pub(crate) fn execute(
     conn: &mut Connection,
     session_pid: i32,
     act: &Act<'_>,
     interrupt: &Interrupt,
+    mut before: Option<&mut dyn BeforeTruncate>,
 ) -> Result<(), ActError> {
     let members: Vec<u32> = act.members.iter().copied().collect();
     let begin = format!(
@@ -115,10 +126,27 @@ pub fn execute(
         return Err(interrupted(conn, signal, Vec::new(), &members, interrupt));
     }
 
+    if let Some(hook) = before.as_mut() {
+        if let Err(e) = hook.run(&mut conn.client) {
+            rollback(conn);
+            if let Some(signal) = interrupt.received() {
+                return Err(interrupted(conn, signal, Vec::new(), &members, interrupt));
+            }
+            return Err(ActError::Archive(e));
+        }
+    }
+
     // TRUNCATE and COMMIT in one message: a failing TRUNCATE skips the COMMIT.
     let statement = format!("TRUNCATE TABLE {} RESTART IDENTITY; COMMIT", act.table_list);
     if let Err(e) = conn.client.batch_execute(&statement) {
         rollback(conn);
+        // The server refused: the transaction is rolled back. (A lost connection leaves
+        // the COMMIT's outcome unknown, and what the hook wrote with it.)
+        if e.as_db_error().is_some() {
+            if let Some(hook) = before.as_mut() {
+                hook.rolled_back();
+            }
+        }
         return Err(fail(conn, e, Vec::new(), &members, interrupt));
     }
     interrupt.disarm();

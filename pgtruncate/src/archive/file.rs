@@ -119,8 +119,8 @@ impl Destination {
             let Some(pid) = partial_pid(&name) else {
                 continue;
             };
-            let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-                != Err(Errno::ESRCH);
+            let alive =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) != Err(Errno::ESRCH);
             if alive {
                 continue;
             }
@@ -135,11 +135,15 @@ impl Destination {
     /// The temp file, created exclusively and 0600.
     pub fn create(&self) -> Result<ArchiveFile<'_>, ArchiveError> {
         let tmp = self.temp_name();
-        let file = self.loc.dir.create_new(&tmp, 0o600).map_err(|e| ArchiveError::Write {
-            path: self.loc.dir.entry_path(&tmp),
-            doing: "create the temp file of",
-            err: io::Error::from(e),
-        })?;
+        let file = self
+            .loc
+            .dir
+            .create_new(&tmp, 0o600)
+            .map_err(|e| ArchiveError::Write {
+                path: self.loc.dir.entry_path(&tmp),
+                doing: "create the temp file of",
+                err: io::Error::from(e),
+            })?;
         let tee = Tee {
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
             hasher: Sha256::new(),

@@ -183,10 +183,19 @@ pub(crate) enum FormatError {
 impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FormatError::NotAnArchive => write!(f, "it does not start like an archive written by pgtruncate --archive"),
+            FormatError::NotAnArchive => write!(
+                f,
+                "it does not start like an archive written by pgtruncate --archive"
+            ),
             FormatError::Line { line, problem } => write!(f, "line {line} {problem}"),
-            FormatError::Cut => write!(f, "it ends before its trailer is complete (a cut or partial file)"),
-            FormatError::Checksum => write!(f, "its content does not match the checksum in its trailer (edited or damaged)"),
+            FormatError::Cut => write!(
+                f,
+                "it ends before its trailer is complete (a cut or partial file)"
+            ),
+            FormatError::Checksum => write!(
+                f,
+                "its content does not match the checksum in its trailer (edited or damaged)"
+            ),
             FormatError::Inconsistent(what) => write!(f, "{what}"),
         }
     }
@@ -302,7 +311,9 @@ impl Parser {
     pub fn next<R: BufRead>(&mut self, input: &mut R) -> Result<Option<Event<'_>>, ParseError> {
         let produced = loop {
             self.buf.clear();
-            let n = input.read_until(b'\n', &mut self.buf).map_err(ParseError::Io)?;
+            let n = input
+                .read_until(b'\n', &mut self.buf)
+                .map_err(ParseError::Io)?;
             if n == 0 {
                 return Ok(None);
             }
@@ -321,7 +332,9 @@ impl Parser {
                 let (t, c, _) = self.tables.last().expect("a COPY line was just read");
                 Event::Copy(t, c)
             }
-            Produced::Setval => Event::Setval(self.sequences.last().expect("a setval was just read")),
+            Produced::Setval => {
+                Event::Setval(self.sequences.last().expect("a setval was just read"))
+            }
         }))
     }
 
@@ -393,7 +406,8 @@ impl Parser {
         let header = &mut self.header;
         let comment = comment.strip_prefix(' ').unwrap_or(comment);
         if let Some(rest) = comment.strip_prefix("table: ") {
-            let (name, rest) = take_qualified(rest).ok_or_else(|| bad_at(line, "names no table"))?;
+            let (name, rest) =
+                take_qualified(rest).ok_or_else(|| bad_at(line, "names no table"))?;
             let rows = rest
                 .strip_prefix(" rows ")
                 .and_then(|n| n.parse::<u64>().ok())
@@ -433,7 +447,9 @@ impl Parser {
         }
         if let Some((table, columns)) = parse_copy_line(text) {
             if !self.header.tables.iter().any(|(t, _)| *t == table) {
-                return self.bad(format!("copies into {table}, which the header does not list"));
+                return self.bad(format!(
+                    "copies into {table}, which the header does not list"
+                ));
             }
             if self.tables.iter().any(|(t, _, _)| *t == table) {
                 return self.bad(format!("copies into {table} a second time"));

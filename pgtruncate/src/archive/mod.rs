@@ -44,15 +44,9 @@ pub(crate) fn compression_of(path: &Path, flag: &str) -> Result<Compression, Too
 #[derive(Debug)]
 pub enum ArchiveError {
     /// A query or a COPY failed.
-    Db {
-        doing: String,
-        err: postgres::Error,
-    },
+    Db { doing: String, err: postgres::Error },
     /// Reading a COPY's rows failed other than with the server's error.
-    Read {
-        doing: String,
-        err: std::io::Error,
-    },
+    Read { doing: String, err: std::io::Error },
     /// A relation whose rows COPY cannot read on its own (a foreign table).
     Unsupported { table: String },
     /// Writing or syncing the file failed (a full disk, an I/O error).

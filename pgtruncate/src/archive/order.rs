@@ -21,8 +21,13 @@ pub(crate) struct Key {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Order {
     /// Groups in load order; `deferred`: a cycle of deferrable keys, checked at commit.
-    Ok { groups: Vec<u32>, deferred: bool },
-    Cycle { constraints: Vec<String> },
+    Ok {
+        groups: Vec<u32>,
+        deferred: bool,
+    },
+    Cycle {
+        constraints: Vec<String>,
+    },
 }
 
 /// Orders `groups` (given in a stable order, e.g. by name, which ties keep) so that each
@@ -90,8 +95,14 @@ fn topological(groups: &[u32], keys: &[&Key]) -> (Vec<u32>, BTreeSet<u32>) {
     let mut depends_on: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
     let mut needed_by: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
     for k in keys {
-        depends_on.entry(k.referencing).or_default().insert(k.referenced);
-        needed_by.entry(k.referenced).or_default().insert(k.referencing);
+        depends_on
+            .entry(k.referencing)
+            .or_default()
+            .insert(k.referenced);
+        needed_by
+            .entry(k.referenced)
+            .or_default()
+            .insert(k.referencing);
     }
     let mut waiting: BTreeMap<u32, usize> = groups
         .iter()
@@ -166,7 +177,12 @@ mod tests {
 
     #[test]
     fn a_cycle_is_refused_unless_every_key_in_it_is_deferrable() {
-        let cycle = [key(1, 2, false), key(2, 3, false), key(3, 1, true), key(4, 1, false)];
+        let cycle = [
+            key(1, 2, false),
+            key(2, 3, false),
+            key(3, 1, true),
+            key(4, 1, false),
+        ];
         assert_eq!(
             restore_order(&[1, 2, 3, 4], &cycle),
             Order::Ok {
@@ -181,7 +197,12 @@ mod tests {
                 constraints: vec!["fk_1_2".into(), "fk_2_1".into()]
             }
         );
-        let deferrable = [key(1, 2, true), key(2, 1, true), key(3, 1, false), key(4, 5, false)];
+        let deferrable = [
+            key(1, 2, true),
+            key(2, 1, true),
+            key(3, 1, false),
+            key(4, 5, false),
+        ];
         assert_eq!(
             restore_order(&[1, 2, 3, 4, 5], &deferrable),
             Order::Ok {

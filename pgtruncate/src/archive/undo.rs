@@ -115,8 +115,7 @@ impl Checked {
             format::parse(text).map_err(|e| refusal(&shown, e))?
         };
         // Whatever the decoder left unread still counts for the file's digest.
-        io::copy(&mut raw, &mut io::sink())
-            .map_err(|e| ToolError::io(&shown, "read", &e))?;
+        io::copy(&mut raw, &mut io::sink()).map_err(|e| ToolError::io(&shown, "read", &e))?;
         report.archive = Some(Archive {
             path: shown.clone(),
             compression,
@@ -181,7 +180,12 @@ impl Checked {
             ))
             .map_err(|e| failure("starting the transaction", &e))?;
         let tables = self.check_targets(client)?;
-        let list: Vec<String> = self.manifest.tables.iter().map(|(t, _, _)| t.sql()).collect();
+        let list: Vec<String> = self
+            .manifest
+            .tables
+            .iter()
+            .map(|(t, _, _)| t.sql())
+            .collect();
         if !list.is_empty() {
             client
                 .batch_execute(&format!(
@@ -214,8 +218,12 @@ impl Checked {
     /// Every table and sequence of the archive must exist as what it was (exit 4 when
     /// one is gone). Returns the tables' OIDs.
     fn check_targets(&self, client: &mut Client) -> Result<Vec<u32>, ToolError> {
-        let tables: Vec<QualifiedName> =
-            self.manifest.tables.iter().map(|(t, _, _)| t.clone()).collect();
+        let tables: Vec<QualifiedName> = self
+            .manifest
+            .tables
+            .iter()
+            .map(|(t, _, _)| t.clone())
+            .collect();
         let seqs: Vec<QualifiedName> = self
             .manifest
             .sequences
@@ -236,15 +244,15 @@ impl Checked {
             };
             match hit {
                 None => missing.push(name.to_string()),
-                Some(f) if f.kind != want => {
-                    wrong.push(format!("{name} is {}", f.kind.describe()))
-                }
+                Some(f) if f.kind != want => wrong.push(format!("{name} is {}", f.kind.describe())),
                 Some(f) => oids.push(f.oid),
             }
         }
         if !missing.is_empty() || !wrong.is_empty() {
-            let mut problems: Vec<String> =
-                missing.iter().map(|m| format!("{m} does not exist")).collect();
+            let mut problems: Vec<String> = missing
+                .iter()
+                .map(|m| format!("{m} does not exist"))
+                .collect();
             problems.extend(wrong.iter().cloned());
             return Err(ToolError::not_found(format!(
                 "the archive {} names {}: restore the schema first (the archive holds rows only); nothing was restored",
@@ -288,9 +296,15 @@ impl Checked {
         if holding.is_empty() {
             return Ok(());
         }
+        // The message names a few; error.tables has every one.
+        const SHOWN: usize = 5;
+        let mut named: Vec<String> = holding.iter().take(SHOWN).cloned().collect();
+        if holding.len() > SHOWN {
+            named.push(format!("{} more", holding.len() - SHOWN));
+        }
         Err(ToolError::refused(format!(
             "{} hold rows now: an archive is loaded only into empty tables (its rows would mix with these); empty them first (pgtruncate --archive keeps them) and run --undo again; nothing was restored",
-            holding.join(", ")
+            named.join(", ")
         ))
         .with("tables", &holding))
     }
@@ -348,7 +362,10 @@ impl Checked {
                         .map_err(|e| failure(&format!("setting {}", set.sequence), &e))?;
                 }
                 Some(Event::Row(_)) | Some(Event::EndCopy(_)) => {
-                    return Err(refusal(&shown, ParseError::Format(format::FormatError::Cut)))
+                    return Err(refusal(
+                        &shown,
+                        ParseError::Format(format::FormatError::Cut),
+                    ))
                 }
             }
         }
@@ -391,7 +408,9 @@ fn refusal(shown: &str, e: ParseError) -> ToolError {
         ParseError::Io(io)
             if matches!(
                 io.kind(),
-                io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidInput
+                io::ErrorKind::InvalidData
+                    | io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::InvalidInput
             ) =>
         {
             format!("it cannot be decompressed ({io}): a cut or damaged file")

@@ -311,7 +311,10 @@ fn copy_out(
 
 /// The driver wraps the server's error in an `io::Error` on a COPY's reader.
 fn read_error(doing: String, e: std::io::Error) -> ArchiveError {
-    match e.into_inner().map(|inner| inner.downcast::<postgres::Error>()) {
+    match e
+        .into_inner()
+        .map(|inner| inner.downcast::<postgres::Error>())
+    {
         Some(Ok(pg)) => ArchiveError::db(doing, *pg),
         Some(Err(other)) => ArchiveError::Read {
             doing,
@@ -365,7 +368,12 @@ fn sequence_values(
     let sql = sequences
         .iter()
         .enumerate()
-        .map(|(i, q)| format!("SELECT {i}::pg_catalog.int4, last_value, is_called FROM {}", q.sql()))
+        .map(|(i, q)| {
+            format!(
+                "SELECT {i}::pg_catalog.int4, last_value, is_called FROM {}",
+                q.sql()
+            )
+        })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
     let rows = client

@@ -591,7 +591,11 @@ fn prepare_archive(
         reset,
         db.url.clone(),
     )?;
-    report.archive = Some(planned);
+    // A dry run's report: the path and the size estimate. A real run reports the
+    // archive once written.
+    if cli.dry_run {
+        report.archive = Some(planned);
+    }
     Ok(Some(job))
 }
 

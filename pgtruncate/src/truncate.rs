@@ -134,6 +134,11 @@ pub(crate) fn execute(
             }
             return Err(ActError::Archive(e));
         }
+        if let Some(signal) = interrupt.received() {
+            rollback(conn);
+            hook.rolled_back();
+            return Err(interrupted(conn, signal, Vec::new(), &members, interrupt));
+        }
     }
 
     // TRUNCATE and COMMIT in one message: a failing TRUNCATE skips the COMMIT.

@@ -614,6 +614,53 @@ fn sigkill_at_any_moment_never_leaves_rows_gone_without_a_complete_archive() {
     );
 }
 
+#[test]
+fn ctrl_c_mid_archive_and_a_lock_timeout_roll_back_and_leave_no_file() {
+    let Some(db) = database("pga_sigint") else {
+        return;
+    };
+    load_big(&db, 30_000);
+    let before = fingerprint(&db);
+    let dir = archive_dir();
+    let file = dir.path().join("big.sql.gz");
+    let url = db.url();
+    let args = ["-d", url.as_str(), "--archive", file.to_str().unwrap(), "big"];
+
+    // SIGINT once the temp file exists: the tables are locked and the COPY runs.
+    let mut child = command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while !entries(dir.path())
+        .iter()
+        .any(|n| n.ends_with(".pgtruncate-partial"))
+    {
+        assert!(Instant::now() < deadline, "the archive never started");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(5), "{json}");
+    assert_eq!(json["error"]["interrupted"], "SIGINT");
+    assert!(entries(dir.path()).is_empty(), "no temp file, no archive");
+    assert_eq!(fingerprint(&db), before, "nothing emptied");
+
+    // A lock held by the app: nothing is written at all.
+    let mut app = db.client();
+    app.batch_execute("BEGIN; LOCK TABLE big IN ACCESS SHARE MODE")
+        .unwrap();
+    let mut with_timeout = args.to_vec();
+    with_timeout.extend(["--lock-timeout", "1s"]);
+    pgt(&with_timeout).expect_code(5);
+    assert!(entries(dir.path()).is_empty());
+    app.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(fingerprint(&db), before);
+}
+
 /// A database with a small archived set: `parent`, `child` (emptied, in the archive),
 /// `victim` and `marks` (kept), and `mark()`, which writes into `marks`.
 fn archived(prefix: &str, name: &str) -> Option<(TestDb, tempfile::TempDir, PathBuf)> {

@@ -624,10 +624,16 @@ fn ctrl_c_mid_archive_and_a_lock_timeout_roll_back_and_leave_no_file() {
     let dir = archive_dir();
     let file = dir.path().join("big.sql.gz");
     let url = db.url();
-    let args = ["-d", url.as_str(), "--archive", file.to_str().unwrap(), "big"];
+    let args = [
+        "-d",
+        url.as_str(),
+        "--archive",
+        file.to_str().unwrap(),
+        "big",
+    ];
 
     // SIGINT once the temp file exists: the tables are locked and the COPY runs.
-    let mut child = command(&args)
+    let child = command(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -127,10 +127,10 @@ pub(crate) struct SeqSet {
 
 impl SeqSet {
     pub fn line(&self) -> String {
+        // standard_conforming_strings is on (a SET line above): only quotes double.
         format!(
-            "SELECT pg_catalog.setval({}, {}, {});",
-            // standard_conforming_strings is on (a SET line above): only quotes double.
-            format!("'{}'", self.sequence.sql().replace('\'', "''")),
+            "SELECT pg_catalog.setval('{}', {}, {});",
+            self.sequence.sql().replace('\'', "''"),
             self.value,
             self.is_called
         )

@@ -68,8 +68,8 @@ pub struct Cli {
     /// Let CASCADE reach tables outside the chosen set (listed in the report)
     #[arg(long)]
     pub allow_cascade: bool,
-    /// Run even though a table has a user-defined ON TRUNCATE trigger (its function runs
-    /// with this session's rights)
+    /// Run even though a table has a user-defined ON TRUNCATE trigger (with --undo: ON
+    /// INSERT trigger); its function runs with this session's rights
     #[arg(long)]
     pub allow_triggers: bool,
     /// How long to wait for the table locks (not 0: PostgreSQL reads 0 as forever)
@@ -88,7 +88,7 @@ pub struct Cli {
     #[arg(
         long,
         value_name = "FILE",
-        conflicts_with_all = ["tables", "preset", "include", "include_opportunities", "include_auth", "except", "allow_cascade", "allow_triggers", "archive"]
+        conflicts_with_all = ["tables", "preset", "include", "include_opportunities", "include_auth", "except", "allow_cascade", "archive"]
     )]
     pub undo: Option<PathBuf>,
     /// Report what would be truncated; change nothing

@@ -52,8 +52,13 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
         )));
     }
     if let Some(archive) = undo {
-        let limits = (args.lock_timeout, args.statement_timeout);
-        return archive.restore(&mut db.conn, &interrupt, limits, cli.dry_run, out, report);
+        let options = crate::archive::undo::Options {
+            lock_timeout: args.lock_timeout,
+            statement_timeout: args.statement_timeout,
+            dry_run: cli.dry_run,
+            allow_triggers: cli.allow_triggers,
+        };
+        return archive.restore(&mut db.conn, &interrupt, &options, out, report);
     }
     let mut choice = Choice::default();
     let excepted = resolve_names(&mut db, &args, &mut choice)?;

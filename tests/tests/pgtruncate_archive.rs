@@ -704,6 +704,31 @@ fn undo_refuses_tables_holding_rows_and_tables_that_are_gone() {
     db.exec("INSERT INTO parent (name) VALUES ('new')");
     let message = undo_refused(&db, &file, 3);
     assert!(message.contains("public.parent hold rows"), "{message}");
+    db.exec("DELETE FROM parent");
+    // An ON INSERT trigger would run for every row loaded, with pgtruncate's rights.
+    db.exec(
+        "CREATE FUNCTION mark_row() RETURNS trigger LANGUAGE plpgsql AS
+           'BEGIN INSERT INTO public.marks DEFAULT VALUES; RETURN NEW; END';
+         CREATE TRIGGER spy AFTER INSERT ON child FOR EACH ROW EXECUTE FUNCTION mark_row();",
+    );
+    let message = undo_refused(&db, &file, 3);
+    assert!(message.contains("ON INSERT trigger spy"), "{message}");
+    assert_eq!(db.count("marks"), 0);
+    let run = pgt(&[
+        "-d",
+        &db.url(),
+        "--undo",
+        file.to_str().unwrap(),
+        "--allow-triggers",
+        "--dry-run",
+    ]);
+    run.expect_code(0);
+    assert!(report(&run).warnings[0].contains("ON INSERT trigger spy"));
+    assert_eq!(
+        (db.count("child"), db.count("marks")),
+        (0, 0),
+        "a dry run loads nothing"
+    );
     db.exec("DELETE FROM parent; DROP TABLE child");
     let message = undo_refused(&db, &file, 4);
     assert!(message.contains("public.child does not exist"), "{message}");

@@ -139,14 +139,13 @@ impl Checked {
         mut self,
         conn: &mut Connection,
         interrupt: &Interrupt,
-        (lock_timeout, statement_timeout): (Duration, Duration),
-        dry_run: bool,
+        options: &Options,
         out: &Output,
         report: &mut Report,
     ) -> Result<bool, ToolError> {
         let client = &mut conn.client;
-        let result = self.load(client, lock_timeout, statement_timeout, dry_run, out);
-        if result.is_err() || dry_run {
+        let result = self.load(client, options, out, report);
+        if result.is_err() || options.dry_run {
             let _ = client.batch_execute("ROLLBACK");
         }
         interrupt.disarm();
@@ -167,11 +166,16 @@ impl Checked {
     fn load(
         &mut self,
         client: &mut Client,
-        lock_timeout: Duration,
-        statement_timeout: Duration,
-        dry_run: bool,
+        options: &Options,
         out: &Output,
+        report: &mut Report,
     ) -> Result<(), ToolError> {
+        let Options {
+            lock_timeout,
+            statement_timeout,
+            dry_run,
+            allow_triggers,
+        } = *options;
         client
             .batch_execute(&format!(
                 "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
@@ -180,6 +184,7 @@ impl Checked {
             ))
             .map_err(|e| failure("starting the transaction", &e))?;
         let tables = self.check_targets(client)?;
+        check_triggers(client, &tables, allow_triggers, out, report)?;
         let list: Vec<String> = self
             .manifest
             .tables
@@ -377,6 +382,62 @@ impl Checked {
         }
         Ok(())
     }
+}
+
+/// How `--undo` runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    pub lock_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub dry_run: bool,
+    pub allow_triggers: bool,
+}
+
+/// A user-defined `ON INSERT` trigger runs its function, with this session's rights, for
+/// every row COPY loads: refused (exit 3) unless `--allow-triggers`, as `ON TRUNCATE`
+/// triggers are for a truncation.
+fn check_triggers(
+    client: &mut Client,
+    tables: &[u32],
+    allow: bool,
+    out: &Output,
+    report: &mut Report,
+) -> Result<(), ToolError> {
+    // TRIGGER_TYPE_INSERT is bit 2 of tgtype.
+    let rows = client
+        .query(
+            "SELECT pg_catalog.format('table %s has ON INSERT trigger %I running %I.%I(%s)',
+                    t.tgrelid::pg_catalog.regclass, t.tgname, n.nspname, p.proname,
+                    pg_catalog.oidvectortypes(p.proargtypes))
+               FROM pg_catalog.pg_trigger t
+               JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) t.tgfoid
+               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+              WHERE t.tgrelid OPERATOR(pg_catalog.=) ANY ($1)
+                AND NOT t.tgisinternal
+                AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 4) OPERATOR(pg_catalog.<>) 0
+                AND t.tgenabled OPERATOR(pg_catalog.<>) 'D'
+              ORDER BY t.tgrelid, t.tgname",
+            &[&tables],
+        )
+        .map_err(|e| failure("reading the tables' triggers", &e))?;
+    let found: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    if allow {
+        let w = format!(
+            "{} (--allow-triggers: they run with this session's rights for every row loaded)",
+            found.join("; ")
+        );
+        out.warn(&w);
+        report.warnings.push(w);
+        return Ok(());
+    }
+    Err(ToolError::refused(format!(
+        "{}: a trigger's function runs with this session's rights for every row loaded; nothing was restored: review the function, then disable the trigger or pass --allow-triggers",
+        found.join("; ")
+    ))
+    .with("triggers", &found))
 }
 
 fn table_rows(m: &Manifest) -> Vec<TableRows> {

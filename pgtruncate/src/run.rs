@@ -89,7 +89,14 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
             report.warnings.push(w);
         }
     }
-    let mut archive = prepare_archive(cli, &mut db, &plan, &facts, out, report)?;
+    let mut archive = crate::archive::write::prepare(
+        cli,
+        &mut db.conn.client,
+        &db.url,
+        &plan,
+        &facts.sequences,
+        (out, report),
+    )?;
     if let Some(signal) = interrupt.received() {
         return Err(interrupted_error(signal, &[], &facts.relations));
     }
@@ -557,51 +564,6 @@ fn finish_without_acting(
         return Some(false);
     }
     None
-}
-
-/// `--archive`: checked before anything is locked; `None` without it, or with nothing
-/// to empty (then nothing is written).
-fn prepare_archive(
-    cli: &Cli,
-    db: &mut Db<'_>,
-    plan: &Plan,
-    facts: &Facts,
-    out: &Output,
-    report: &mut Report,
-) -> Result<Option<crate::archive::write::Job>, ToolError> {
-    let Some(path) = &cli.archive else {
-        return Ok(None);
-    };
-    if plan.roots.is_empty() || !plan.would_change {
-        let w = format!(
-            "no archive written to {}: there are no rows to empty",
-            path.display()
-        );
-        out.warn(&w);
-        report.warnings.push(w);
-        return Ok(None);
-    }
-    let mut reset: Vec<QualifiedName> = facts
-        .sequences
-        .iter()
-        .filter(|s| s.link == catalog::SequenceLink::Owned)
-        .map(|s| s.name.clone())
-        .collect();
-    reset.sort();
-    reset.dedup();
-    let (job, planned) = crate::archive::write::Job::prepare(
-        path,
-        &mut db.conn.client,
-        &plan.members,
-        reset,
-        db.url.clone(),
-    )?;
-    // A dry run's report: the path and the size estimate. A real run reports the
-    // archive once written.
-    if cli.dry_run {
-        report.archive = Some(planned);
-    }
-    Ok(Some(job))
 }
 
 /// The one transaction.

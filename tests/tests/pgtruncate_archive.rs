@@ -56,74 +56,12 @@ fn archive_dir() -> tempfile::TempDir {
         .unwrap()
 }
 
-/// Every row (count and md5 of the rows in order) of every table and the position of
-/// every sequence (`last_value`, `is_called`: what the next `nextval` returns).
-fn fingerprint(db: &TestDb) -> BTreeMap<String, String> {
-    let mut client = db.client();
-    let mut out = BTreeMap::new();
-    let tables = client
-        .query(
-            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
-               JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-                AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1",
-            &[],
-        )
-        .unwrap();
-    for row in tables {
-        let t: String = row.get(0);
-        let sql = format!(
-            "SELECT count(*)::text || ' ' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM ONLY {t} x"
-        );
-        out.insert(t, client.query_one(&sql, &[]).unwrap().get(0));
-    }
-    let seqs = client
-        .query(
-            "SELECT format('%I.%I', schemaname, sequencename) FROM pg_sequences ORDER BY 1",
-            &[],
-        )
-        .unwrap();
-    for row in seqs {
-        let s: String = row.get(0);
-        let sql = format!("SELECT last_value::text || ' ' || is_called::text FROM {s}");
-        out.insert(
-            format!("seq {s}"),
-            client.query_one(&sql, &[]).unwrap().get(0),
-        );
-    }
-    out
-}
-
 fn rows_of(print: &BTreeMap<String, String>) -> i64 {
     print
         .iter()
         .filter(|(k, _)| !k.starts_with("seq "))
         .map(|(_, v)| v.split(' ').next().unwrap().parse::<i64>().unwrap())
         .sum()
-}
-
-/// `gunzip -c FILE | psql -1 -v ON_ERROR_STOP=1 -d DB` (or `psql -f` for a plain file):
-/// PostgreSQL's own tools, nothing of holdkit.
-#[track_caller]
-fn psql_restore(db: &TestDb, file: &Path) {
-    let psql = "psql -X -q -1 -v ON_ERROR_STOP=1 -d \"$DB\"";
-    let script = if file.extension().is_some_and(|e| e == "gz") {
-        format!("gunzip -c \"$FILE\" | {psql} >/dev/null && echo restored")
-    } else {
-        format!("{psql} -f \"$FILE\" >/dev/null && echo restored")
-    };
-    let out = Command::new("bash")
-        .args(["-c", &format!("set -o pipefail; {script}")])
-        .env("DB", db.url())
-        .env("FILE", file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("restored"),
-        "psql restore of {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn sha256_of(bytes: &[u8]) -> String {
@@ -186,13 +124,13 @@ fn cornice_with_auth_round_trips_through_undo_and_through_psql() {
         return;
     };
     db.load_cornice_fixture(200);
-    let before = fingerprint(&db);
+    let before = db.fingerprint();
     let dir = archive_dir();
     let preset = ["--preset", "cornice", "--include-auth"];
 
     let first = dir.path().join("cornice.sql.gz");
     let r = archive(&db, &first, &preset);
-    let emptied = fingerprint(&db);
+    let emptied = db.fingerprint();
     assert_eq!(
         emptied["public.alembic_version"],
         before["public.alembic_version"]
@@ -229,7 +167,7 @@ fn cornice_with_auth_round_trips_through_undo_and_through_psql() {
     assert_eq!(u.sequences, a.sequences);
     assert_eq!(u.archive.unwrap().sha256, a.sha256);
     assert_eq!(
-        fingerprint(&db),
+        db.fingerprint(),
         before,
         "--undo put every row and sequence back"
     );
@@ -237,10 +175,10 @@ fn cornice_with_auth_round_trips_through_undo_and_through_psql() {
     // The same, with psql alone.
     let second = dir.path().join("again.sql.gz");
     archive(&db, &second, &preset);
-    assert_eq!(rows_of(&fingerprint(&db)), kept_rows);
-    psql_restore(&db, &second);
+    assert_eq!(rows_of(&db.fingerprint()), kept_rows);
+    db.psql_restore(&second);
     assert_eq!(
-        fingerprint(&db),
+        db.fingerprint(),
         before,
         "psql put every row and sequence back"
     );
@@ -315,12 +253,12 @@ fn keys_partitions_inheritance_generated_identity_and_awkward_values_round_trip(
         return;
     };
     db.exec(EDGE_SCHEMA);
-    let before = fingerprint(&db);
+    let before = db.fingerprint();
     let dir = archive_dir();
 
     let plain = dir.path().join("edge.sql");
     let r = archive(&db, &plain, &EDGE_TABLES);
-    assert_eq!(rows_of(&fingerprint(&db)), 0, "every table emptied");
+    assert_eq!(rows_of(&db.fingerprint()), 0, "every table emptied");
     let a = r.archive.unwrap();
     let order: Vec<&str> = a.tables.iter().map(|t| t.table.as_str()).collect();
     let at = |t: &str| {
@@ -354,21 +292,26 @@ fn keys_partitions_inheritance_generated_identity_and_awkward_values_round_trip(
         "the deferrable cycle"
     );
     assert!(text.contains("SELECT pg_catalog.setval('\"edge\".\"empty_id_seq\"', 1, false);"));
+    assert!(text.contains("-- database: postgresql://postgres@"));
+    assert!(
+        !text.contains(&db.cluster.password),
+        "no password in the archive"
+    );
 
     let run = pgt(&["-d", &db.url(), "--undo", plain.to_str().unwrap()]);
     run.expect_code(0);
     assert_eq!(
-        fingerprint(&db),
+        db.fingerprint(),
         before,
         "--undo put every row and sequence back"
     );
 
     let gz = dir.path().join("edge.sql.gz");
     archive(&db, &gz, &EDGE_TABLES);
-    assert_eq!(rows_of(&fingerprint(&db)), 0);
-    psql_restore(&db, &gz);
+    assert_eq!(rows_of(&db.fingerprint()), 0);
+    db.psql_restore(&gz);
     assert_eq!(
-        fingerprint(&db),
+        db.fingerprint(),
         before,
         "psql put every row and sequence back"
     );
@@ -388,7 +331,7 @@ fn a_cycle_of_keys_no_order_satisfies_is_refused_before_anything_is_emptied() {
          ALTER TABLE x ADD CONSTRAINT x_y FOREIGN KEY (y_id) REFERENCES y;
          INSERT INTO x VALUES (1, NULL); INSERT INTO y VALUES (1, 1); UPDATE x SET y_id = 1;",
     );
-    let before = fingerprint(&db);
+    let before = db.fingerprint();
     let dir = archive_dir();
     let file = dir.path().join("c.sql.gz");
     let url = db.url();
@@ -410,7 +353,7 @@ fn a_cycle_of_keys_no_order_satisfies_is_refused_before_anything_is_emptied() {
             .as_str()
             .unwrap()
             .contains("public.x.x_y"));
-        assert_eq!(fingerprint(&db), before);
+        assert_eq!(db.fingerprint(), before);
         assert!(entries(dir.path()).is_empty());
     }
 }
@@ -421,7 +364,7 @@ fn dry_run_existing_file_and_an_open_directory() {
         return;
     };
     db.load_cornice_fixture(50);
-    let before = fingerprint(&db);
+    let before = db.fingerprint();
     let dir = archive_dir();
     let file = dir.path().join("d.sql.gz");
     let url = db.url();
@@ -472,7 +415,7 @@ fn dry_run_existing_file_and_an_open_directory() {
         &format!("{path}.zip"),
     ]);
     run.expect_code(2);
-    assert_eq!(fingerprint(&db), before, "nothing emptied");
+    assert_eq!(db.fingerprint(), before, "nothing emptied");
 }
 
 /// `big`: rows of random hex text, which compresses about twofold.
@@ -522,7 +465,7 @@ fn a_filesystem_too_small_for_the_archive_empties_nothing_and_leaves_nothing() {
         return;
     };
     load_big(&db, 50_000);
-    let before = fingerprint(&db);
+    let before = db.fingerprint();
     // Clearly too small: refused before anything is locked.
     let tiny = Tmpfs::mount("64k");
     let file = tiny.0.join("big.sql.gz");
@@ -533,7 +476,7 @@ fn a_filesystem_too_small_for_the_archive_empties_nothing_and_leaves_nothing() {
         .unwrap()
         .contains("free"));
     assert!(entries(&tiny.0).is_empty());
-    assert_eq!(fingerprint(&db), before);
+    assert_eq!(db.fingerprint(), before);
     // Not clearly too small, and full half-way: ENOSPC rolls back.
     let small = Tmpfs::mount("1m");
     let file = small.0.join("big.sql.gz");
@@ -542,7 +485,7 @@ fn a_filesystem_too_small_for_the_archive_empties_nothing_and_leaves_nothing() {
     let message = run.json["error"]["message"].as_str().unwrap();
     assert!(message.contains("No space left on device"), "{message}");
     assert!(entries(&small.0).is_empty(), "no temp file, no archive");
-    assert_eq!(fingerprint(&db), before, "nothing emptied");
+    assert_eq!(db.fingerprint(), before, "nothing emptied");
 }
 
 #[test]
@@ -551,7 +494,7 @@ fn sigkill_at_any_moment_never_leaves_rows_gone_without_a_complete_archive() {
         return;
     };
     load_big(&db, 30_000);
-    let before = fingerprint(&db);
+    let before = db.fingerprint();
     let dir = archive_dir();
     let file = dir.path().join("big.sql.gz");
     let path = file.to_str().unwrap().to_string();
@@ -564,7 +507,7 @@ fn sigkill_at_any_moment_never_leaves_rows_gone_without_a_complete_archive() {
     let whole = started.elapsed();
     pgt(&["-d", &url, "--undo", &path]).expect_code(0);
     std::fs::remove_file(&file).unwrap();
-    assert_eq!(fingerprint(&db), before);
+    assert_eq!(db.fingerprint(), before);
 
     let (mut emptied, mut kept, mut partial_seen) = (0, 0, 0);
     for i in 0..10u32 {
@@ -604,7 +547,7 @@ fn sigkill_at_any_moment_never_leaves_rows_gone_without_a_complete_archive() {
                 std::fs::remove_file(&file).unwrap();
             }
         }
-        assert_eq!(fingerprint(&db), before, "kill {i} after {delay:?}");
+        assert_eq!(db.fingerprint(), before, "kill {i} after {delay:?}");
     }
     // The next run removes what killed runs left behind.
     pgt(&args).expect_code(0);
@@ -620,7 +563,7 @@ fn ctrl_c_mid_archive_and_a_lock_timeout_roll_back_and_leave_no_file() {
         return;
     };
     load_big(&db, 30_000);
-    let before = fingerprint(&db);
+    let before = db.fingerprint();
     let dir = archive_dir();
     let file = dir.path().join("big.sql.gz");
     let url = db.url();
@@ -653,7 +596,7 @@ fn ctrl_c_mid_archive_and_a_lock_timeout_roll_back_and_leave_no_file() {
     assert_eq!(out.status.code(), Some(5), "{json}");
     assert_eq!(json["error"]["interrupted"], "SIGINT");
     assert!(entries(dir.path()).is_empty(), "no temp file, no archive");
-    assert_eq!(fingerprint(&db), before, "nothing emptied");
+    assert_eq!(db.fingerprint(), before, "nothing emptied");
 
     // A lock held by the app: nothing is written at all.
     let mut app = db.client();
@@ -664,7 +607,7 @@ fn ctrl_c_mid_archive_and_a_lock_timeout_roll_back_and_leave_no_file() {
     pgt(&with_timeout).expect_code(5);
     assert!(entries(dir.path()).is_empty());
     app.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(fingerprint(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 /// A database with a small archived set: `parent`, `child` (emptied, in the archive),
@@ -689,10 +632,10 @@ fn archived(prefix: &str, name: &str) -> Option<(TestDb, tempfile::TempDir, Path
 
 #[track_caller]
 fn undo_refused(db: &TestDb, file: &Path, code: i32) -> String {
-    let before = fingerprint(db);
+    let before = db.fingerprint();
     let run = pgt(&["-d", &db.url(), "--undo", file.to_str().unwrap()]);
     run.expect_code(code);
-    assert_eq!(fingerprint(db), before, "nothing touched");
+    assert_eq!(db.fingerprint(), before, "nothing touched");
     run.json["error"]["message"].as_str().unwrap().to_string()
 }
 
@@ -795,7 +738,7 @@ fn undo_runs_nothing_from_a_cut_edited_or_planted_archive() {
     }
     // psql would have run them: the trap was live.
     let p = plant(&file, "SELECT public.mark();\n");
-    psql_restore(&db, &p);
+    db.psql_restore(&p);
     assert_eq!(db.count("marks"), 1);
 }
 

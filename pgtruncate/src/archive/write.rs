@@ -9,11 +9,14 @@ use super::file::{Destination, Persisted};
 use super::format::{self, Header, SeqSet};
 use super::order::{self, Key, Order};
 use super::ArchiveError;
+use crate::catalog::{SequenceLink, SequenceUse};
 use crate::names::QualifiedName;
+use crate::plan::Plan;
 use crate::truncate::BeforeTruncate;
-use conventions::ToolError;
+use crate::Cli;
+use conventions::{Output, ToolError};
 use postgres::Client;
-use reports::pgtruncate::{Archive, SequenceValue, TableRows};
+use reports::pgtruncate::{Archive, Report, SequenceValue, TableRows};
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::Path;
@@ -147,6 +150,44 @@ fn foreign_keys(client: &mut Client, members: &[u32]) -> Result<Vec<Key>, Archiv
         .collect())
 }
 
+/// `--archive`: checked before anything is locked; `None` without it, or with nothing
+/// to empty (then nothing is written). A dry run reports the path and the size
+/// estimate; a real run reports the archive once written ([`Job::report`]).
+pub(crate) fn prepare(
+    cli: &Cli,
+    client: &mut Client,
+    database: &str,
+    plan: &Plan,
+    sequences: &[SequenceUse],
+    (out, report): (&Output, &mut Report),
+) -> Result<Option<Job>, ToolError> {
+    let Some(path) = &cli.archive else {
+        return Ok(None);
+    };
+    if plan.roots.is_empty() || !plan.would_change {
+        let w = format!(
+            "no archive written to {}: there are no rows to empty",
+            path.display()
+        );
+        out.warn(&w);
+        report.warnings.push(w);
+        return Ok(None);
+    }
+    // The sequences RESTART IDENTITY resets: those owned by the tables' columns.
+    let mut reset: Vec<QualifiedName> = sequences
+        .iter()
+        .filter(|s| s.link == SequenceLink::Owned)
+        .map(|s| s.name.clone())
+        .collect();
+    reset.sort();
+    reset.dedup();
+    let (job, planned) = Job::prepare(path, client, &plan.members, reset, database.to_string())?;
+    if cli.dry_run {
+        report.archive = Some(planned);
+    }
+    Ok(Some(job))
+}
+
 /// The archive of one run: where it goes, and what it holds once written.
 pub(crate) struct Job {
     dest: Destination,
@@ -163,7 +204,7 @@ impl Job {
     /// the restore order (a cycle no order satisfies is refused), and the free space
     /// (a filesystem that clearly cannot hold the archive is refused). Returns the job
     /// and the dry run's report (path and size estimate).
-    pub fn prepare(
+    fn prepare(
         path: &Path,
         client: &mut Client,
         members: &[u32],

@@ -493,7 +493,7 @@ fn sigkill_at_any_moment_never_leaves_rows_gone_without_a_complete_archive() {
     let Some(db) = database("pga_kill") else {
         return;
     };
-    load_big(&db, 30_000);
+    load_big(&db, 20_000);
     let before = db.fingerprint();
     let dir = archive_dir();
     let file = dir.path().join("big.sql.gz");

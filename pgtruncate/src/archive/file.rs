@@ -37,7 +37,7 @@ pub(crate) struct Destination {
 impl Destination {
     /// Resolves FILE: its directory must exist, be reached through trusted links only,
     /// and be writable by no one but root and the caller; FILE itself must not exist
-    /// (exit 2: archives are never overwritten). Removes temp files that dead runs left.
+    /// (exit 2: archives are never overwritten).
     pub fn resolve(path: &Path) -> Result<Destination, ToolError> {
         let compression = super::compression_of(path, "--archive")?;
         let shown = path.display().to_string();
@@ -65,13 +65,11 @@ impl Destination {
             ))
             .with("file", &shown));
         }
-        let dest = Destination {
+        Ok(Destination {
             loc,
             shown,
             compression,
-        };
-        dest.remove_stale_temp_files(euid);
-        Ok(dest)
+        })
     }
 
     /// Refuses (exit 3) when the filesystem clearly cannot hold the archive: less free
@@ -111,7 +109,8 @@ impl Destination {
 
     /// Temp files of runs whose process is gone (killed mid-write), the caller's own and
     /// regular: removed. Best effort: one left behind is harmless.
-    fn remove_stale_temp_files(&self, euid: u32) {
+    pub fn remove_stale_temp_files(&self) {
+        let euid = nix::unistd::geteuid().as_raw();
         let Ok(names) = self.loc.dir.entries() else {
             return;
         };

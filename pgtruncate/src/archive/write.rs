@@ -184,6 +184,8 @@ pub(crate) fn prepare(
     let (job, planned) = Job::prepare(path, client, &plan.members, reset, database.to_string())?;
     if cli.dry_run {
         report.archive = Some(planned);
+    } else {
+        job.dest.remove_stale_temp_files();
     }
     Ok(Some(job))
 }

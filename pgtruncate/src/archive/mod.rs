@@ -7,10 +7,11 @@
 //! - [`file`]: the archive file under the host's trust rules: a temp file created
 //!   exclusively in FILE's directory, fsynced, renamed, the directory fsynced.
 //! - [`write`]: the copy-out, run inside the truncating transaction.
-//! - [`undo`]: the restore.
+//! - [`undo`]: the restore; [`keys`]: its foreign keys proven in bulk.
 
 pub(crate) mod file;
 pub(crate) mod format;
+pub(crate) mod keys;
 pub(crate) mod order;
 pub(crate) mod undo;
 pub(crate) mod write;

@@ -11,7 +11,7 @@
 //! ever sent as SQL, only COPY rows as COPY data.
 
 use super::format::{self, Event, Manifest, ParseError, Parser};
-use super::{compression_of, Compression};
+use super::{compression_of, keys, Compression};
 use crate::catalog::{self, RelKind};
 use crate::connect::{self, Connection};
 use crate::interrupt::Interrupt;
@@ -184,7 +184,7 @@ impl Checked {
             ))
             .map_err(|e| failure("starting the transaction", &e))?;
         let tables = self.check_targets(client)?;
-        check_triggers(client, &tables, allow_triggers, out, report)?;
+        let triggers = check_triggers(client, &tables, allow_triggers, out, report)?;
         let list: Vec<String> = self
             .manifest
             .tables
@@ -208,16 +208,50 @@ impl Checked {
             self.manifest.tables.len(),
             self.shown
         ));
-        if self.manifest.deferred {
+        // Foreign keys proven in bulk after the load rather than row by row during it,
+        // where the session may (a superuser's) and no trigger of the tables is to run.
+        let bulk = !triggers
+            && keys::can_defer_to_bulk(client)
+                .map_err(|e| failure("reading the session's role", &e))?;
+        let setup = if bulk {
+            "SET LOCAL session_replication_role = replica"
+        } else if self.manifest.deferred {
+            "SET CONSTRAINTS ALL DEFERRED"
+        } else {
+            ""
+        };
+        if !setup.is_empty() {
             client
-                .batch_execute("SET CONSTRAINTS ALL DEFERRED")
-                .map_err(|e| failure("deferring the foreign keys", &e))?;
+                .batch_execute(setup)
+                .map_err(|e| failure("preparing the load", &e))?;
         }
         self.load_rows(client)?;
+        if bulk {
+            self.prove_keys(client, &tables)?;
+        }
         client
             .batch_execute("COMMIT")
             .map_err(|e| failure("COMMIT", &e))?;
         Ok(())
+    }
+
+    /// After a load that fired no foreign-key trigger: every foreign key of the loaded
+    /// tables proven at once, or the restore fails (rolled back).
+    fn prove_keys(&self, client: &mut Client, tables: &[u32]) -> Result<(), ToolError> {
+        client
+            .batch_execute("SET LOCAL session_replication_role = origin")
+            .map_err(|e| failure("ending the load", &e))?;
+        let broken = keys::violated(client, tables)
+            .map_err(|e| failure("checking the foreign keys of the loaded rows", &e))?;
+        if broken.is_empty() {
+            return Ok(());
+        }
+        Err(ToolError::failed(format!(
+            "rows of the archive {} have no referenced row for foreign key {} (a referenced row was deleted since the archive was written?): put the referenced rows back first; the transaction was rolled back, nothing was restored",
+            self.shown,
+            broken.join(", ")
+        ))
+        .with("constraints", &broken))
     }
 
     /// Every table and sequence of the archive must exist as what it was (exit 4 when
@@ -395,14 +429,14 @@ pub(crate) struct Options {
 
 /// A user-defined `ON INSERT` trigger runs its function, with this session's rights, for
 /// every row COPY loads: refused (exit 3) unless `--allow-triggers`, as `ON TRUNCATE`
-/// triggers are for a truncation.
+/// triggers are for a truncation. Returns whether there are any (allowed).
 fn check_triggers(
     client: &mut Client,
     tables: &[u32],
     allow: bool,
     out: &Output,
     report: &mut Report,
-) -> Result<(), ToolError> {
+) -> Result<bool, ToolError> {
     // TRIGGER_TYPE_INSERT is bit 2 of tgtype.
     let rows = client
         .query(
@@ -422,7 +456,7 @@ fn check_triggers(
         .map_err(|e| failure("reading the tables' triggers", &e))?;
     let found: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     if found.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     if allow {
         let w = format!(
@@ -431,7 +465,7 @@ fn check_triggers(
         );
         out.warn(&w);
         report.warnings.push(w);
-        return Ok(());
+        return Ok(true);
     }
     Err(ToolError::refused(format!(
         "{}: a trigger's function runs with this session's rights for every row loaded; nothing was restored: review the function, then disable the trigger or pass --allow-triggers",

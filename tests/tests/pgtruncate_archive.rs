@@ -391,6 +391,21 @@ fn dry_run_existing_file_and_an_open_directory() {
     run.expect_code(2);
     assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
 
+    // A link, even one of root's pointing nowhere yet, is never written through.
+    let link = dir.path().join("link.sql.gz");
+    std::os::unix::fs::symlink(dir.path().join("elsewhere.sql.gz"), &link).unwrap();
+    let run = pgt(&[
+        "-d",
+        &url,
+        "--preset",
+        "cornice",
+        "--archive",
+        link.to_str().unwrap(),
+    ]);
+    run.expect_code(2);
+    assert!(!dir.path().join("elsewhere.sql.gz").exists());
+    std::fs::remove_file(&link).unwrap();
+
     let open = dir.path().join("open");
     std::fs::create_dir(&open).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();

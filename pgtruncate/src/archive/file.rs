@@ -48,7 +48,10 @@ impl Destination {
                 ..e
             }
         })?;
-        if loc.existing.is_some() {
+        // FILE itself a symlink (even one pointing nowhere yet) is an existing FILE: the
+        // archive is never written through a link.
+        let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        if loc.existing.is_some() || is_link {
             return Err(ToolError::usage(format!(
                 "--archive {shown} already exists: archives are never overwritten; give a new file name (or move the old archive away); nothing was truncated"
             ))

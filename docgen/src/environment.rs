@@ -55,6 +55,10 @@ pub fn variables(tool: &str) -> Vec<(&'static str, &'static str)> {
                 "Where ~/.pgpass and ~/.postgresql/root.crt are, when the passwd entry does not say.",
             ),
             ("USER", "The OS user, when the passwd entry does not say."),
+            (
+                "HOLDKIT_PROFILE_DIR",
+                "Where --preset NAME looks for NAME.toml [default: /etc/holdkit/profiles].",
+            ),
         ],
         "holdctl" => &[
             (
@@ -64,6 +68,10 @@ pub fn variables(tool: &str) -> Vec<(&'static str, &'static str)> {
             (
                 "PATH",
                 "Where envpatch, svcctl and pgtruncate are looked for when they are not beside holdctl.",
+            ),
+            (
+                "SUDO_USER",
+                "Who asked for the hold, recorded in the hold record (else the calling user).",
             ),
         ],
         _ => &[],
@@ -112,10 +120,27 @@ mod tests {
             .unwrap_or("");
         for line in deps.lines() {
             let name = line.split(['.', ' ', '=']).next().unwrap_or("");
-            if !name.is_empty() && root().join(name).join("Cargo.toml").is_file() {
-                crates_of(name, seen);
+            if let Some(dir) = member_dir(name) {
+                crates_of(&dir, seen);
             }
         }
+    }
+
+    /// The workspace member directory of the package `name` (a package may be named
+    /// otherwise than its directory: holdkit-profile lives in profile/).
+    fn member_dir(name: &str) -> Option<String> {
+        if name.is_empty() {
+            return None;
+        }
+        let wanted = format!("name = \"{name}\"");
+        std::fs::read_dir(root())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .find(|e| {
+                std::fs::read_to_string(e.path().join("Cargo.toml"))
+                    .is_ok_and(|m| m.lines().any(|l| l.trim() == wanted))
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned())
     }
 
     fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -123,7 +148,10 @@ mod tests {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 rust_files(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
+            } else if path.extension().is_some_and(|e| e == "rs")
+                // A crate's unit tests in a file of their own (`#[cfg(test)] mod tests;`).
+                && path.file_name().is_some_and(|n| n != "tests.rs")
+            {
                 out.push(path);
             }
         }

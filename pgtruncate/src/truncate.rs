@@ -1,6 +1,6 @@
 //! Acting, in one transaction: [`lock`] takes ACCESS EXCLUSIVE on the planned tables
 //! (recheck.rs then reads again, under those locks, everything the plan rested on), and
-//! [`finish`] runs the planned statement, checks that it took exactly the planned tables
+//! `finish` runs the planned statement, checks that it took exactly the planned tables
 //! and sequences, and commits. The statement names every table and never says CASCADE
 //! (the plan already names everything a cascade would reach; should the schema have
 //! changed anyway, PostgreSQL refuses instead of silently widening the set).
@@ -64,7 +64,7 @@ pub enum ActError {
 }
 
 /// Opens the transaction and takes ACCESS EXCLUSIVE on every planned table. On `Ok` the
-/// transaction is open and the locks held: the caller must [`finish`] or [`rollback`].
+/// transaction is open and the locks held: the caller must `finish` or [`rollback`].
 /// On any error it has been rolled back.
 pub fn lock(
     conn: &mut Connection,

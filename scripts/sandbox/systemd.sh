@@ -72,7 +72,7 @@ inner)
   mount --bind "$unitdir" /etc/systemd/system
   # holdctl's default state directory (its hold record), private to each sandbox like
   # /run: hosts of a fleet test share the real /var/lib.
-  mkdir -p -m 0700 /var/lib/holdkit
+  [ -d /var/lib/holdkit ] || mkdir -m 0700 /var/lib/holdkit
   mount -t tmpfs -o mode=0700 tmpfs /var/lib/holdkit
   export SYSTEMD_UNIT_PATH=/etc/systemd/system container=unshare
   exec "$SYSTEMD_BIN" --system --unit=default.target

@@ -112,9 +112,9 @@ fn a_usage_error_names_what_is_wrong() {
         "{}",
         e.message
     );
-    let e = usage_error("pgtruncate", &["--preset", "everything"]);
+    let e = usage_error("pgtruncate", &["--json=loud", "public.requests"]);
     assert!(
-        e.message.contains("'everything'") && e.message.contains("possible values: "),
+        e.message.contains("'loud'") && e.message.contains("possible values: "),
         "{}",
         e.message
     );

@@ -19,6 +19,7 @@ mod reset;
 mod run;
 pub mod select;
 pub mod truncate;
+mod view;
 
 use clap::Parser;
 use conventions::{CommonArgs, HasCommonArgs, Outcome, Output, ToolError};
@@ -105,14 +106,14 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
     };
     let result = run::execute(&cli, out, &mut report);
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    match result {
-        Ok(changed) => {
-            out.progress(&summary(&report, changed, cli.dry_run));
-            Outcome::success(&report, changed, cli.dry_run)
-        }
-        // Every error path returns before COMMIT or after a rollback: nothing changed.
-        Err(err) => Outcome::failure_with(err, &report, false, cli.dry_run),
-    }
+    let outcome =
+        match result {
+            Ok(changed) => Outcome::success(&report, changed, cli.dry_run)
+                .with_summary(Some(summary(&report, changed, cli.dry_run))),
+            // Every error path returns before COMMIT or after a rollback: nothing changed.
+            Err(err) => Outcome::failure_with(err, &report, false, cli.dry_run),
+        };
+    view::attach(outcome, &report)
 }
 
 /// The one line a person reads: `emptied 13 tables in cornice@db:5432/cornice, freed

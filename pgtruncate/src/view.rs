@@ -19,23 +19,55 @@ const MAX_KEPT_NAMED: usize = 5;
 
 /// The outcome with its view attached.
 pub(crate) fn attach(outcome: Outcome, report: &Report) -> Outcome {
-    let view = render(report, outcome.error.as_ref(), outcome.dry_run);
+    let view = render(
+        report,
+        outcome.error.as_ref(),
+        outcome.changed,
+        outcome.dry_run,
+    );
     outcome.with_view(view)
 }
 
-pub(crate) fn render(report: &Report, error: Option<&ToolError>, dry_run: bool) -> String {
+pub(crate) fn render(
+    report: &Report,
+    error: Option<&ToolError>,
+    changed: bool,
+    dry_run: bool,
+) -> String {
     let mut lines = vec![title(report, dry_run)];
-    let would = |done: &str, planned: &str| if dry_run { planned } else { done }.to_string();
-    // A failed run emptied nothing: its table lists are the plan, said as such below.
-    if error.is_none() {
-        table_lines(report, dry_run, &mut lines);
-    } else if !report.truncated.is_empty() {
+    if let Some(e) = error {
+        // Every failure comes before the commit or after a rollback. The sentence with
+        // what to do is the tool's last word on stderr, right after this view; here is
+        // what stands in the way.
         lines.push(format!(
-            "  planned: {} table(s), {} cascaded, holding {}",
-            report.truncated.len(),
-            report.cascaded.len(),
-            human_bytes(held(&report.truncated) + held(&report.cascaded))
+            "error ({}, exit {}): nothing was truncated",
+            e.kind,
+            e.exit_code()
         ));
+        if !report.truncated.is_empty() {
+            lines.push(format!(
+                "  the plan: {} table(s) and {} reached by cascade, holding {}",
+                report.truncated.len(),
+                report.cascaded.len(),
+                human_bytes(held(&report.truncated) + held(&report.cascaded))
+            ));
+        }
+        lines.extend(error_details(e));
+        lines.extend(capped(&report.warnings, MAX_OTHER, |w| {
+            format!("warning: {w}")
+        }));
+        return lines.join("\n");
+    }
+    if changed {
+        table_lines(report, dry_run, &mut lines);
+    } else {
+        // No statement was (or would be) sent: nothing was emptied, nothing reset.
+        lines.push(match report.truncated.len() + report.cascaded.len() {
+            0 => "nothing to do: no table to empty".to_string(),
+            n => format!(
+                "nothing to do: the {n} table(s) are already empty and their sequences fresh"
+            ),
+        });
     }
     if !report.kept.is_empty() {
         let mut line = format!("kept {} table(s)", report.kept.len());
@@ -51,28 +83,22 @@ pub(crate) fn render(report: &Report, error: Option<&ToolError>, dry_run: bool) 
             report.missing.len()
         ));
     }
-    if error.is_none() {
-        if !report.sequences_reset.is_empty() {
-            lines.push(format!(
-                "{} {} sequence(s)",
-                would("reset", "would reset"),
-                report.sequences_reset.len()
-            ));
-        }
-        if !report.sequences_not_reset.is_empty() {
-            lines.push(format!(
-                "not reset: {} sequence(s) (see --json)",
-                report.sequences_not_reset.len()
-            ));
-        }
+    if changed && !report.sequences_reset.is_empty() {
+        lines.push(format!(
+            "{} {} sequence(s)",
+            if dry_run { "would reset" } else { "reset" },
+            report.sequences_reset.len()
+        ));
+    }
+    if !report.sequences_not_reset.is_empty() {
+        lines.push(format!(
+            "not reset: {} sequence(s) (see --json)",
+            report.sequences_not_reset.len()
+        ));
     }
     lines.extend(capped(&report.warnings, MAX_OTHER, |w| {
         format!("warning: {w}")
     }));
-    if let Some(e) = error {
-        lines.push(format!("error ({}): {}", e.kind, e.message));
-        lines.extend(error_details(e));
-    }
     lines.join("\n")
 }
 
@@ -90,10 +116,6 @@ fn title(report: &Report, dry_run: bool) -> String {
 }
 
 fn table_lines(report: &Report, dry_run: bool, lines: &mut Vec<String>) {
-    if report.truncated.is_empty() && report.cascaded.is_empty() {
-        lines.push("nothing to empty".into());
-        return;
-    }
     lines.push(format!(
         "{} {} table(s):",
         if dry_run { "would empty" } else { "emptied" },
@@ -168,7 +190,13 @@ struct Blocker {
 struct CascadePath {
     table: String,
     kept_because: String,
-    path: String,
+    steps: Vec<Step>,
+}
+
+#[derive(Deserialize)]
+struct Step {
+    table: String,
+    from: String,
 }
 
 /// What stands in the way, one per line: the sessions holding the locks, the paths the
@@ -195,14 +223,28 @@ fn error_details(e: &ToolError) -> Vec<String> {
             lines.push("the cascade would reach:".into());
         }
         lines.extend(
-            capped(&paths, MAX_OTHER, |p| {
-                format!("{} ({}): {}", p.table, p.kept_because, p.path)
-            })
-            .into_iter()
-            .map(|l| format!("  {l}")),
+            capped(&paths, MAX_OTHER, cascade_line)
+                .into_iter()
+                .map(|l| format!("  {l}")),
         );
     }
     lines
+}
+
+/// `public.users -> public.user_profiles`, the tables only (the JSON names the keys),
+/// and why the last one is not to be emptied.
+fn cascade_line(p: &CascadePath) -> String {
+    let mut chain: Vec<&str> = p
+        .steps
+        .first()
+        .map(|s| s.from.as_str())
+        .into_iter()
+        .collect();
+    chain.extend(p.steps.iter().map(|s| s.table.as_str()));
+    if chain.is_empty() {
+        chain.push(&p.table);
+    }
+    format!("{} ({})", chain.join(" -> "), p.kept_because)
 }
 
 /// `pid 4121 cornice, idle in transaction for 3m, on public.requests: SELECT ...`.
@@ -269,7 +311,7 @@ mod tests {
             ..Report::default()
         };
         assert_eq!(
-            render(&report, None, false),
+            render(&report, None, true, false),
             "pgtruncate postgresql://u@h:5432/db\nemptied 2 table(s):\n  public.a     8.0 KiB\n  public.b     2.0 KiB\ntotal: 10.0 KiB freed in 12 ms\nkept 1 table(s): public.users\nreset 1 sequence(s)"
         );
     }
@@ -281,10 +323,10 @@ mod tests {
             json!([{"pid": 7, "user": "cornice", "application_name": "", "state": "idle in transaction",
                     "transaction_age_s": 200.0, "state_age_s": 180.0, "query": "SELECT\n 1", "table": "public.requests"}]),
         );
-        let view = render(&Report::default(), Some(&e), false);
+        let view = render(&Report::default(), Some(&e), false, false);
         assert_eq!(
             view,
-            "pgtruncate\nerror (busy): table public.requests is locked\nblocked by:\n  pid 7 (cornice, idle in transaction for 3m) on public.requests: SELECT 1"
+            "pgtruncate\nerror (busy, exit 5): nothing was truncated\nblocked by:\n  pid 7 (cornice, idle in transaction for 3m) on public.requests: SELECT 1"
         );
     }
 }

@@ -44,7 +44,8 @@ pub(crate) fn render(
         }
     }
     if let Some(e) = error {
-        lines.push(format!("error ({}): {}", e.kind, e.message));
+        // The sentence with what to do is the tool's last word on stderr, right after.
+        lines.push(format!("error ({}, exit {})", e.kind, e.exit_code()));
     }
     lines.join("\n")
 }

@@ -108,12 +108,15 @@ where
                     terminal_safe(&crate::secrets::scrub(&rendered), true)
                 );
                 drop(stderr);
-                let message = usage_message(&rendered);
-                finish(
-                    tool,
-                    JsonStyle::resolve(json_style_in(&args)),
-                    Outcome::failure(ToolError::usage(message)),
-                )
+                let outcome = Outcome::failure(ToolError::usage(usage_message(&rendered)));
+                // clap's text above says what is wrong; a person at a terminal gets no
+                // JSON for it either.
+                match Rendering::resolve(json_style_in(&args), true) {
+                    Rendering::View => {
+                        print_view(outcome.with_view("error (usage, exit 2): see --help".into()))
+                    }
+                    Rendering::Json(style) => finish(tool, style, outcome),
+                }
             }
         },
     }

@@ -232,6 +232,15 @@ fn envpatch_on_a_terminal_shows_each_key_and_never_a_secret() {
         "{screen}"
     );
     assert!(!Path::new(&missing).exists());
+
+    // Bad arguments: clap's words on stderr, no JSON on the terminal either.
+    let (code, screen) = envpatch(&["--no-such-flag"]);
+    assert_eq!(code, 2, "{screen}");
+    assert_short_view(&screen, "error (usage, exit 2): see --help");
+    assert!(
+        screen.contains("unexpected argument '--no-such-flag'"),
+        "{screen}"
+    );
 }
 
 #[test]

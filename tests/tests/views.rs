@@ -109,13 +109,9 @@ const ENV_SECRETS: [&str; 4] = [
     "Planted-New-Secret-8180",
 ];
 
-#[test]
-fn envpatch_on_a_terminal_shows_each_key_and_never_a_secret() {
-    if !have_script() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("cornice.env");
+/// An env file with planted secrets: by name, in DATABASE_URL, in another URL.
+fn env_file(dir: &Path) -> std::path::PathBuf {
+    let file = dir.join("cornice.env");
     std::fs::write(
         &file,
         "HIBERNATE_MODE=false\n\
@@ -124,12 +120,26 @@ fn envpatch_on_a_terminal_shows_each_key_and_never_a_secret() {
          CACHE_URL=redis://:Planted-Cache-Secret-7170@cache:6379/0\n",
     )
     .unwrap();
+    file
+}
+
+/// `envpatch FILE REST...` on a terminal.
+fn envpatch_on_terminal(file: &Path, rest: &[&str]) -> (i32, String) {
     let path = file.display().to_string();
-    let envpatch = |rest: &[&str]| {
-        let mut all = vec![path.as_str()];
-        all.extend_from_slice(rest);
-        on_terminal(Command::new("script"), &args("envpatch", &all))
-    };
+    let mut all = vec![path.as_str()];
+    all.extend_from_slice(rest);
+    on_terminal(Command::new("script"), &args("envpatch", &all))
+}
+
+#[test]
+fn envpatch_on_a_terminal_shows_each_key_and_never_a_secret() {
+    if !have_script() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = env_file(dir.path());
+    let path = file.display().to_string();
+    let envpatch = |rest: &[&str]| envpatch_on_terminal(&file, rest);
 
     // A dry run says "would" and leaves the bytes alone.
     let before = std::fs::read(&file).unwrap();
@@ -206,6 +216,16 @@ fn envpatch_on_a_terminal_shows_each_key_and_never_a_secret() {
     let report = run.report.unwrap();
     assert_eq!(report.values["DB_PASSWORD"].as_deref(), Some("<redacted>"));
     assert_no_secret(&screen, &ENV_SECRETS);
+}
+
+#[test]
+fn envpatch_on_a_terminal_cuts_long_lists_escapes_and_says_what_went_wrong() {
+    if !have_script() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = env_file(dir.path());
+    let envpatch = |rest: &[&str]| envpatch_on_terminal(&file, rest);
 
     // Many keys: the view stays a screen.
     let from = dir.path().join("many.env");
@@ -215,6 +235,26 @@ fn envpatch_on_a_terminal_shows_each_key_and_never_a_secret() {
     assert_eq!(code, 0, "{screen}");
     assert_short_view(&screen, "envpatch: would set FLAG_0");
     assert!(screen.contains("... and 96 more"), "{screen}");
+
+    // A value that would drive the terminal reaches it escaped.
+    let hostile = dir.path().join("hostile.env");
+    std::fs::write(&hostile, "TITLE=a\u{1b}]0;owned\u{7}b\n").unwrap();
+    let (code, screen) = on_terminal(
+        Command::new("script"),
+        &args(
+            "envpatch",
+            &[&hostile.display().to_string(), "--get", "TITLE"],
+        ),
+    );
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("  TITLE=a\\u{1b}]0;owned\\u{7}b\n"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains('\u{1b}') && !screen.contains('\u{7}'),
+        "{screen:?}"
+    );
 
     // A missing file: the error in words, nothing created.
     let missing = dir.path().join("missing.env").display().to_string();
@@ -330,7 +370,7 @@ fn pgtruncate_on_terminal(home: &Path, rest: &[&str]) -> (i32, String) {
 }
 
 #[test]
-fn pgtruncate_on_a_terminal_shows_tables_bytes_and_what_stands_in_the_way() {
+fn pgtruncate_on_a_terminal_shows_the_tables_and_the_bytes() {
     if !have_script() {
         return;
     }
@@ -380,6 +420,40 @@ fn pgtruncate_on_a_terminal_shows_tables_bytes_and_what_stands_in_the_way() {
         .unwrap();
     assert_eq!(run.report.unwrap().truncated.len(), RUNTIME.len());
     assert_no_secret(&screen, &secrets);
+
+    let (code, screen) = pgtruncate_on_terminal(home, &["-d", &db.url(), "--preset", "cornice"]);
+    assert_eq!(code, 0, "{screen}");
+    assert_short_view(&screen, "pgtruncate: emptied 13 table(s)");
+    assert!(screen.contains("emptied 13 table(s):"), "{screen}");
+    assert!(screen.contains(" freed in "), "{screen}");
+    assert_no_secret(&screen, &secrets);
+    assert!(counts().iter().all(|&n| n == 0));
+
+    // Again: nothing to do, and the view does not claim it emptied anything.
+    let (code, screen) = pgtruncate_on_terminal(home, &["-d", &db.url(), "--preset", "cornice"]);
+    assert_eq!(code, 0, "{screen}");
+    assert_short_view(&screen, "pgtruncate: 13 table(s) in ");
+    assert!(
+        screen.contains("nothing to do: the 13 table(s) are already empty"),
+        "{screen}"
+    );
+    assert!(!screen.contains("emptied"), "{screen}");
+}
+
+#[test]
+fn pgtruncate_on_a_terminal_shows_what_stands_in_the_way() {
+    if !have_script() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some((db, _)) = pg_fixture(dir.path()) else {
+        return;
+    };
+    let home = dir.path();
+    let password = db.cluster.password.clone();
+    let secrets = [password.as_str(), "Planted-Wrong-Secret-9191"];
+    let counts = || -> Vec<i64> { RUNTIME.iter().map(|t| db.count(t)).collect() };
+    let before = counts();
 
     // A refusal: the cascade paths, one a line, cut short.
     let (code, screen) = pgtruncate_on_terminal(home, &["-d", &db.url(), "users"]);
@@ -457,22 +531,5 @@ fn pgtruncate_on_a_terminal_shows_tables_bytes_and_what_stands_in_the_way() {
     assert_short_view(&screen, "pgtruncate: error: ");
     assert!(screen.contains("error ("), "{screen}");
     assert_no_secret(&screen, &secrets);
-
-    let (code, screen) = pgtruncate_on_terminal(home, &["-d", &db.url(), "--preset", "cornice"]);
-    assert_eq!(code, 0, "{screen}");
-    assert_short_view(&screen, "pgtruncate: emptied 13 table(s)");
-    assert!(screen.contains("emptied 13 table(s):"), "{screen}");
-    assert!(screen.contains(" freed in "), "{screen}");
-    assert_no_secret(&screen, &secrets);
-    assert!(counts().iter().all(|&n| n == 0));
-
-    // Again: nothing to do, and the view does not claim it emptied anything.
-    let (code, screen) = pgtruncate_on_terminal(home, &["-d", &db.url(), "--preset", "cornice"]);
-    assert_eq!(code, 0, "{screen}");
-    assert_short_view(&screen, "pgtruncate: 13 table(s) in ");
-    assert!(
-        screen.contains("nothing to do: the 13 table(s) are already empty"),
-        "{screen}"
-    );
-    assert!(!screen.contains("emptied"), "{screen}");
+    assert_eq!(counts(), before);
 }

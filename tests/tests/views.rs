@@ -291,7 +291,14 @@ fn svcctl_on_a_terminal_shows_one_line_per_unit() {
     let unit = service_unit("/bin/sleep infinity", "");
     let Some(sb) = require(
         "systemd sandbox",
-        Sandbox::boot(&[("api.service", &unit), ("monitor.service", &unit)]),
+        Sandbox::boot(&[
+            ("api.service", &unit),
+            ("monitor.service", &unit),
+            (
+                "broken.service",
+                &service_unit("/bin/false", "Type=oneshot"),
+            ),
+        ]),
     ) else {
         return;
     };
@@ -348,6 +355,17 @@ fn svcctl_on_a_terminal_shows_one_line_per_unit() {
     assert!(screen.contains("error (not_found, exit 4)"), "{screen}");
     assert!(screen.contains("  ghost.service  not found"), "{screen}");
     assert_eq!(sb.active_state("api.service"), "active");
+
+    // A job that fails: the unit's line says so, the error follows.
+    let (code, screen) = svcctl(&["start", "broken"]);
+    assert_eq!(code, 1, "{screen}");
+    assert_short_view(&screen, "svcctl: error: ");
+    assert!(
+        screen
+            .contains("  broken.service  inactive/disabled -> failed/disabled  start: job failed"),
+        "{screen}"
+    );
+    assert!(screen.contains("error (failed, exit 1)"), "{screen}");
 }
 
 /// A database of its own with the Cornice fixture, and an env file of root's (mode 0600)

@@ -40,7 +40,8 @@ macro_rules! tool {
 /// `#[command(flatten)] common: CommonArgs`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CommonArgs {
-    /// JSON layout on stdout [default: pretty on a terminal, short otherwise]
+    /// Print the JSON report in this layout, on a terminal too (where a short view is the
+    /// default) [default off a terminal: short]
     #[arg(long, value_enum, value_name = "STYLE", global = true)]
     pub json: Option<JsonStyle>,
     /// Print only errors on stderr

@@ -72,6 +72,7 @@ impl HasCommonArgs for Cli {
 
 pub fn run(cli: Cli, out: &Output) -> Outcome {
     let dry_run = cli.dry_run;
+    let file = cli.file.display().to_string();
     match execute(cli) {
         Ok((report, changed)) => {
             for w in &report.warnings {
@@ -82,15 +83,15 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
             }
             let line = summary(&report, changed, dry_run);
             Outcome::success(&report, changed, dry_run)
-                .with_view(view::render(Some(&report), None, dry_run))
+                .with_view(view::render(&file, Some(&report), None, dry_run))
                 .with_summary(Some(line))
         }
         Err(Failure::Plain(err)) => {
-            let view = view::render(None, Some(&err), dry_run);
+            let view = view::render(&file, None, Some(&err), dry_run);
             Outcome::failure(err).with_view(view)
         }
         Err(Failure::WithReport(err, report, changed)) => {
-            let view = view::render(Some(&report), Some(&err), dry_run);
+            let view = view::render(&file, Some(&report), Some(&err), dry_run);
             Outcome::failure_with(err, &report, changed, dry_run).with_view(view)
         }
     }

@@ -12,14 +12,20 @@ const MAX_KEYS: usize = 25;
 /// Longer values are cut: a view line is read, not copied.
 const MAX_VALUE_CHARS: usize = 80;
 
-/// The view of a run: its report (none when it failed before reading the file), its error.
-pub(crate) fn render(report: Option<&Report>, error: Option<&ToolError>, dry_run: bool) -> String {
+/// The view of a run on `file` (FILE as given): its report (none when it failed before
+/// reading the file), its error.
+pub(crate) fn render(
+    file: &str,
+    report: Option<&Report>,
+    error: Option<&ToolError>,
+    dry_run: bool,
+) -> String {
     let mut lines = Vec::new();
     if let Some(report) = report {
         report_lines(report, dry_run, &mut lines);
     } else {
         lines.push(format!(
-            "envpatch{}: nothing was changed",
+            "envpatch {file}{}: nothing was changed",
             if dry_run { " --dry-run" } else { "" }
         ));
     }
@@ -164,12 +170,12 @@ mod tests {
             change("OLD", Action::Removed, Some("1"), None),
             change("SAME", Action::Unchanged, Some("x"), Some("x")),
         ]);
-        let view = render(Some(&r), None, false);
+        let view = render("/etc/app.env", Some(&r), None, false);
         assert_eq!(
             view,
             "envpatch /etc/app.env\n  set HIBERNATE_MODE=true (was false)\n  added API_TOKEN=<redacted>\n  unset OLD (was 1)\n  unchanged SAME=x"
         );
-        let view = render(Some(&r), None, true);
+        let view = render("/etc/app.env", Some(&r), None, true);
         assert!(view.starts_with("envpatch /etc/app.env --dry-run: nothing was changed\n"));
         assert!(view.contains("would set HIBERNATE_MODE=true"));
         assert!(view.contains("would unset OLD"));
@@ -180,7 +186,7 @@ mod tests {
         let changes = (0..100)
             .map(|i| change(&format!("K{i}"), Action::Added, None, Some("v")))
             .collect();
-        let view = render(Some(&report(changes)), None, false);
+        let view = render("/etc/app.env", Some(&report(changes)), None, false);
         assert_eq!(view.lines().count(), 1 + MAX_KEYS);
         assert!(view.ends_with("... and 76 more"), "{view}");
     }

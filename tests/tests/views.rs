@@ -264,7 +264,12 @@ fn envpatch_on_a_terminal_cuts_long_lists_escapes_and_says_what_went_wrong() {
     );
     assert_eq!(code, 4, "{screen}");
     assert_short_view(&screen, "envpatch: error: ");
-    assert!(screen.contains("error (not_found, exit 4)"), "{screen}");
+    assert!(
+        screen.contains(&format!(
+            "envpatch {missing}: nothing was changed\nerror (not_found, exit 4)"
+        )),
+        "{screen}"
+    );
     assert!(
         screen.contains(&format!(
             "envpatch: error: {missing} does not exist; pass --create"

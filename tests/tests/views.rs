@@ -444,6 +444,24 @@ fn pgtruncate_on_a_terminal_shows_the_tables_and_the_bytes() {
     assert_eq!(run.report.unwrap().truncated.len(), RUNTIME.len());
     assert_no_secret(&screen, &secrets);
 
+    // The tables a cascade reaches, each with its path, the list cut short.
+    let (code, screen) = pgtruncate_on_terminal(
+        home,
+        &["-d", &db.url(), "users", "--allow-cascade", "--dry-run"],
+    );
+    assert_eq!(code, 0, "{screen}");
+    assert_short_view(&screen, "pgtruncate: would empty 13 table(s)");
+    assert!(
+        screen.contains("cascade would empty 12 table(s) outside the set (--allow-cascade):"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("  via public.users -> public.arb_monitor_profiles (foreign key"),
+        "{screen}"
+    );
+    assert!(screen.contains("  ... and 8 more"), "{screen}");
+    assert_eq!(counts(), before);
+
     let (code, screen) = pgtruncate_on_terminal(home, &["-d", &db.url(), "--preset", "cornice"]);
     assert_eq!(code, 0, "{screen}");
     assert_short_view(&screen, "pgtruncate: emptied 13 table(s)");

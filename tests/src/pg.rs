@@ -5,6 +5,7 @@ use postgres::{Client, NoTls};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// The variables libpq (and so pgtruncate) takes connection settings from.
 const CONNECTION_VARS: [&str; 11] = [
@@ -153,6 +154,36 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// Waits until a session of this database whose `application_name` is `app` (any
+    /// session with `None`) has a lock request of `mode` (`AccessExclusiveLock`, ...)
+    /// queued, on `relation` (any relation with `None`): the deterministic moment for a
+    /// test to act while that session waits.
+    #[track_caller]
+    pub fn wait_for_lock_request(&self, mode: &str, relation: Option<&str>, app: Option<&str>) {
+        let mut watch = self.client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let waiting: i64 = watch
+                .query_one(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                      WHERE a.datname = current_database() AND l.mode = $1 AND NOT l.granted
+                        AND ($2::text IS NULL OR l.relation = $2::text::regclass)
+                        AND ($3::text IS NULL OR a.application_name = $3)",
+                    &[&mode, &relation, &app],
+                )
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {mode} request queued (relation {relation:?}, application {app:?})"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Loads the Cornice-like fixture with `rows` rows per runtime table.
     #[track_caller]
     pub fn load_cornice_fixture(&self, rows: u32) {

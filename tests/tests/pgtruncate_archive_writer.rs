@@ -7,7 +7,6 @@
 use reports::pgtruncate::Report;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
 use support::pg::{Cluster, TestDb};
 use support::require;
 use support::run::{run_command, ToolRun};
@@ -26,34 +25,6 @@ fn empty_home() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pgtruncate-empty-home");
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Waits until a lock request of `mode` on `events` is queued, by a session whose
-/// application_name is `app` (or any session when `app` is `None`).
-fn wait_until_waiting(db: &TestDb, mode: &str, app: Option<&str>) {
-    let mut watch = db.client();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let waiting: i64 = watch
-            .query_one(
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                  WHERE a.datname = current_database()
-                    AND l.relation = 'public.events'::regclass
-                    AND l.mode = $1 AND NOT l.granted
-                    AND ($2::text IS NULL OR a.application_name = $2)",
-                &[&mode, &app],
-            )
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {mode} request queued on events"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The report, decoded (the envelope's own fields left out).
@@ -102,7 +73,11 @@ fn a_writer_during_the_archive_waits_and_its_row_is_never_lost() {
         &empty_home(),
     );
     let truncate = std::thread::spawn(move || run_command("pgtruncate", &mut cmd, None));
-    wait_until_waiting(&db, "AccessExclusiveLock", Some("pgtruncate"));
+    db.wait_for_lock_request(
+        "AccessExclusiveLock",
+        Some("public.events"),
+        Some("pgtruncate"),
+    );
 
     // The application writes: it queues behind pgtruncate's request.
     let mut app = db.client();
@@ -111,7 +86,7 @@ fn a_writer_during_the_archive_waits_and_its_row_is_never_lost() {
             .map(|_| ())
             .map_err(|e| e.to_string())
     });
-    wait_until_waiting(&db, "RowExclusiveLock", None);
+    db.wait_for_lock_request("RowExclusiveLock", Some("public.events"), None);
     holder.batch_execute("COMMIT").unwrap();
 
     let run = truncate.join().unwrap();

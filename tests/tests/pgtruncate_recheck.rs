@@ -12,7 +12,6 @@ use reports::pgtruncate::Report;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 use support::pg::{Cluster, TestDb};
 use support::require;
 use support::run::{check_envelope, parse_one_object};
@@ -170,36 +169,13 @@ impl Scene {
         let mut cmd = support::pg::pgtruncate_command(&args, &[], &empty_home());
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let child = cmd.spawn().unwrap();
-        self.wait_until_queued();
+        // A session already holding a lock is queued ahead of this waiter.
+        self.db
+            .wait_for_lock_request("AccessExclusiveLock", None, Some("pgtruncate"));
         owner.batch_execute(attack).unwrap();
         owner.batch_execute("COMMIT").unwrap();
         let out = child.wait_with_output().unwrap();
         Run::new(out)
-    }
-
-    /// Waits until pgtruncate's ACCESS EXCLUSIVE request is in the lock queue.
-    fn wait_until_queued(&self) {
-        let mut watch = self.db.client();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let waiting: i64 = watch
-                .query_one(
-                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                      WHERE a.datname = current_database() AND a.application_name = 'pgtruncate'
-                        AND l.mode = 'AccessExclusiveLock' AND NOT l.granted",
-                    &[],
-                )
-                .unwrap()
-                .get(0);
-            if waiting > 0 {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "pgtruncate never queued for its locks"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     /// Checks a refusal of an attack: exit 3 naming `what`, every row and sequence as

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+pub use crate::pgtruncate::ProfileInfo;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
@@ -49,6 +51,30 @@ pub struct Report {
     /// status: the bytes those tables hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_bytes: Option<u64>,
+    /// The hold profile this run followed (`--profile`; wake with a record: the one the
+    /// hold was made with); null when none was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileInfo>,
+    /// `holdctl profiles`: every profile a name can choose, sorted by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profiles: Option<Vec<ListedProfile>>,
+}
+
+/// One profile `holdctl profiles` found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListedProfile {
+    pub name: String,
+    /// `built-in`, or the profile file (a file in the profile directory hides the
+    /// built-in profile of its name).
+    pub source: String,
+    pub description: Option<String>,
+    /// SHA-256 of its text, hex; null when it could not be read.
+    pub sha256: Option<String>,
+    /// Its API unit; null when it could not be read.
+    pub api: Option<String>,
+    /// Why it cannot be used (untrusted, malformed), or null.
+    pub error: Option<String>,
 }
 
 /// One step as run: copy `argv` into a script to do it by hand.
@@ -78,7 +104,7 @@ pub struct EnvStatus {
     pub values: BTreeMap<String, Option<String>>,
     /// The same, as each reader reads it.
     pub values_by_reader: BTreeMap<String, BTreeMap<String, Option<String>>>,
-    /// HIBERNATE_MODE=true and INGEST_ENABLED=false.
+    /// Every flag of the profile reads as hibernate writes it.
     pub hibernating: bool,
 }
 
@@ -219,13 +245,26 @@ pub struct HoldRecord {
 pub struct HoldOptions {
     /// The API unit, as svcctl named it.
     pub service: String,
-    /// The monitor unit, as svcctl named it.
+    /// The first of the other units, as svcctl named it ("" when the profile has none).
     pub monitor: String,
     /// `--env-file`, when given.
     pub env_file: Option<String>,
+    /// Whether the include named `opportunities` was chosen (`--include-opportunities`).
     pub include_opportunities: bool,
+    /// Whether the include named `auth` was chosen (`--include-auth`).
     pub include_auth: bool,
     pub keep_api: bool,
+    /// The hold profile hibernate followed: name, source, SHA-256 of its text. Null in
+    /// a record of an older holdctl.
+    #[serde(default)]
+    pub profile: Option<ProfileInfo>,
+    /// The other units (besides the API), as svcctl named them, in the profile's order.
+    #[serde(default)]
+    pub others: Vec<String>,
+    /// Each `--include NAME` as given (the runbook spellings are `include_opportunities`
+    /// and `include_auth`).
+    #[serde(default)]
+    pub include: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

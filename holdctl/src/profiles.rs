@@ -85,8 +85,7 @@ pub fn choose(cli: &Cli) -> Result<Chosen, ToolError> {
         .into_iter()
         .zip([cli.include_opportunities, cli.include_auth])
     {
-        if on && !profile.includes.contains_key(name) && !profile.tables.groups.contains_key(name)
-        {
+        if on && !profile.includes.contains_key(name) && !profile.tables.groups.contains_key(name) {
             return Err(ToolError::usage(format!(
                 "{flag} is the spelling of --include {name}, which {} defines neither as an include nor as a group: use --include with one of its names; nothing was changed",
                 profile.describe()

@@ -110,6 +110,13 @@ pub fn operate(
         return Ok(());
     }
     unavailable(cli)?;
+    // The profile is read before anything else, so one that may not be trusted, or is
+    // broken, stops the run with nothing touched, not even the state directory. wake
+    // reads it only when there is no hold record to follow.
+    let chosen = match operation {
+        Operation::Wake => None,
+        _ => Some(profiles::choose(cli)?),
+    };
     let destructive = operation == Operation::Hibernate && !dry_run;
     if destructive && !cli.yes && !std::io::stdin().is_terminal() {
         return Err(ToolError::refused(
@@ -145,24 +152,7 @@ pub fn operate(
         draft.hold_file = Some(state.record_path().display().to_string());
     }
     draft.hold = record.clone();
-    // wake undoes the hold of the units and env files the record names, whatever the
-    // profile says now; every other run follows the profile.
-    let choice = match (&record, operation) {
-        (Some(r), Operation::Wake) => {
-            if let Some(info) = &r.options.profile {
-                if let Some(warning) = profiles::recheck(info) {
-                    draft.warn(warning);
-                }
-                draft.profile = Some(info.clone());
-            }
-            Choice::of_record(r)
-        }
-        _ => {
-            let chosen = profiles::choose(cli)?;
-            draft.profile = Some(chosen.info());
-            Choice::of_profile(cli, chosen)
-        }
-    };
+    let choice = choose(cli, draft, record.as_ref(), chosen)?;
     if operation == Operation::Status {
         return status(cli, draft, &choice, database_url);
     }
@@ -191,6 +181,32 @@ pub fn operate(
         Operation::Wake => wake(draft, &target, &survey, state, record),
         Operation::Status | Operation::Plan | Operation::Profiles => Ok(()),
     }
+}
+
+/// wake with a hold record undoes the hold of the units and env files the record names,
+/// whatever the profile says now; every other run follows the profile (`chosen`, when
+/// already read).
+fn choose(
+    cli: &Cli,
+    draft: &mut Draft,
+    record: Option<&HoldRecord>,
+    chosen: Option<Chosen>,
+) -> Result<Choice, ToolError> {
+    if let (Some(r), Operation::Wake) = (record, cli.operation) {
+        if let Some(info) = &r.options.profile {
+            if let Some(warning) = profiles::recheck(info) {
+                draft.warn(warning);
+            }
+            draft.profile = Some(info.clone());
+        }
+        return Ok(Choice::of_record(r));
+    }
+    let chosen = match chosen {
+        Some(chosen) => chosen,
+        None => profiles::choose(cli)?,
+    };
+    draft.profile = Some(chosen.info());
+    Ok(Choice::of_profile(cli, chosen))
 }
 
 /// The steps' target: the units as svcctl named them, the env files as read, the
@@ -549,12 +565,14 @@ fn chosen_options(options: &mut HoldOptions, cli: &Cli, target: &Target, draft: 
     options.profile = draft.profile.clone();
 }
 
-/// Whether every flag already reads as hibernate writes it (where systemd reads it).
+/// Whether every flag already reads as hibernate writes it (where systemd reads it); a
+/// profile without flags never reads as on hold.
 fn hibernating(target: &Target) -> bool {
-    target
-        .flags
-        .iter()
-        .all(|(key, value)| target.env.value_in_its_file(key).as_ref() == Some(value))
+    !target.flags.is_empty()
+        && target
+            .flags
+            .iter()
+            .all(|(key, value)| target.env.value_in_its_file(key).as_ref() == Some(value))
 }
 
 /// A failure after steps ran: what was already changed, and that running the same
@@ -615,4 +633,36 @@ fn unavailable(cli: &Cli) -> Result<(), ToolError> {
     Err(ToolError::usage(format!(
         "{needs} is not available in this build, so holdctl {flag} cannot keep its promise: nothing was changed; run without {flag}, or install holdkit tools whose pgtruncate has it"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(flags: &[(&str, &str)]) -> Target {
+        Target {
+            env: EnvLayout::default(),
+            service: "app.service".into(),
+            others: vec![],
+            flags: flags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            wake_flags: vec![],
+            profile: "app".into(),
+            includes: vec![],
+            database_url: None,
+            keep_api: false,
+            allow_socket: false,
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn a_profile_without_flags_never_reads_as_on_hold() {
+        // Otherwise its first hibernate would find the host "already on hold" and keep
+        // no record of it.
+        assert!(!hibernating(&target(&[])));
+        assert!(!hibernating(&target(&[("MAINTENANCE", "1")])));
+    }
 }

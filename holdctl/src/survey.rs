@@ -144,9 +144,10 @@ pub fn env_status(
             value(read.map(|r| &r.values_by_reader.dotenv)),
         );
     }
-    let hibernating = flags
-        .iter()
-        .all(|(key, want)| values.get(key).cloned().flatten().as_ref() == Some(want));
+    let hibernating = !flags.is_empty()
+        && flags
+            .iter()
+            .all(|(key, want)| values.get(key).cloned().flatten().as_ref() == Some(want));
     Some(EnvStatus {
         file: layout.files.last().map(|f| f.display().to_string()),
         files: layout

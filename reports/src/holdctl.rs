@@ -104,7 +104,8 @@ pub struct EnvStatus {
     pub values: BTreeMap<String, Option<String>>,
     /// The same, as each reader reads it.
     pub values_by_reader: BTreeMap<String, BTreeMap<String, Option<String>>>,
-    /// Every flag of the profile reads as hibernate writes it.
+    /// Every flag of the profile reads as hibernate writes it (false for a profile
+    /// without flags).
     pub hibernating: bool,
 }
 

@@ -482,12 +482,20 @@ mod holdctl_support;
 
 #[track_caller]
 fn refused_before_reading(scene: &Scene, profile: &Path, says: &str) {
-    let (run, envelope) = scene.holdctl(&["plan", "--profile", profile.to_str().unwrap()]);
-    run.expect_code(3);
-    let err = envelope.error.unwrap();
-    assert_eq!(err.kind, ErrorKind::Refused);
-    assert!(err.message.contains(says), "{}", err.message);
-    assert!(envelope.report.unwrap().steps.is_empty(), "no step ran");
+    for command in [&["plan"][..], &["hibernate", "--yes"][..]] {
+        let mut args = command.to_vec();
+        args.extend(["--profile", profile.to_str().unwrap()]);
+        let (run, envelope) = scene.holdctl(&args);
+        run.expect_code(3);
+        let err = envelope.error.unwrap();
+        assert_eq!(err.kind, ErrorKind::Refused);
+        assert!(err.message.contains(says), "{}", err.message);
+        assert!(envelope.report.unwrap().steps.is_empty(), "no step ran");
+        assert!(
+            !scene.path("state").exists(),
+            "not even the state directory made"
+        );
+    }
 }
 
 fn chown(path: &Path, uid: u32) {

@@ -4,6 +4,8 @@
 #   envpatch set two keys        vs  sed -i with two expressions   (40-line and 10,000-line files)
 #   svcctl stop                  vs  systemctl stop                (1 unit; 20 units in one call vs 20 calls)
 #   pgtruncate --preset cornice  vs  psql -c 'TRUNCATE ... RESTART IDENTITY CASCADE' (fresh copies of a ~150 MB DB)
+#   pgtruncate --archive F       vs  pg_dump --data-only -Fc + that psql TRUNCATE (same copies)
+#   pgtruncate --undo F          vs  pg_restore --data-only -1 of that dump
 #   pgtruncate, many tables      vs  the same psql                 (1,000 tables; a table with 500 partitions)
 #   holdctl hibernate --yes      vs  the raw shell sequence (sed, systemctl stop+disable, psql)
 #   the fleet hibernate playbook vs  the playbook written without holdkit, and 4x ssh holdctl
@@ -17,23 +19,23 @@
 #   --quick  one run of each comparison on small data (a smoke test, not a measurement)
 # Needs root (the systemd sandbox). Not part of scripts/test.sh: timings belong here.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
 runs=10
 warmup=1
 rows=72000        # rows per runtime table: about 150 MB of Cornice-like data (151 MiB)
-quick=false
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) quick=true; runs=1; warmup=0; rows=500 ;;
+    --quick) runs=1; warmup=0; rows=500 ;;
     --runs) runs=${2:?}; shift ;;
     *) echo "usage: scripts/bench.sh [--quick] [--runs N]" >&2; exit 2 ;;
   esac
   shift
 done
 
-ensure_packages
+ensure_test_packages
 say "building (release)"
 cargo build --release --workspace --bins --quiet
 bin="$REPO_ROOT/target/release"
@@ -120,6 +122,25 @@ ab "pgtruncate --preset cornice, ~${fixture_mb} MiB DB" \
   "$fresh" \
   "$bin/pgtruncate --json=short -d $base/copy --preset cornice" \
   "psql -X -q $base/copy -c 'TRUNCATE $runtime RESTART IDENTITY CASCADE'"
+
+# --archive: every emptied row kept first, vs pg_dump of the same tables then the TRUNCATE;
+# --undo vs pg_restore of that dump.
+dump_tables='-t "public.hourly_prices*"'
+for t in ${runtime//,/}; do dump_tables+=" -t public.$t"; done
+archive_file="$work/archive.sql.gz"
+dump_file="$work/dump.fc"
+dump_and_truncate="sh -c 'pg_dump --data-only -Fc $dump_tables -f $dump_file $base/copy && psql -X -q $base/copy -c \"TRUNCATE $runtime RESTART IDENTITY CASCADE\"'"
+ab "pgtruncate --archive F.sql.gz vs pg_dump -Fc + TRUNCATE" \
+  "$fresh && rm -f $archive_file $dump_file" \
+  "$bin/pgtruncate --json=short -d $base/copy --preset cornice --archive $archive_file" \
+  "$dump_and_truncate"
+python3 scripts/bench/abbench.py --name "pgtruncate --undo vs pg_restore --data-only -1" \
+  --runs "$runs" --warmup "$warmup" --json-out "$results" \
+  --setup "$fresh && rm -f $archive_file && $bin/pgtruncate -q --json=short -d $base/copy --preset cornice --archive $archive_file" \
+  --setup-b "$fresh && rm -f $dump_file && $dump_and_truncate" \
+  --a "$bin/pgtruncate --json=short -d $base/copy --undo $archive_file" \
+  --b "pg_restore --data-only -1 -d $base/copy $dump_file"
+ls -l "$archive_file" "$dump_file" | awk '{print "  " $5 " bytes  " $NF}'
 
 $admin -c 'CREATE DATABASE many'
 psql -X -q "$base/many" <<'SQL'

@@ -11,6 +11,7 @@
 # get-pip script it downloads from a host of its own; with only the package index reachable,
 # a stand-in placed in its cache does the same from ensurepip and the index (see below).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 : "${HOLD_ANSIBLE_BIN:?HOLD_ANSIBLE_BIN not set (ensure_ansible in scripts/lib.sh)}"
 

@@ -17,6 +17,7 @@
 # Any step that fails stops the demo with a non-zero exit and names the step on stderr.
 # Needs root (namespaces, cgroups). Installs what a fresh Debian machine lacks.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -66,7 +67,7 @@ finish() {
 trap finish EXIT
 
 step "checking the packages the demo needs"
-ensure_packages
+ensure_demo_packages
 bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/$profile"
 if [ "$build" = 1 ]; then
   step "building the tools ($profile) into $bin"

@@ -13,6 +13,7 @@
 # PyPI into a virtualenv). HOLD_DEMO_DB_PASSWORD is the database password when set (random
 # otherwise); CARGO_TARGET_DIR is honoured.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -31,7 +32,7 @@ esac
 ssh_hosts=2
 [ "$hosts" -lt 2 ] && ssh_hosts=$hosts
 
-ensure_packages
+ensure_test_packages
 ensure_ansible
 say "building the tools (release)"
 cargo build --release --workspace --bins --quiet

@@ -6,6 +6,7 @@
 # Usage: scripts/package.sh [--dev]   prints the .deb's path on stdout
 #   --dev  package the debug build (quick; what the tests use). Default: release.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 unset CARGO_TARGET_DIR  # cargo-deb's asset paths assume ./target

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Every test of holdkit, against a real PostgreSQL and a real systemd.
 #
-# Installs what a fresh machine lacks, builds, starts a throwaway PostgreSQL cluster,
-# runs the whole suite (each systemd test boots its own sandbox systemd), prints the
-# runner's summary, stops the cluster (also when a test fails) and exits non-zero on any
-# failure. Extra arguments go to `cargo test` (e.g. `./scripts/test.sh envpatch`).
+# Installs what a fresh machine lacks, builds, checks what the ecosystem's own checkers
+# check (rustdoc warnings, unused dependencies; shellcheck is a test, tests/tests/
+# shell_scripts.rs), starts a throwaway PostgreSQL cluster, runs the whole suite (each
+# systemd test boots its own sandbox systemd), prints the runner's summary, stops the
+# cluster (also when a test fails) and exits non-zero on any failure or finding. Extra
+# arguments go to `cargo test` (e.g. `./scripts/test.sh envpatch`).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
-ensure_packages
+ensure_test_packages
 ensure_ansible  # ansible-core for the fleet tests; exports HOLD_ANSIBLE_BIN
 
 say "building"
@@ -33,6 +36,22 @@ skips=$(mktemp /tmp/holdkit-skips.XXXXXX.log)
 export HOLD_SKIP_LOG="$skips"
 trap 'stop_pg; rm -f "$log" "$skips"' EXIT
 
+# Findings of the checks below; the tests still run, and the run fails at the end.
+findings=()
+say "checking: rustdoc warnings (cargo doc -D warnings)"
+RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc --no-deps --workspace --quiet \
+  || findings+=("cargo doc --no-deps --workspace has warnings (above)")
+say "checking: unused dependencies (cargo machete)"
+if ! cargo machete --version >/dev/null 2>&1; then
+  say "installing cargo-machete from crates.io (once per machine)"
+  cargo install cargo-machete --locked --quiet >&2 || true
+fi
+if cargo machete --version >/dev/null 2>&1; then
+  cargo machete >&2 || findings+=("cargo machete found unused dependencies (above)")
+else
+  echo "*** SKIPPED: the unused-dependency check: cargo-machete could not be installed from crates.io ***" | tee -a "$skips" >&2
+fi
+
 say "starting the PostgreSQL sandbox"
 start_pg
 say "PostgreSQL on 127.0.0.1:$HOLD_PG_PORT (socket $HOLD_PG_SOCKET)"
@@ -48,6 +67,11 @@ skipped=$(wc -l <"$skips")
 if [ "$skipped" -gt 0 ]; then
   echo "skipped:"
   sed 's/^/  /' "$skips"
+fi
+if [ ${#findings[@]} -gt 0 ]; then
+  echo "checks failed:"
+  printf '  %s\n' "${findings[@]}"
+  [ "$status" -ne 0 ] || status=1
 fi
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 exit "$status"

@@ -99,6 +99,7 @@ where
                 ExitCode::SUCCESS
             }
             _ => {
+                let err = the_real_error::<C>(err, &args);
                 let rendered = err.render().to_string();
                 let mut stderr = std::io::stderr().lock();
                 let _ = write!(
@@ -179,15 +180,61 @@ fn install_panic_hook(tool: Tool, style: JsonStyle) {
     }));
 }
 
-/// clap's first `error:` line, made into one sentence that says what to do.
+/// A bare command that needs an argument or subcommand makes clap show the help as an
+/// error. The envelope needs what is missing, named: the same command line parsed with
+/// that behaviour off gives clap's own error for it.
+fn the_real_error<C: Parser>(err: clap::Error, args: &[OsString]) -> clap::Error {
+    if err.kind() != ClapErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        return err;
+    }
+    fn plain(cmd: clap::Command) -> clap::Command {
+        cmd.arg_required_else_help(false).mut_subcommands(plain)
+    }
+    match plain(C::command()).try_get_matches_from(args) {
+        Err(real) if real.kind() != ClapErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => real,
+        _ => err,
+    }
+}
+
+/// clap's error as one line that says what to do: its `error:` sentence with the lines
+/// that complete it (the missing arguments, the possible values, a tip), without the
+/// `Usage:` block and the pointer to `--help`, which the line ends with instead.
 fn usage_message(rendered: &str) -> String {
-    let first = rendered
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid arguments")
-        .trim();
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    format!("{first}; see --help")
+    let mut message = String::new();
+    let mut in_usage = false;
+    for line in rendered.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            in_usage = false;
+            continue;
+        }
+        if line.starts_with("Usage:") {
+            in_usage = true;
+        }
+        if in_usage || line.starts_with("For more information") {
+            continue;
+        }
+        if message.is_empty() {
+            message.push_str(line.strip_prefix("error: ").unwrap_or(line));
+        } else if let Some(list) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            message.push_str(&format!(" ({list})"));
+        } else if message.ends_with(':') {
+            message.push(' ');
+            message.push_str(line);
+        } else if message.ends_with("...") || message.ends_with('>') {
+            // One more of the listed arguments.
+            message.push_str(", ");
+            message.push_str(line);
+        } else {
+            message.push_str("; ");
+            message.push_str(line);
+        }
+    }
+    if message.is_empty() {
+        message.push_str("invalid arguments");
+    }
+    message.push_str("; see --help");
+    message
 }
 
 /// The `--json` style asked for on a command line that clap could not parse, so that even
@@ -219,12 +266,74 @@ fn json_style_in(args: &[OsString]) -> Option<JsonStyle> {
 mod tests {
     use super::*;
 
+    /// A parser with the shapes that make clap's messages differ: a required subcommand,
+    /// required positionals, a value enum, a typed flag.
+    #[derive(Debug, Parser)]
+    #[command(name = "t")]
+    struct Tiny {
+        #[command(subcommand)]
+        op: Op,
+    }
+
+    #[derive(Debug, clap::Subcommand)]
+    enum Op {
+        Stop {
+            #[arg(value_enum)]
+            mode: Mode,
+            #[arg(required = true)]
+            unit: Vec<String>,
+            #[arg(long)]
+            timeout: Option<u32>,
+        },
+    }
+
+    #[derive(Debug, Clone, clap::ValueEnum)]
+    enum Mode {
+        Now,
+        Later,
+    }
+
+    fn message_for(args: &[&str]) -> String {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let err = Tiny::try_parse_from(&args).expect_err("a usage error");
+        usage_message(&the_real_error::<Tiny>(err, &args).render().to_string())
+    }
+
     #[test]
-    fn usage_message_is_clap_first_line() {
-        let msg = usage_message(
-            "error: unexpected argument '--nope' found\n\nUsage: envpatch [OPTIONS] FILE\n",
-        );
-        assert_eq!(msg, "unexpected argument '--nope' found; see --help");
+    fn usage_messages_keep_what_clap_says_on_one_line() {
+        let cases = [
+            (
+                vec!["t", "stop", "now"],
+                "the following required arguments were not provided: <UNIT>...; see --help",
+            ),
+            (
+                vec!["t", "stop"],
+                "the following required arguments were not provided: <MODE>, <UNIT>...; see --help",
+            ),
+            (
+                vec!["t"],
+                "'t' requires a subcommand but one was not provided (subcommands: stop, help); see --help",
+            ),
+            (
+                vec!["t", "stop", "soon", "x"],
+                "invalid value 'soon' for '<MODE>' (possible values: now, later); see --help",
+            ),
+            (
+                vec!["t", "stop", "now", "x", "--timeout", "ten"],
+                "invalid value 'ten' for '--timeout <TIMEOUT>': invalid digit found in string; see --help",
+            ),
+            (
+                vec!["t", "stop", "now", "x", "--timeout", "-3"],
+                "unexpected argument '-3' found; tip: to pass '-3' as a value, use '-- -3'; see --help",
+            ),
+            (
+                vec!["t", "--nope"],
+                "unexpected argument '--nope' found; see --help",
+            ),
+        ];
+        for (args, want) in cases {
+            assert_eq!(message_for(&args), want, "{args:?}");
+        }
     }
 
     #[test]

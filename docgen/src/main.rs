@@ -6,6 +6,7 @@ use clap::CommandFactory;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod environment;
 mod pages;
 
 fn main() -> ExitCode {

@@ -13,7 +13,13 @@ pub fn extra_sections(tool: &str) -> String {
             roff(meaning)
         ));
     }
-    section(&mut out, "ENVIRONMENT", &[ENVIRONMENT]);
+    section(&mut out, "ENVIRONMENT", &[]);
+    for (name, what) in crate::environment::variables(tool) {
+        out.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", roff(name), roff(what)));
+    }
+    if let Some(note) = crate::environment::note(tool) {
+        out.push_str(&format!(".PP\n{}\n", roff(note)));
+    }
     section(&mut out, "EXAMPLES", &[]);
     for (what, command) in examples(tool) {
         out.push_str(&format!(
@@ -83,8 +89,6 @@ const EXIT_CODES: [(u8, &str, &str); 7] = [
         "not allowed (file mode, not root, polkit, database role)",
     ),
 ];
-
-const ENVIRONMENT: &str = "NO_COLOR disables colour on stderr. pgtruncate also reads DATABASE_URL, the PG* variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, PGPASSFILE) and ~/.pgpass, like libpq.";
 
 fn json_text(tool: &str) -> &'static str {
     match tool {

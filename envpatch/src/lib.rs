@@ -4,7 +4,7 @@
 //!   `EnvironmentFile=`, python-dotenv 1.x);
 //! - [`encode`]: the one value encoding both read alike, and the values refused;
 //! - [`edit`]: the planned new content, and its proof under both readers;
-//! - [`write`]: symlink resolution, the directory lock, the atomic durable replace;
+//! - [`write`](mod@write): symlink resolution, the directory lock, the atomic durable replace;
 //! - [`report`]: the report fields.
 
 pub mod edit;

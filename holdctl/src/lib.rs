@@ -3,7 +3,7 @@
 //! their JSON, exactly as the runbook's shell script did. It never links the other tools: every step it takes is
 //! an argv in its report that can be copied out and run by hand.
 //!
-//! One pass: survey → plan → run → record → report ([`flow`], then [`report::finish`]).
+//! One pass: survey → plan → run → record → report (`flow`, then `report::finish`).
 
 mod chain;
 mod child;

@@ -136,6 +136,24 @@ impl Dir {
         renameat(&self.fd, from, &self.fd, to)
     }
 
+    /// Renames `from` to `to`, failing with `EEXIST` rather than replacing `to`.
+    pub fn rename_noreplace(&self, from: &OsStr, to: &OsStr) -> Result<(), Errno> {
+        nix::fcntl::renameat2(
+            &self.fd,
+            from,
+            &self.fd,
+            to,
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        )
+    }
+
+    /// Bytes an unprivileged user may still write on the directory's filesystem
+    /// (`f_bavail`; root may use the reserved blocks too, which are not counted).
+    pub fn available_bytes(&self) -> Result<u64, Errno> {
+        let st = nix::sys::statvfs::fstatvfs(&self.fd)?;
+        Ok(st.blocks_available() as u64 * st.fragment_size() as u64)
+    }
+
     pub fn unlink(&self, name: &OsStr) -> Result<(), Errno> {
         unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir)
     }

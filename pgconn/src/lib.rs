@@ -1,6 +1,6 @@
 //! pgconn: connecting to PostgreSQL the way libpq does, under holdkit's trust rules.
 //!
-//! - [`resolve`] ([`choose`]): which connection string wins (`--database-url`, an env
+//! - [`resolve`] (`choose`): which connection string wins (`--database-url`, an env
 //!   file's `DATABASE_URL`, the environment's, `PG*` and defaults) and whose
 //!   credentials it may use;
 //! - `conninfo`: libpq's connection-string grammar, judged against libpq itself by

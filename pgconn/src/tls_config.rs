@@ -33,7 +33,15 @@ impl ConnTarget {
                 | SslOptions::NO_SSLV2
                 | SslOptions::NO_SSLV3,
         );
-        builder.set_mode(OpenSslMode::AUTO_RETRY | OpenSslMode::RELEASE_BUFFERS);
+        // As SslConnector sets them: the async adapter may retry a write that OpenSSL
+        // could not finish from another buffer (a large COPY FROM STDIN does), which
+        // OpenSSL otherwise refuses with "bad write retry".
+        builder.set_mode(
+            OpenSslMode::AUTO_RETRY
+                | OpenSslMode::RELEASE_BUFFERS
+                | OpenSslMode::ACCEPT_MOVING_WRITE_BUFFER
+                | OpenSslMode::ENABLE_PARTIAL_WRITE,
+        );
         builder
             .set_min_proto_version(Some(SslVersion::TLS1_2))
             .map_err(tls_err)?;

@@ -157,6 +157,7 @@ pub(crate) fn act_error(
             format_duration(statement_timeout)
         )),
         ActError::Db(e) => db_error(&e, "TRUNCATE failed"),
+        ActError::Archive(e) => e.into_tool_error(),
     }
 }
 

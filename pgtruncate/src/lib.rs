@@ -5,6 +5,7 @@
 //! check privileges, then one transaction: lock, read again under the locks everything
 //! the plan rested on and refuse if anything changed, the planned statement, commit.
 
+mod archive;
 pub mod catalog;
 mod errors;
 mod gather;
@@ -71,8 +72,8 @@ pub struct Cli {
     /// Let CASCADE reach tables outside the chosen set (listed in the report)
     #[arg(long)]
     pub allow_cascade: bool,
-    /// Run even though a table has a user-defined ON TRUNCATE trigger (its function runs
-    /// with this session's rights)
+    /// Run even though a table has a user-defined ON TRUNCATE trigger (with --undo: ON
+    /// INSERT trigger); its function runs with this session's rights
     #[arg(long)]
     pub allow_triggers: bool,
     /// How long to wait for the table locks (not 0: PostgreSQL reads 0 as forever)
@@ -81,6 +82,19 @@ pub struct Cli {
     /// How long a statement may run beyond the lock wait
     #[arg(long, value_name = "DUR", default_value = "1m", value_parser = conventions::parse_duration)]
     pub statement_timeout: Duration,
+    /// First write every row to be emptied into FILE, durably, in the same transaction:
+    /// a pg_dump-style SQL script (FILE.sql.gz gzip, FILE.sql plain) that --undo or
+    /// `gunzip -c FILE | psql -1 -v ON_ERROR_STOP=1` restores; FILE must not exist
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// Put back an archive written by --archive (the tables must be empty), instead of
+    /// truncating; with --dry-run, check it and the tables and change nothing
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["tables", "preset", "include", "include_opportunities", "include_auth", "except", "allow_cascade", "archive"]
+    )]
+    pub undo: Option<PathBuf>,
     /// Report what would be truncated; change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -107,7 +121,12 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     match result {
         Ok(changed) => {
-            out.progress(&summary(&report, changed, cli.dry_run));
+            let line = if cli.undo.is_some() {
+                undo_summary(&report, cli.dry_run)
+            } else {
+                summary(&report, changed, cli.dry_run)
+            };
+            out.progress(&line);
             Outcome::success(&report, changed, cli.dry_run)
         }
         // Every error path returns before COMMIT or after a rollback: nothing changed.
@@ -115,11 +134,9 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
     }
 }
 
-/// The one line a person reads: `emptied 13 tables in cornice@db:5432/cornice, freed
-/// 39.8 MiB in 94 ms`.
-fn summary(report: &Report, changed: bool, dry_run: bool) -> String {
-    use conventions::human::human_bytes;
-    let db = report
+/// `cornice@db:5432/cornice`: the database as a person reads it.
+fn short_database(report: &Report) -> String {
+    report
         .database
         .as_deref()
         .map(|u| {
@@ -128,14 +145,45 @@ fn summary(report: &Report, changed: bool, dry_run: bool) -> String {
                 .map_or(u, |(before, _)| before)
                 .to_string()
         })
-        .unwrap_or_else(|| "the database".into());
+        .unwrap_or_else(|| "the database".into())
+}
+
+/// `restored 13 table(s), 1200 rows, into cornice@db:5432/cornice from FILE in 94 ms`.
+fn undo_summary(report: &Report, dry_run: bool) -> String {
+    let db = short_database(report);
+    let rows: u64 = report.restored.iter().map(|t| t.rows).sum();
+    let tables = report.restored.len();
+    let file = report.archive.as_ref().map_or("", |a| a.path.as_str());
+    if dry_run {
+        format!("would restore {tables} table(s), {rows} rows, into {db} from {file}")
+    } else {
+        format!(
+            "restored {tables} table(s), {rows} rows, into {db} from {file} in {} ms",
+            report.duration_ms
+        )
+    }
+}
+
+/// The one line a person reads: `emptied 13 tables in cornice@db:5432/cornice, freed
+/// 39.8 MiB in 94 ms` (and where their rows were archived).
+fn summary(report: &Report, changed: bool, dry_run: bool) -> String {
+    use conventions::human::human_bytes;
+    let db = short_database(report);
     let tables = report.truncated.len() + report.cascaded.len();
     let bytes = human_bytes(report.bytes_freed.unwrap_or(0).max(0) as u64);
     if dry_run {
         format!("would empty {tables} table(s) in {db}, holding {bytes}")
     } else if changed {
+        let archived = report
+            .archive
+            .as_ref()
+            .map(|a| {
+                let size = human_bytes(a.bytes.unwrap_or(0));
+                format!(", their rows archived in {} ({size})", a.path)
+            })
+            .unwrap_or_default();
         format!(
-            "emptied {tables} table(s) in {db}, freed {bytes} in {} ms",
+            "emptied {tables} table(s) in {db}, freed {bytes} in {} ms{archived}",
             report.duration_ms
         )
     } else {

@@ -33,6 +33,12 @@ const CONNECT_POLL: Duration = Duration::from_millis(50);
 /// Everything but the envelope. Returns whether something changed (or would).
 pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bool, ToolError> {
     let args = Args::check(cli)?;
+    // An archive to put back is read and checked whole before anything connects.
+    let undo = cli
+        .undo
+        .as_deref()
+        .map(|path| crate::archive::undo::Checked::open(path, report))
+        .transpose()?;
     if let Some((profile, sel)) = &args.preset {
         report.preset = Some(profile.name.clone());
         report.profile = Some(preset::info(profile));
@@ -47,6 +53,15 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
             "{} is a hot standby (in recovery) and cannot be written: run pgtruncate against the primary; nothing was truncated",
             db.url
         )));
+    }
+    if let Some(archive) = undo {
+        let options = crate::archive::undo::Options {
+            lock_timeout: args.lock_timeout,
+            statement_timeout: args.statement_timeout,
+            dry_run: cli.dry_run,
+            allow_triggers: cli.allow_triggers,
+        };
+        return archive.restore(&mut db.conn, &interrupt, &options, out, report);
     }
     let planned = gather::gather(&mut db, &args)?;
     if let Some(e) = planned.name_problems(&db.url) {
@@ -66,6 +81,14 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
             report.warnings.push(w);
         }
     }
+    let mut archive = crate::archive::write::prepare(
+        cli,
+        &mut db.conn.client,
+        &db.url,
+        plan,
+        &planned.facts.sequences,
+        (out, report),
+    )?;
     if let Some(signal) = interrupt.received() {
         return Err(interrupted_error(signal, &[], &planned.facts.relations));
     }
@@ -79,9 +102,12 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
         db.url
     ));
     let verified = recheck::lock_and_recheck(&mut db, &args, &session, &planned)?;
-    // The transaction is open, the locks held, the plan verified: steps that must see
-    // the tables exactly as they will be emptied go here.
-    act(&mut db, &args, &verified)?;
+    // The transaction is open, the locks held, the plan verified: the archive is written
+    // inside it, right before the statement.
+    act(&mut db, &args, &verified, archive.as_mut())?;
+    if let Some(job) = &archive {
+        report.archive = job.report();
+    }
     if interrupt.received().is_some() {
         let w = "an interrupt arrived after the TRUNCATE had committed: the tables were emptied";
         out.warn(w);
@@ -123,7 +149,7 @@ impl Args {
                 "--lock-timeout plus --statement-timeout must stay under 24 days",
             ));
         }
-        if cli.tables.is_empty() && cli.preset.is_none() {
+        if cli.tables.is_empty() && cli.preset.is_none() && cli.undo.is_none() {
             return Err(ToolError::usage(
                 "nothing to truncate: name the tables, or choose a --preset (built in: cornice)",
             ));
@@ -471,7 +497,12 @@ fn finish_without_acting(
 }
 
 /// The statement and the commit, in the transaction the re-check left open.
-fn act(db: &mut Db<'_>, args: &Args, verified: &Verified) -> Result<(), ToolError> {
+fn act(
+    db: &mut Db<'_>,
+    args: &Args,
+    verified: &Verified,
+    archive: Option<&mut crate::archive::write::Job>,
+) -> Result<(), ToolError> {
     let now = &verified.gathered;
     let Some(statement) = now.plan.statement.as_deref() else {
         truncate::rollback(&mut db.conn);
@@ -482,7 +513,8 @@ fn act(db: &mut Db<'_>, args: &Args, verified: &Verified) -> Result<(), ToolErro
         members: &now.facts.closure.members,
         sequences: &now.plan.reset_oids,
     };
-    truncate::finish(&mut db.conn, &finish, db.interrupt).map_err(|e| {
+    let hook = archive.map(|j| j as &mut dyn truncate::BeforeTruncate);
+    truncate::finish(&mut db.conn, &finish, db.interrupt, hook).map_err(|e| {
         act_error(
             e,
             &now.facts.relations,

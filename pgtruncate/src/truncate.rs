@@ -1,6 +1,6 @@
 //! Acting, in one transaction: [`lock`] takes ACCESS EXCLUSIVE on the planned tables
 //! (recheck.rs then reads again, under those locks, everything the plan rested on), and
-//! [`finish`] runs the planned statement, checks that it took exactly the planned tables
+//! `finish` runs the planned statement, checks that it took exactly the planned tables
 //! and sequences, and commits. The statement names every table and never says CASCADE
 //! (the plan already names everything a cascade would reach; should the schema have
 //! changed anyway, PostgreSQL refuses instead of silently widening the set).
@@ -31,6 +31,14 @@ pub struct LockRequest<'a> {
     pub statement_timeout: Duration,
 }
 
+/// Work done inside the transaction once the tables are locked and re-checked, right
+/// before the statement (the archive): an error rolls the transaction back.
+pub(crate) trait BeforeTruncate {
+    fn run(&mut self, client: &mut postgres::Client) -> Result<(), crate::archive::ArchiveError>;
+    /// The transaction was rolled back after `run` succeeded: undo what `run` left.
+    fn rolled_back(&mut self);
+}
+
 /// Why nothing was truncated.
 #[derive(Debug)]
 pub enum ActError {
@@ -51,10 +59,12 @@ pub enum ActError {
     /// A statement ran past the statement timeout.
     StatementTimeout,
     Db(postgres::Error),
+    /// The archive could not be written.
+    Archive(crate::archive::ArchiveError),
 }
 
 /// Opens the transaction and takes ACCESS EXCLUSIVE on every planned table. On `Ok` the
-/// transaction is open and the locks held: the caller must [`finish`] or [`rollback`].
+/// transaction is open and the locks held: the caller must `finish` or [`rollback`].
 /// On any error it has been rolled back.
 pub fn lock(
     conn: &mut Connection,
@@ -128,18 +138,74 @@ pub struct Finish<'a> {
     pub sequences: &'a BTreeSet<u32>,
 }
 
-/// Runs the statement in the transaction [`lock`] opened, checks it locked (so touched)
-/// exactly the planned tables and sequences, and commits. On any error it has been
-/// rolled back: nothing was touched.
-pub fn finish(
+/// Runs `before` (the archive) and the statement in the transaction [`lock`] opened,
+/// checks the statement locked (so touched) exactly the planned tables and sequences, and
+/// commits. On any error it has been rolled back: nothing was touched, and what `before`
+/// wrote is undone, unless the connection was lost while the COMMIT was on its way (its
+/// outcome is then unknown, and the archive is kept).
+pub(crate) fn finish(
     conn: &mut Connection,
     f: &Finish<'_>,
     interrupt: &Interrupt,
+    mut before: Option<&mut dyn BeforeTruncate>,
 ) -> Result<(), ActError> {
     let members: Vec<u32> = f.members.iter().copied().collect();
+    if let Some(hook) = before.as_mut() {
+        if let Err(e) = hook.run(&mut conn.client) {
+            rollback(conn);
+            if let Some(signal) = interrupt.received() {
+                return Err(interrupted(conn, signal, Vec::new(), &members, interrupt));
+            }
+            return Err(ActError::Archive(e));
+        }
+    }
+    let outcome = statement_and_commit(conn, f, interrupt, &members);
+    if let Err(Failure {
+        error,
+        commit_unknown,
+    }) = outcome
+    {
+        if !commit_unknown {
+            if let Some(hook) = before.as_mut() {
+                hook.rolled_back();
+            }
+        }
+        return Err(error);
+    }
+    interrupt.disarm();
+    Ok(())
+}
+
+/// Why [`statement_and_commit`] did not commit, and whether it may have all the same.
+struct Failure {
+    error: ActError,
+    /// The COMMIT was sent and the connection failed before its answer.
+    commit_unknown: bool,
+}
+
+fn statement_and_commit(
+    conn: &mut Connection,
+    f: &Finish<'_>,
+    interrupt: &Interrupt,
+    members: &[u32],
+) -> Result<(), Failure> {
+    let failed = |error| Failure {
+        error,
+        commit_unknown: false,
+    };
+    if let Some(signal) = interrupt.received() {
+        rollback(conn);
+        return Err(failed(interrupted(
+            conn,
+            signal,
+            Vec::new(),
+            members,
+            interrupt,
+        )));
+    }
     if let Err(e) = conn.client.batch_execute(f.statement) {
         rollback(conn);
-        return Err(fail(conn, e, Vec::new(), &members, interrupt));
+        return Err(failed(fail(conn, e, Vec::new(), members, interrupt)));
     }
     // Every relation TRUNCATE empties and every sequence it or ALTER SEQUENCE resets is
     // locked by this transaction: names resolved to anything else (a schema renamed
@@ -148,23 +214,32 @@ pub fn finish(
         Ok(h) => h,
         Err(e) => {
             rollback(conn);
-            return Err(fail(conn, e, Vec::new(), &members, interrupt));
+            return Err(failed(fail(conn, e, Vec::new(), members, interrupt)));
         }
     };
     let changes = unplanned_locks(&held, f.members, f.sequences);
     if !changes.is_empty() {
         rollback(conn);
-        return Err(ActError::Changed { changes });
+        return Err(failed(ActError::Changed { changes }));
     }
     if let Some(signal) = interrupt.received() {
         rollback(conn);
-        return Err(interrupted(conn, signal, Vec::new(), &members, interrupt));
+        return Err(failed(interrupted(
+            conn,
+            signal,
+            Vec::new(),
+            members,
+            interrupt,
+        )));
     }
     if let Err(e) = conn.client.batch_execute("COMMIT") {
+        let commit_unknown = e.as_db_error().is_none();
         rollback(conn);
-        return Err(fail(conn, e, Vec::new(), &members, interrupt));
+        return Err(Failure {
+            error: fail(conn, e, Vec::new(), members, interrupt),
+            commit_unknown,
+        });
     }
-    interrupt.disarm();
     Ok(())
 }
 

@@ -13,7 +13,7 @@ pub const DEFAULT_DIR: &str = "/etc/holdkit/profiles";
 /// Overrides [`DEFAULT_DIR`] (tests, staging). Read from the caller's own environment,
 /// which a root caller controls; it never widens what is trusted: files there are held
 /// to the same rules.
-pub const DIR_ENV: &str = "HOLDKIT_PROFILE_DIR";
+pub const DIR_VAR: &str = "HOLDKIT_PROFILE_DIR";
 
 /// No profile is larger than this.
 pub const MAX_PROFILE_BYTES: u64 = 1 << 20;
@@ -63,7 +63,7 @@ impl Spec {
 
 /// The profile directory: `$HOLDKIT_PROFILE_DIR` if set, else [`DEFAULT_DIR`].
 pub fn profile_dir() -> PathBuf {
-    std::env::var_os(DIR_ENV)
+    std::env::var_os(DIR_VAR)
         .filter(|v| !v.is_empty())
         .map_or_else(|| PathBuf::from(DEFAULT_DIR), PathBuf::from)
 }

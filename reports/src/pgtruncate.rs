@@ -51,6 +51,66 @@ pub struct Report {
     /// now (an upper bound); null when not measured.
     pub bytes_freed: Option<i64>,
     pub duration_ms: u64,
+    /// `--archive FILE`: the archive written before the TRUNCATE (in a dry run: its path
+    /// and size estimate); `--undo FILE`: the archive read. Null without either.
+    #[serde(default)]
+    pub archive: Option<Archive>,
+    /// `--undo`: each table loaded back, with the rows loaded.
+    #[serde(default)]
+    pub restored: Vec<TableRows>,
+    /// `--undo`: each sequence set back, with its value.
+    #[serde(default)]
+    pub sequences: Vec<SequenceValue>,
+}
+
+/// How an archive's bytes are compressed, chosen by its file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// `.sql.gz`
+    Gzip,
+    /// `.sql`
+    None,
+}
+
+/// An archive: a plain SQL script (`pg_dump --data-only` style) of the rows a TRUNCATE
+/// emptied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Archive {
+    pub path: String,
+    pub compression: Compression,
+    /// The file's size; null in a dry run.
+    pub bytes: Option<u64>,
+    /// A dry run's estimate of `bytes` (from the tables' sizes); null otherwise.
+    #[serde(default)]
+    pub bytes_estimate: Option<u64>,
+    /// SHA-256 of the file as stored (what `sha256sum FILE` prints); null in a dry run.
+    pub sha256: Option<String>,
+    /// Each table in the archive (leaf partitions on their own), in restore order.
+    pub tables: Vec<TableRows>,
+    /// Each sequence the archive sets back, with its value before the TRUNCATE.
+    pub sequences: Vec<SequenceValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TableRows {
+    /// schema.table, quoted where needed.
+    pub table: String,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SequenceValue {
+    /// schema.sequence, quoted where needed.
+    pub sequence: String,
+    /// `last_value`, as `setval` takes it back.
+    pub value: i64,
+    /// Whether `nextval` had returned `value` (the next call gives the one after);
+    /// false: the next call gives `value` itself.
+    pub is_called: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

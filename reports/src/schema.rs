@@ -1,7 +1,15 @@
 //! The JSON Schema (draft 2020-12) of each tool's printed report, generated from the
 //! types of this crate: the envelope's fields and the tool's own, side by side at the top
-//! level, nothing else allowed there. The tool's own fields are absent when a run printed
-//! none (most usage errors), so only the envelope's are required.
+//! level. The tool's own fields are absent when a run printed none (most usage errors), so
+//! only the envelope's are required; `ok` is true exactly when `error` is null.
+//!
+//! Two variants come from the same types. The published one ([`for_tool`], what
+//! `schemas/` holds and the package installs) allows fields it does not describe, at every
+//! level: adding a field keeps `schema_version`, so a consumer validating with the schema
+//! of an older release of the same `schema_version` must accept a newer report. The strict
+//! one ([`strict_for_tool`]) allows no field the types do not describe, wherever a type
+//! refuses unknown fields: the test suite validates every report with it, so a field
+//! printed without being in the types (and so in the docs' checks) fails the suite.
 //!
 //! `schemas/TOOL.schema.json` holds the generated text; a test regenerates it and fails on
 //! any difference (`HOLDKIT_WRITE_SCHEMAS=1 cargo test -p reports --test schemas` writes it).
@@ -70,8 +78,22 @@ struct Printed<R> {
     report: R,
 }
 
-/// The schema of `tool`'s printed report.
+/// The published schema of `tool`'s printed report: unknown fields allowed everywhere.
 pub fn for_tool(tool: Tool) -> Value {
+    let mut value = strict_for_tool(tool);
+    allow_unknown_fields(&mut value);
+    if let Some(root) = value.as_object_mut() {
+        root.insert(
+            "$id".into(),
+            json!(format!("{BASE_ID}/{}", tool.file_name())),
+        );
+    }
+    value
+}
+
+/// The strict schema of `tool`'s printed report, for the test suite: no field allowed
+/// that the report types do not describe (error details excepted, which vary by error).
+pub fn strict_for_tool(tool: Tool) -> Value {
     let generator = SchemaSettings::draft2020_12().into_generator();
     let schema = match tool {
         Tool::Envpatch => generator.into_root_schema_for::<Printed<crate::envpatch::Report>>(),
@@ -85,10 +107,7 @@ pub fn for_tool(tool: Tool) -> Value {
     };
     root.insert(
         "$id".into(),
-        json!(format!(
-            "https://holdkit.invalid/schemas/{}",
-            tool.file_name()
-        )),
+        json!(format!("{BASE_ID}/strict/{}", tool.file_name())),
     );
     root.insert(
         "title".into(),
@@ -106,6 +125,7 @@ pub fn for_tool(tool: Tool) -> Value {
     );
     root.insert("required".into(), json!(ENVELOPE_FIELDS));
     root.insert("additionalProperties".into(), json!(false));
+    let mut error_info = json!({"$ref": "#/$defs/ErrorInfo"});
     if let Some(props) = root.get_mut("properties").and_then(Value::as_object_mut) {
         props.insert(
             "tool".into(),
@@ -115,8 +135,38 @@ pub fn for_tool(tool: Tool) -> Value {
             "schema_version".into(),
             json!({"const": SCHEMA_VERSION, "description": "The report's shape: bumped when a field is renamed or changes type."}),
         );
+        // The non-null alternative of `error`, as the generator wrote it.
+        if let Some(alt) = props["error"]["anyOf"]
+            .as_array()
+            .and_then(|alts| alts.iter().find(|a| a["type"] != "null"))
+        {
+            error_info = alt.clone();
+        }
     }
+    // `ok` and `error` say the same thing twice; a report where they disagree is wrong.
+    root.insert("if".into(), json!({"properties": {"ok": {"const": true}}}));
+    root.insert(
+        "then".into(),
+        json!({"properties": {"error": {"type": "null"}}}),
+    );
+    root.insert("else".into(), json!({"properties": {"error": error_info}}));
     value
+}
+
+const BASE_ID: &str = "https://holdkit.invalid/schemas";
+
+/// Drops every `additionalProperties: false`: what the published schema leaves out.
+fn allow_unknown_fields(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            if map.get("additionalProperties") == Some(&Value::Bool(false)) {
+                map.shift_remove("additionalProperties");
+            }
+            map.values_mut().for_each(allow_unknown_fields);
+        }
+        Value::Array(items) => items.iter_mut().for_each(allow_unknown_fields),
+        _ => {}
+    }
 }
 
 /// The schema as committed: pretty, with a final newline.

@@ -10,6 +10,7 @@
 # Usage: scripts/bench/fleet.sh [--runs N] [--json-out FILE]
 # Needs root, the release build, and HOLD_PG_* (a PostgreSQL sandbox is started if unset).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 cd "$REPO_ROOT"
 

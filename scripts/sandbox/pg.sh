@@ -16,7 +16,7 @@ pg_bindir() {
   if command -v pg_config >/dev/null && d=$(pg_config --bindir 2>/dev/null) && [ -x "$d/initdb" ]; then
     echo "$d"; return
   fi
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  d=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   [ -n "$d" ] && [ -x "$d/initdb" ] && { echo "$d"; return; }
   echo "pg.sh: no PostgreSQL server binaries (apt-get install postgresql)" >&2
   return 1

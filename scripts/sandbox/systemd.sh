@@ -40,7 +40,7 @@ start)
   unshare_pid=$!
   pid=""
   for _ in $(seq 200); do
-    pid=$(cat "/proc/$unshare_pid/task/$unshare_pid/children" 2>/dev/null | awk '{print $1}') || true
+    pid=$(awk '{print $1}' "/proc/$unshare_pid/task/$unshare_pid/children" 2>/dev/null) || true
     [ -n "$pid" ] && break
     sleep 0.05
   done
@@ -72,7 +72,7 @@ inner)
   mount --bind "$unitdir" /etc/systemd/system
   # holdctl's default state directory (its hold record), private to each sandbox like
   # /run: hosts of a fleet test share the real /var/lib.
-  mkdir -p -m 0700 /var/lib/holdkit
+  [ -d /var/lib/holdkit ] || mkdir -m 0700 /var/lib/holdkit
   mount -t tmpfs -o mode=0700 tmpfs /var/lib/holdkit
   export SYSTEMD_UNIT_PATH=/etc/systemd/system container=unshare
   exec "$SYSTEMD_BIN" --system --unit=default.target
@@ -83,7 +83,7 @@ stop)
   kill -KILL "$pid" 2>/dev/null || true
   # PID 1 of a pid namespace takes every process of it along; the cgroup's own kill is
   # a second net for anything that escaped.
-  [ -f "$cg/cgroup.kill" ] && echo 1 >"$cg/cgroup.kill" 2>/dev/null || true
+  if [ -f "$cg/cgroup.kill" ]; then echo 1 >"$cg/cgroup.kill" 2>/dev/null || true; fi
   for _ in $(seq 100); do
     [ -d "/proc/$pid" ] || break
     sleep 0.05

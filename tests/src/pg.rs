@@ -2,6 +2,7 @@
 //! and announces through `HOLD_PG_*`; each test works in a database of its own.
 
 use postgres::{Client, NoTls};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -188,6 +189,68 @@ impl TestDb {
             .query_one(sql, &[])
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
         row.get::<_, i64>(0)
+    }
+
+    /// Every row (count and md5 of the rows in order) of every table and the position of
+    /// every sequence (`last_value`, `is_called`: what the next `nextval` returns).
+    pub fn fingerprint(&self) -> BTreeMap<String, String> {
+        let mut client = self.client();
+        let mut out = BTreeMap::new();
+        let tables = client
+            .query(
+                "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                    AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1",
+                &[],
+            )
+            .unwrap();
+        for row in tables {
+            let t: String = row.get(0);
+            let sql = format!(
+                "SELECT count(*)::text || ' ' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM ONLY {t} x"
+            );
+            out.insert(t, client.query_one(&sql, &[]).unwrap().get(0));
+        }
+        let seqs = client
+            .query(
+                "SELECT format('%I.%I', schemaname, sequencename) FROM pg_sequences ORDER BY 1",
+                &[],
+            )
+            .unwrap();
+        for row in seqs {
+            let s: String = row.get(0);
+            let sql = format!("SELECT last_value::text || ' ' || is_called::text FROM {s}");
+            out.insert(
+                format!("seq {s}"),
+                client.query_one(&sql, &[]).unwrap().get(0),
+            );
+        }
+        out
+    }
+
+    /// `gunzip -c FILE | psql -1 -v ON_ERROR_STOP=1 -d DB` (or `psql -f` for a plain file):
+    /// PostgreSQL's own tools, nothing of holdkit.
+    #[track_caller]
+    pub fn psql_restore(&self, file: &Path) {
+        let psql = "psql -X -q -1 -v ON_ERROR_STOP=1 -d \"$DB\"";
+        let script = if file.extension().is_some_and(|e| e == "gz") {
+            format!("gunzip -c \"$FILE\" | {psql} >/dev/null && echo restored")
+        } else {
+            format!("{psql} -f \"$FILE\" >/dev/null && echo restored")
+        };
+        let out = Command::new("bash")
+            .args(["-c", &format!("set -o pipefail; {script}")])
+            .env("DB", self.url())
+            .env("FILE", file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("restored"),
+            "psql restore of {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `count(*)` of a table (a quoted or plain name as written in SQL).

@@ -131,40 +131,55 @@ pub fn parse_one_object(stdout: &str) -> Result<Value, String> {
     Ok(first)
 }
 
-/// The committed schema of a tool's report (schemas/TOOL.schema.json), compiled once.
-fn validator(tool: &str) -> &'static jsonschema::Validator {
+/// A tool's report schema, compiled once: the committed (published) one,
+/// schemas/TOOL.schema.json, or the strict variant generated from the same types.
+fn validator(tool: &str, strict: bool) -> &'static jsonschema::Validator {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    static CACHE: OnceLock<Mutex<HashMap<String, &'static jsonschema::Validator>>> =
-        OnceLock::new();
+    type Cache = Mutex<HashMap<(String, bool), &'static jsonschema::Validator>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
-    if let Some(v) = cache.get(tool) {
+    if let Some(v) = cache.get(&(tool.to_string(), strict)) {
         return v;
     }
     let path = crate::repo_root()
         .join("schemas")
         .join(format!("{tool}.schema.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
+    let schema: Value = if strict {
+        let which = reports::schema::Tool::from_name(tool)
+            .unwrap_or_else(|| panic!("no report type for {tool}"));
+        reports::schema::strict_for_tool(which)
+    } else {
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).expect("schema is JSON")
+    };
     let compiled = jsonschema::validator_for(&schema)
-        .unwrap_or_else(|e| panic!("{} does not compile: {e}", path.display()));
+        .unwrap_or_else(|e| panic!("{tool}'s schema (strict: {strict}) does not compile: {e}"));
     let leaked: &'static jsonschema::Validator = Box::leak(Box::new(compiled));
-    cache.insert(tool.to_string(), leaked);
+    cache.insert((tool.to_string(), strict), leaked);
     leaked
 }
 
-/// The report validated against its tool's committed JSON Schema, then decoded into the
-/// tool's report type, which refuses unknown fields (as ripgrep's tests decode its JSON).
+/// The report validated against its tool's committed JSON Schema (what consumers get),
+/// then against the strict variant (no field the types do not describe), then decoded
+/// into the tool's report type, which refuses unknown fields (as ripgrep's tests decode
+/// its JSON).
 #[track_caller]
 pub fn check_report(tool: &str, json: &Value) {
-    let errors: Vec<String> = validator(tool)
-        .iter_errors(json)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{tool}'s report does not match schemas/{tool}.schema.json: {errors:?}\n{json}"
-    );
+    for (strict, name) in [
+        (false, format!("schemas/{tool}.schema.json")),
+        (true, "its strict schema".to_string()),
+    ] {
+        let errors: Vec<String> = validator(tool, strict)
+            .iter_errors(json)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{tool}'s report does not match {name}: {errors:?}\n{json}"
+        );
+    }
     let text = json.to_string();
     let decoded = match tool {
         "envpatch" => reports::envelope::decode::<reports::envpatch::Report>(&text).map(|_| ()),

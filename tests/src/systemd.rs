@@ -155,7 +155,7 @@ impl Drop for Sandbox {
 }
 
 /// A minimal service unit for tests: `DefaultDependencies=no` (the sandbox has no basic
-/// targets), the given ExecStart, and an [Install] section so enable/disable work.
+/// targets), the given ExecStart, and an `[Install]` section so enable/disable work.
 pub fn service_unit(exec_start: &str, extra_service: &str) -> String {
     format!(
         "[Unit]\nDescription=holdkit test unit\nDefaultDependencies=no\n\n\

@@ -45,6 +45,94 @@ fn a_bad_flag_is_a_usage_envelope_with_exit_two() {
     }
 }
 
+/// The `error` of a usage error's envelope, decoded into the tool's report type.
+#[track_caller]
+fn usage_error(tool: &str, args: &[&str]) -> reports::envelope::ErrorInfo {
+    use reports::envelope::decode;
+    let run = run_tool(tool, args, &[], None);
+    run.expect_code(2);
+    let error = match tool {
+        "envpatch" => decode::<reports::envpatch::Report>(&run.stdout).map(|e| e.error),
+        "svcctl" => decode::<reports::svcctl::Report>(&run.stdout).map(|e| e.error),
+        "pgtruncate" => decode::<reports::pgtruncate::Report>(&run.stdout).map(|e| e.error),
+        "holdctl" => decode::<reports::holdctl::Report>(&run.stdout).map(|e| e.error),
+        other => panic!("no report type for {other}"),
+    }
+    .unwrap_or_else(|e| panic!("{tool} {args:?}: {e}\n{}", run.stdout))
+    .unwrap_or_else(|| panic!("{tool} {args:?}: no error in {}", run.stdout));
+    assert_eq!(error.kind, reports::ErrorKind::Usage, "{tool} {args:?}");
+    let message = &error.message;
+    // One line that ends by saying what to do, without clap's usage block.
+    assert!(!message.contains('\n'), "{tool} {args:?}: {message:?}");
+    assert!(
+        message.ends_with("; see --help"),
+        "{tool} {args:?}: {message}"
+    );
+    assert!(!message.contains("Usage:"), "{tool} {args:?}: {message}");
+    assert!(
+        !message.contains("For more information"),
+        "{tool} {args:?}: {message}"
+    );
+    error
+}
+
+#[test]
+fn a_usage_error_names_what_is_wrong() {
+    // A missing positional: the argument is named, not cut off after the colon.
+    let e = usage_error("svcctl", &["stop"]);
+    assert_eq!(
+        e.message,
+        "the following required arguments were not provided: <UNIT>...; see --help"
+    );
+    let e = usage_error("svcctl", &[]);
+    assert!(e.message.contains("<VERB>, <UNIT>..."), "{}", e.message);
+
+    // No subcommand at all: the subcommands, not the tool's description.
+    let e = usage_error("holdctl", &[]);
+    assert!(e.message.contains("requires a subcommand"), "{}", e.message);
+    for op in ["hibernate", "wake", "status", "plan"] {
+        assert!(e.message.contains(op), "{op}: {}", e.message);
+    }
+    assert!(!e.message.contains("hold safely"), "{}", e.message);
+    let e = usage_error("holdctl", &["--yes"]);
+    assert!(e.message.contains("requires a subcommand"), "{}", e.message);
+    let e = usage_error("holdctl", &["sleep"]);
+    assert!(e.message.contains("'sleep'"), "{}", e.message);
+
+    // A bad value: the value, the flag, and why.
+    let e = usage_error("svcctl", &["stop", "cornice", "--timeout", "soon"]);
+    assert!(
+        e.message.contains("'soon'") && e.message.contains("--timeout"),
+        "{}",
+        e.message
+    );
+    let e = usage_error("svcctl", &["halt", "cornice"]);
+    assert!(
+        e.message.contains("'halt'") && e.message.contains("possible values: "),
+        "{}",
+        e.message
+    );
+    let e = usage_error("pgtruncate", &["--json=loud", "public.requests"]);
+    assert!(
+        e.message.contains("'loud'") && e.message.contains("possible values: "),
+        "{}",
+        e.message
+    );
+
+    // An unknown flag, with clap's tip kept.
+    for tool in TOOLS {
+        let e = usage_error(tool, &["--no-such-flag"]);
+        assert!(
+            e.message
+                .starts_with("unexpected argument '--no-such-flag' found"),
+            "{tool}: {}",
+            e.message
+        );
+    }
+    let e = usage_error("svcctl", &["stop", "cornice", "--timeout", "-3"]);
+    assert!(e.message.contains("tip: "), "{}", e.message);
+}
+
 #[test]
 fn json_layout_can_be_forced() {
     for tool in TOOLS {
@@ -89,7 +177,12 @@ fn a_report_with_an_unknown_or_mistyped_field_fails_the_schema_check() {
     retyped["changed"] = serde_json::json!("no");
     let mut kind = good.clone();
     kind["error"]["kind"] = serde_json::json!("oops");
-    for bad in [extra, retyped, kind] {
+    // ok and error must agree: ok with an error, or a failure without one, is wrong.
+    let mut ok_with_error = good.clone();
+    ok_with_error["ok"] = serde_json::json!(true);
+    let mut failed_without_error = good.clone();
+    failed_without_error["error"] = serde_json::Value::Null;
+    for bad in [extra, retyped, kind, ok_with_error, failed_without_error] {
         let caught = std::panic::catch_unwind(|| support::run::check_report("envpatch", &bad));
         assert!(caught.is_err(), "accepted: {bad}");
     }

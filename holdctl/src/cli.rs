@@ -83,8 +83,9 @@ pub struct Cli {
     /// when another user owns or can write that file (pgtruncate --allow-socket)
     #[arg(long, global = true)]
     pub allow_socket: bool,
-    /// hibernate: archive the emptied rows first, into DIR/HOST-DATE-DB.sql.gz [default
-    /// DIR: STATE_DIR/archives] (needs a pgtruncate with --archive: not this build's)
+    /// hibernate: archive the emptied rows first (pgtruncate --archive), into
+    /// DIR/HOST-DATE-DB.sql.gz [default DIR: STATE_DIR/archives, created 0700]; the hold
+    /// record keeps its path, digest and row counts
     #[arg(
         long,
         value_name = "DIR",
@@ -93,8 +94,8 @@ pub struct Cli {
         global = true
     )]
     pub archive: Option<Option<PathBuf>>,
-    /// wake: put the hold's archive back before any unit starts (needs a pgtruncate with
-    /// --undo: not this build's)
+    /// wake: put the hold's archive back (pgtruncate --undo) before any unit starts;
+    /// refused when the hold record names no archive
     #[arg(long, global = true)]
     pub restore: bool,
     /// Do not ask; required for hibernate when stdin is not a terminal

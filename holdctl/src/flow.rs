@@ -2,6 +2,7 @@
 //! (hibernate: a dry run of every step first, the hold record written before the first
 //! change) → record → report ([`crate::report::finish`], the one exit path).
 
+use crate::archive;
 use crate::chain::Chain;
 use crate::child::StepRecord;
 use crate::cli::{Cli, Operation};
@@ -109,7 +110,6 @@ pub fn operate(
         draft.profiles = Some(profiles::list()?);
         return Ok(());
     }
-    unavailable(cli)?;
     // The profile is read before anything else, so one that may not be trusted, or is
     // broken, stops the run with nothing touched, not even the state directory. wake
     // reads it only when there is no hold record to follow.
@@ -171,7 +171,16 @@ pub fn operate(
         .source_of(steps::URL_KEY)
         .or(survey.env.files.last().map(PathBuf::as_path))
         .map(|p| p.display().to_string());
-    let target = target(cli, &choice, &survey, database_url, dry_run);
+    let mut target = target(cli, &choice, &survey, database_url, dry_run);
+    match operation {
+        Operation::Hibernate | Operation::Plan => {
+            target.archive = archive::choose_file(cli, draft, &target, !dry_run)?;
+        }
+        Operation::Wake if cli.restore => {
+            target.restore = Some(archive::to_restore(record.as_ref())?);
+        }
+        _ => {}
+    }
     match operation {
         Operation::Hibernate | Operation::Plan if dry_run => {
             draft.chain.run_all(&steps::hibernate(&target));
@@ -230,6 +239,8 @@ fn target(
         database_url,
         keep_api: cli.keep_api,
         allow_socket: cli.allow_socket,
+        archive: None,
+        restore: None,
         dry_run,
     }
 }
@@ -457,6 +468,14 @@ fn hibernate(
     }
     draft.hold = record;
     draft.chain.run_all(&plan);
+    // The archive into the record once it is written (a rerun keeps the first one).
+    if let (Some(record), Some(written)) = (&mut draft.hold, archive::written(&draft.chain.records))
+    {
+        if record.archive.is_none() {
+            record.archive = Some(written);
+            state.write(record)?;
+        }
+    }
     match draft.chain.error.take() {
         Some(e) => Err(after_change(e, &draft.chain)),
         None => Ok(()),
@@ -473,11 +492,16 @@ fn wake(
     state: Option<StateDir>,
     record: Option<HoldRecord>,
 ) -> Result<(), ToolError> {
-    draft.note = Some("wake restores no data: tables emptied by hibernate stay empty".into());
-    draft
-        .chain
-        .out
-        .warn("wake restores no data: tables emptied by hibernate stay empty");
+    let note = match &target.restore {
+        Some(file) => {
+            format!("wake --restore puts the hold's archive {file} back before any unit starts")
+        }
+        None => "wake restores no data: tables emptied by hibernate stay empty".to_string(),
+    };
+    if target.restore.is_none() {
+        draft.chain.out.warn(&note);
+    }
+    draft.note = Some(note);
     let Some(record) = record else {
         let undone = state.as_ref().is_some_and(StateDir::has_history);
         let where_ = state
@@ -551,6 +575,7 @@ fn new_record(cli: &Cli, draft: &Draft, target: &Target, survey: &Survey) -> Hol
         database,
         flags,
         units: survey.units_now.clone(),
+        archive: None,
     }
 }
 
@@ -621,20 +646,6 @@ fn no_env_file() -> ToolError {
     )
 }
 
-/// `--archive` and `--restore` need pgtruncate's `--archive` and `--undo`, which this
-/// build's pgtruncate does not have: refused before anything runs, rather than a hold
-/// that silently keeps no archive.
-fn unavailable(cli: &Cli) -> Result<(), ToolError> {
-    let (flag, needs) = match (&cli.archive, cli.restore) {
-        (Some(_), _) => ("--archive", "pgtruncate --archive"),
-        (None, true) => ("--restore", "pgtruncate --undo"),
-        (None, false) => return Ok(()),
-    };
-    Err(ToolError::usage(format!(
-        "{needs} is not available in this build, so holdctl {flag} cannot keep its promise: nothing was changed; run without {flag}, or install holdkit tools whose pgtruncate has it"
-    )))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -654,6 +665,8 @@ mod tests {
             database_url: None,
             keep_api: false,
             allow_socket: false,
+            archive: None,
+            restore: None,
             dry_run: false,
         }
     }

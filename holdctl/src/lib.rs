@@ -5,6 +5,7 @@
 //!
 //! One pass: survey → plan → run → record → report (`flow`, then `report::finish`).
 
+mod archive;
 mod chain;
 mod child;
 mod cli;

@@ -190,12 +190,17 @@ fn summary(report: &Report, records: &[StepRecord], dry_run: bool) -> String {
                 "without a hold record (runbook defaults)"
             };
             format!(
-                "{}: {flags}, {} unit(s) enabled, {} started, {} restarted, {} stopped, {how}; no data was restored",
+                "{}: {flags}, {} unit(s) enabled, {} started, {} restarted, {} stopped, {how}; {}",
                 if dry_run { "wake (dry run)" } else { "woke" },
                 units_changed(records, StepName::EnableUnits),
                 units_changed(records, StepName::StartUnits),
                 units_changed(records, StepName::RestartUnits),
                 units_changed(records, StepName::StopUnits),
+                if records.iter().any(|r| r.name == StepName::RestoreData && r.changed) {
+                    "the archive was put back"
+                } else {
+                    "no data was restored"
+                },
             )
         }
         _ if dry_run => format!(

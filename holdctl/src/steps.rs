@@ -30,6 +30,10 @@ pub struct Target {
     pub keep_api: bool,
     /// pgtruncate's `--allow-socket`, for the env file's URL.
     pub allow_socket: bool,
+    /// hibernate: pgtruncate's `--archive FILE`.
+    pub archive: Option<String>,
+    /// wake: the archive `pgtruncate --undo` puts back first.
+    pub restore: Option<String>,
     pub dry_run: bool,
 }
 
@@ -151,6 +155,20 @@ pub struct UnitNow {
 /// again, and one that was running before and is not now is started. Restores no data.
 pub fn wake_from_record(t: &Target, record: &HoldRecord, now: &[UnitNow]) -> Vec<Invocation> {
     let mut steps = Vec::new();
+    // The data back before anything else, so no unit starts without it.
+    if let Some(file) = &t.restore {
+        let mut undo = connection(t);
+        undo.0.extend(["--undo".to_string(), file.clone()]);
+        if t.dry_run {
+            undo.0.push("--dry-run".into());
+        }
+        steps.push(Invocation {
+            name: StepName::RestoreData,
+            tool: Sibling::Pgtruncate,
+            args: undo.0,
+            env: undo.1,
+        });
+    }
     let mut files: Vec<&str> = Vec::new();
     for flag in &record.flags {
         if !files.contains(&flag.file.as_str()) {
@@ -296,13 +314,13 @@ fn svcctl(name: StepName, t: &Target, verb_and_flags: &[&str], units: &[&str]) -
     }
 }
 
-fn truncate(name: StepName, t: &Target, dry_run: bool) -> Invocation {
+/// pgtruncate's connection: a URL given to holdctl travels in the child's environment,
+/// never in its argv (argv is visible in `ps` and is echoed in the report). Otherwise
+/// pgtruncate reads it from the env file systemd takes DATABASE_URL from (the last one
+/// when none has it: pgtruncate then says so, exit 4).
+fn connection(t: &Target) -> (Vec<String>, Vec<(String, String)>) {
     let mut args = Vec::new();
     let mut env = Vec::new();
-    // A URL given to holdctl travels in the child's environment, never in its argv: argv
-    // is visible in `ps` and is echoed in the report. Otherwise pgtruncate reads it from
-    // the env file systemd takes DATABASE_URL from (the last one when none has it:
-    // pgtruncate then says so, exit 4).
     match &t.database_url {
         Some(url) => env.push(("DATABASE_URL".to_string(), url.clone())),
         None => {
@@ -313,11 +331,20 @@ fn truncate(name: StepName, t: &Target, dry_run: bool) -> Invocation {
             }
         }
     }
+    (args, env)
+}
+
+fn truncate(name: StepName, t: &Target, dry_run: bool) -> Invocation {
+    let (mut args, env) = connection(t);
     args.push("--preset".into());
     args.push(t.profile.clone());
     for include in &t.includes {
         args.push("--include".into());
         args.push(include.clone());
+    }
+    if let (Some(file), StepName::Truncate) = (&t.archive, name) {
+        args.push("--archive".into());
+        args.push(file.clone());
     }
     if dry_run {
         args.push("--dry-run".into());
@@ -356,6 +383,8 @@ mod tests {
             database_url: None,
             keep_api: false,
             allow_socket: false,
+            archive: None,
+            restore: None,
             dry_run: false,
         }
     }
@@ -537,6 +566,7 @@ mod tests {
                 others: vec!["cornice-monitor.service".into()],
                 include: vec![],
             },
+            archive: None,
             database: None,
             flags: vec![
                 FlagBefore {

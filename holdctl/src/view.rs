@@ -39,10 +39,12 @@ pub fn render(
     }
     // A preflight that failed is what the person needs to see; one that passed is
     // repeated by the steps that ran.
-    let shown: Vec<&StepRecord> = if records
-        .iter()
-        .all(|r| r.name == StepName::ReadUnits || r.name == StepName::ReadFlags)
-        && preflight.iter().any(|r| !r.ok)
+    let shown: Vec<&StepRecord> = if records.iter().all(|r| {
+        matches!(
+            r.name,
+            StepName::ReadUnits | StepName::ReadFlags | StepName::ReadTables
+        )
+    }) && preflight.iter().any(|r| !r.ok)
     {
         lines.push("checked first (dry runs):".into());
         preflight.iter().collect()
@@ -98,6 +100,16 @@ pub fn render(
             } else {
                 format!(", with {}", options.join(" "))
             }
+        ));
+    }
+    if let Some(archive) = report.hold.as_ref().and_then(|h| h.archive.as_ref()) {
+        let rows: u64 = archive.tables.iter().map(|t| t.rows).sum();
+        lines.push(format!(
+            "archive: {} ({} rows in {} tables, sha256 {})",
+            archive.path,
+            rows,
+            archive.tables.len(),
+            archive.sha256.as_deref().unwrap_or("-")
         ));
     }
     if let Some(file) = &report.hold_file {

@@ -158,10 +158,13 @@ pub enum StepName {
     StartUnits,
     /// wake: a unit running through the hold (`--keep-api`) restarted to read the flags.
     RestartUnits,
+    /// wake --restore: `pgtruncate --undo`, the hold's archive put back, before any unit
+    /// starts.
+    RestoreData,
 }
 
 impl StepName {
-    pub const ALL: [StepName; 13] = [
+    pub const ALL: [StepName; 14] = [
         StepName::ReadUnits,
         StepName::ReadFlags,
         StepName::ReadTables,
@@ -175,6 +178,7 @@ impl StepName {
         StepName::RestoreFlags,
         StepName::StartUnits,
         StepName::RestartUnits,
+        StepName::RestoreData,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -192,6 +196,7 @@ impl StepName {
             StepName::RestoreFlags => "restore_flags",
             StepName::StartUnits => "start_units",
             StepName::RestartUnits => "restart_units",
+            StepName::RestoreData => "restore_data",
         }
     }
 }
@@ -239,6 +244,11 @@ pub struct HoldRecord {
     pub flags: Vec<FlagBefore>,
     /// Each unit as it was before: whether it existed, its enablement and activity.
     pub units: Vec<UnitBefore>,
+    /// `hibernate --archive`: where the emptied rows are kept (pgtruncate's `archive`:
+    /// path, sha256, each table's rows, each sequence's value), once written; what
+    /// `wake --restore` puts back. Null without `--archive`, or before the truncate.
+    #[serde(default)]
+    pub archive: Option<crate::pgtruncate::Archive>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -140,7 +140,7 @@ python3 scripts/bench/abbench.py --name "pgtruncate --undo vs pg_restore --data-
   --setup-b "$fresh && rm -f $dump_file && $dump_and_truncate" \
   --a "$bin/pgtruncate --json=short -d $base/copy --undo $archive_file" \
   --b "pg_restore --data-only -1 -d $base/copy $dump_file"
-ls -l "$archive_file" "$dump_file" | awk '{print "  " $5 " bytes  " $NF}'
+stat -c '  %s bytes  %n' "$archive_file" "$dump_file"
 
 $admin -c 'CREATE DATABASE many'
 psql -X -q "$base/many" <<'SQL'

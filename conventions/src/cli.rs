@@ -40,7 +40,8 @@ macro_rules! tool {
 /// `#[command(flatten)] common: CommonArgs`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CommonArgs {
-    /// JSON layout on stdout [default: pretty on a terminal, short otherwise]
+    /// Print the JSON report in this layout, on a terminal too (where a short view is the
+    /// default) [default off a terminal: short]
     #[arg(long, value_enum, value_name = "STYLE", global = true)]
     pub json: Option<JsonStyle>,
     /// Print only errors on stderr
@@ -109,12 +110,15 @@ where
                     terminal_safe(&crate::secrets::scrub(&rendered), true)
                 );
                 drop(stderr);
-                let message = usage_message(&rendered);
-                finish(
-                    tool,
-                    JsonStyle::resolve(json_style_in(&args)),
-                    Outcome::failure(ToolError::usage(message)),
-                )
+                let outcome = Outcome::failure(ToolError::usage(usage_message(&rendered)));
+                // clap's text above says what is wrong; a person at a terminal gets no
+                // JSON for it either.
+                match Rendering::resolve(json_style_in(&args), true) {
+                    Rendering::View => {
+                        print_view(outcome.with_view("error (usage, exit 2): see --help".into()))
+                    }
+                    Rendering::Json(style) => finish(tool, style, outcome),
+                }
             }
         },
     }

@@ -1,4 +1,5 @@
-//! Figures for people, in the one summary line each tool ends with on stderr.
+//! Figures and lists for people: the one summary line each tool ends with on stderr,
+//! and the short view on a terminal.
 
 /// `1536` → `1.5 KiB`.
 pub fn human_bytes(bytes: u64) -> String {
@@ -25,6 +26,21 @@ pub fn list(items: &[String]) -> String {
     }
 }
 
+/// The lines of `items`, at most `max` of them: past that, the first `max - 1` and then
+/// `... and N more`, so a long list in a view still fits on a screen.
+pub fn capped<T>(items: &[T], max: usize, line: impl Fn(&T) -> String) -> Vec<String> {
+    let shown = if items.len() > max {
+        max.saturating_sub(1)
+    } else {
+        items.len()
+    };
+    let mut lines: Vec<String> = items[..shown].iter().map(line).collect();
+    if shown < items.len() {
+        lines.push(format!("... and {} more", items.len() - shown));
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,5 +52,8 @@ mod tests {
         assert_eq!(human_bytes(150 * 1024 * 1024), "150.0 MiB");
         assert_eq!(list(&["a".into()]), "a");
         assert_eq!(list(&["a".into(), "b".into(), "c".into()]), "a, b and c");
+        let n = |x: &u32| x.to_string();
+        assert_eq!(capped(&[1, 2, 3], 3, n), ["1", "2", "3"]);
+        assert_eq!(capped(&[1, 2, 3, 4], 3, n), ["1", "2", "... and 2 more"]);
     }
 }

@@ -62,7 +62,7 @@ fn roff(text: &str) -> String {
         .join("\n")
 }
 
-const ENVELOPE: &str = "Every run prints exactly one JSON object on stdout, indented on a terminal and one line otherwise (--json=pretty|short overrides), with the envelope fields tool, version, schema_version, ok, changed, dry_run and error ({kind, message, ...} or null) beside the tool's own fields. Messages for people go to stderr. Secret values print as \"<redacted>\" and URLs lose their password.";
+const ENVELOPE: &str = "Off a terminal every run prints exactly one JSON object on stdout, on one line (--json=pretty indents it); on a terminal without --json it prints a short view of the same report instead, and --json=pretty|short gives the JSON there too (pass it from scripts that may run under ssh -t). The JSON has the envelope fields tool, version, schema_version, ok, changed, dry_run and error ({kind, message, ...} or null) beside the tool's own fields. Messages for people go to stderr. Secret values print as \"<redacted>\" and URLs lose their password.";
 
 const EXIT_CODES: [(u8, &str, &str); 7] = [
     (0, "-", "success, changed or not"),

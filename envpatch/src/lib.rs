@@ -5,12 +5,13 @@
 //! - [`encode`]: the one value encoding both read alike, and the values refused;
 //! - [`edit`]: the planned new content, and its proof under both readers;
 //! - [`write`](mod@write): symlink resolution, the directory lock, the atomic durable replace;
-//! - [`report`]: the report fields.
+//! - [`report`]: the report fields; `view`: the same for a person at a terminal.
 
 pub mod edit;
 pub mod encode;
 pub mod parse;
 pub mod report;
+mod view;
 pub mod write;
 
 use clap::Parser;
@@ -71,6 +72,7 @@ impl HasCommonArgs for Cli {
 
 pub fn run(cli: Cli, out: &Output) -> Outcome {
     let dry_run = cli.dry_run;
+    let file = cli.file.display().to_string();
     match execute(cli) {
         Ok((report, changed)) => {
             for w in &report.warnings {
@@ -79,12 +81,18 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
                     None => w.message.clone(),
                 });
             }
-            out.progress(&summary(&report, changed, dry_run));
+            let line = summary(&report, changed, dry_run);
             Outcome::success(&report, changed, dry_run)
+                .with_view(view::render(&file, Some(&report), None, dry_run))
+                .with_summary(Some(line))
         }
-        Err(Failure::Plain(err)) => Outcome::failure(err),
+        Err(Failure::Plain(err)) => {
+            let view = view::render(&file, None, Some(&err), dry_run);
+            Outcome::failure(err).with_view(view)
+        }
         Err(Failure::WithReport(err, report, changed)) => {
-            Outcome::failure_with(err, &report, changed, dry_run)
+            let view = view::render(&file, Some(&report), Some(&err), dry_run);
+            Outcome::failure_with(err, &report, changed, dry_run).with_view(view)
         }
     }
 }

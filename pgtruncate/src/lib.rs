@@ -20,6 +20,7 @@ mod reset;
 mod run;
 pub mod select;
 pub mod truncate;
+mod view;
 
 use clap::Parser;
 use conventions::{CommonArgs, HasCommonArgs, Outcome, Output, ToolError};
@@ -119,19 +120,19 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
     let mut report = Report::default();
     let result = run::execute(&cli, out, &mut report);
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    match result {
+    let outcome = match result {
         Ok(changed) => {
             let line = if cli.undo.is_some() {
                 undo_summary(&report, cli.dry_run)
             } else {
                 summary(&report, changed, cli.dry_run)
             };
-            out.progress(&line);
-            Outcome::success(&report, changed, cli.dry_run)
+            Outcome::success(&report, changed, cli.dry_run).with_summary(Some(line))
         }
         // Every error path returns before COMMIT or after a rollback: nothing changed.
         Err(err) => Outcome::failure_with(err, &report, false, cli.dry_run),
-    }
+    };
+    view::attach(outcome, &report)
 }
 
 /// `cornice@db:5432/cornice`: the database as a person reads it.

@@ -9,6 +9,7 @@ pub mod systemctl;
 /// The unit-name rule lives in `conventions`, shared with the hold profiles.
 pub use conventions::unit_name;
 pub mod verbs;
+mod view;
 
 use clap::Parser;
 use conventions::{CommonArgs, HasCommonArgs, Outcome, Output, ToolError};
@@ -60,14 +61,63 @@ impl HasCommonArgs for Cli {
 }
 
 pub fn run(cli: Cli, out: &Output) -> Outcome {
+    let (verb, dry_run) = (cli.verb, cli.dry_run);
+    match operate(&cli, out) {
+        Ran::Done { report, changed } => {
+            let view = view::render(verb, Some(&report), None, dry_run);
+            let line = summary(&report, dry_run);
+            Outcome::success(&report, changed, dry_run)
+                .with_view(view)
+                .with_summary(Some(line))
+        }
+        Ran::Failed {
+            error,
+            report,
+            changed,
+        } => {
+            let view = view::render(verb, report.as_ref(), Some(&error), dry_run);
+            match report {
+                Some(report) => Outcome::failure_with(error, &report, changed, dry_run),
+                None => Outcome::failure(error),
+            }
+            .with_view(view)
+        }
+    }
+}
+
+/// What a run did: its report, whether it changed anything, and its error; a failure
+/// before the manager was reached has no report.
+enum Ran {
+    Done {
+        report: Report,
+        changed: bool,
+    },
+    Failed {
+        error: ToolError,
+        report: Option<Report>,
+        changed: bool,
+    },
+}
+
+impl Ran {
+    fn failed(error: ToolError, report: Option<Report>) -> Ran {
+        Ran::Failed {
+            error,
+            report,
+            changed: false,
+        }
+    }
+}
+
+fn operate(cli: &Cli, out: &Output) -> Ran {
     let dry_run = cli.dry_run;
-    let (manager, units) = match check_arguments(&cli) {
+    let (manager, units) = match check_arguments(cli) {
         Ok(checked) => checked,
-        Err(e) => return Outcome::failure(e),
+        Err(e) => return Ran::failed(e, None),
     };
     let mut driver = match connect(manager) {
         Ok(driver) => driver,
-        Err(e) => return Outcome::failure(e),
+        Err(e) => return Ran::failed(e, None),
     };
     let report = |driver: &dyn Driver, units: Vec<UnitReport>| Report {
         verb: cli.verb,
@@ -81,7 +131,7 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
     };
     let before = match driver.read_states(&units) {
         Ok(states) => states,
-        Err(e) => return Outcome::failure_with(e, &report(&*driver, vec![]), false, dry_run),
+        Err(e) => return Ran::failed(e, Some(report(&*driver, vec![]))),
     };
     let plan = Plan::new(cli.verb, cli.now, units, before);
 
@@ -97,8 +147,7 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
             missing.join(", ")
         ))
         .with("units", missing);
-        let report = report(&*driver, plan.entries);
-        return Outcome::failure_with(err, &report, false, dry_run);
+        return Ran::failed(err, Some(report(&*driver, plan.entries)));
     }
     for entry in &plan.entries {
         if !entry.present {
@@ -128,8 +177,7 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
         let mut report = report(&*driver, entries);
         report.would_run = would_run;
         report.would_call = would_call;
-        out.progress(&summary(&report, dry_run));
-        return Outcome::success(&report, changed, dry_run);
+        return Ran::Done { report, changed };
     }
 
     let warned: Vec<usize> = plan.entries.iter().map(|e| e.warnings.len()).collect();
@@ -143,11 +191,12 @@ pub fn run(cli: Cli, out: &Output) -> Outcome {
     let changed = finished.units.iter().any(|e| e.changed);
     let report = report(&*driver, finished.units);
     match finished.error {
-        None => {
-            out.progress(&summary(&report, false));
-            Outcome::success(&report, changed, false)
-        }
-        Some(e) => Outcome::failure_with(e, &report, changed, false),
+        None => Ran::Done { report, changed },
+        Some(error) => Ran::Failed {
+            error,
+            report: Some(report),
+            changed,
+        },
     }
 }
 

@@ -27,14 +27,20 @@ const CONNECTION_VARS: [&str; 11] = [
 pub fn pgtruncate_command(args: &[&str], env: &[(&str, &str)], home: &Path) -> Command {
     let mut cmd = Command::new(crate::bin("pgtruncate"));
     cmd.arg("--json=short").args(args);
-    for var in CONNECTION_VARS {
-        cmd.env_remove(var);
-    }
-    cmd.env("HOME", home);
+    without_connection_env(&mut cmd, home);
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd
+}
+
+/// `cmd` (and what it runs) with none of the caller's connection settings, and `home`
+/// as HOME.
+pub fn without_connection_env<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
+    for var in CONNECTION_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", home)
 }
 
 /// The runtime tables of the Cornice-like fixture (scripts/sandbox/cornice.sql): what a

@@ -73,6 +73,10 @@ pub fn variables(tool: &str) -> Vec<(&'static str, &'static str)> {
                 "SUDO_USER",
                 "Who asked for the hold, recorded in the hold record (else the calling user).",
             ),
+            (
+                "HOLDKIT_PROFILE_DIR",
+                "Where --profile NAME looks for NAME.toml, and what holdctl profiles lists [default: /etc/holdkit/profiles]; pgtruncate's --preset gets the same.",
+            ),
         ],
         _ => &[],
     };

@@ -16,8 +16,12 @@ pub enum Operation {
     /// The flags, the units' state, the runtime tables' sizes and the hold record; read
     /// only
     Status,
-    /// What hibernate would do (hibernate --dry-run)
+    /// What hibernate would do (hibernate --dry-run); `plan --profile FILE` tries a
+    /// profile
     Plan,
+    /// The hold profiles a name can choose: built in, and in the profile directory
+    /// (/etc/holdkit/profiles, or HOLDKIT_PROFILE_DIR), each checked as a run would
+    Profiles,
 }
 
 impl Operation {
@@ -27,11 +31,12 @@ impl Operation {
             Operation::Wake => "wake",
             Operation::Status => "status",
             Operation::Plan => "plan",
+            Operation::Profiles => "profiles",
         }
     }
 }
 
-/// Put a Cornice server on hold safely, as the hibernate runbook does, one step per tool.
+/// Put a server on hold safely, as its hold profile says, one step per tool.
 #[derive(Debug, Parser)]
 #[command(name = "holdctl", version)]
 pub struct Cli {
@@ -40,11 +45,21 @@ pub struct Cli {
     /// The env file [default: the API unit's EnvironmentFile=, as systemd reports it]
     #[arg(long, value_name = "FILE", global = true)]
     pub env_file: Option<PathBuf>,
-    /// The API unit
-    #[arg(long, value_name = "UNIT", default_value = "cornice", global = true)]
-    pub service: String,
-    /// The optional monitor unit [default: cornice-monitor, skipped if absent; one given
-    /// here that does not exist is a warning]
+    /// The hold profile: a NAME (/etc/holdkit/profiles/NAME.toml, else built in) or a
+    /// FILE (a path with a '/' or ending in .toml). It names the units, the flags, the
+    /// table groups and the env file; a file root must not trust is refused
+    #[arg(
+        long,
+        value_name = "NAME|FILE",
+        default_value = DEFAULT_PROFILE,
+        global = true
+    )]
+    pub profile: String,
+    /// The API unit, instead of the profile's
+    #[arg(long, value_name = "UNIT", global = true)]
+    pub service: Option<String>,
+    /// The one other unit, instead of the profile's others (skipped if absent; one given
+    /// here that does not exist is a warning)
     #[arg(long, value_name = "UNIT", global = true)]
     pub monitor: Option<String>,
     /// The database [default: DATABASE_URL from the env file systemd takes it from; also
@@ -52,10 +67,13 @@ pub struct Cli {
     /// again with it in the environment), so `ps` never shows it for long
     #[arg(long, value_name = "URL", global = true)]
     pub database_url: Option<String>,
-    /// Also clear the opportunities catalog
+    /// Add the profile's include NAME, or else its group NAME alone (repeatable)
+    #[arg(long, value_name = "NAME", global = true)]
+    pub include: Vec<String>,
+    /// The spelling of --include opportunities
     #[arg(long, global = true)]
     pub include_opportunities: bool,
-    /// Empty every application table, users and secrets included
+    /// The spelling of --include auth
     #[arg(long, global = true)]
     pub include_auth: bool,
     /// After clearing, start the API again (in hibernate mode)
@@ -65,8 +83,9 @@ pub struct Cli {
     /// when another user owns or can write that file (pgtruncate --allow-socket)
     #[arg(long, global = true)]
     pub allow_socket: bool,
-    /// hibernate: archive the emptied rows first, into DIR/HOST-DATE-DB.sql.gz [default
-    /// DIR: STATE_DIR/archives] (needs a pgtruncate with --archive: not this build's)
+    /// hibernate: archive the emptied rows first (pgtruncate --archive), into
+    /// DIR/HOST-DATE-DB.sql.gz [default DIR: STATE_DIR/archives, created 0700]; the hold
+    /// record keeps its path, digest and row counts
     #[arg(
         long,
         value_name = "DIR",
@@ -75,8 +94,8 @@ pub struct Cli {
         global = true
     )]
     pub archive: Option<Option<PathBuf>>,
-    /// wake: put the hold's archive back before any unit starts (needs a pgtruncate with
-    /// --undo: not this build's)
+    /// wake: put the hold's archive back (pgtruncate --undo) before any unit starts;
+    /// refused when the hold record names no archive
     #[arg(long, global = true)]
     pub restore: bool,
     /// Do not ask; required for hibernate when stdin is not a terminal
@@ -106,13 +125,28 @@ pub struct Cli {
     pub common: CommonArgs,
 }
 
-/// The monitor unit when `--monitor` is not given.
-pub const DEFAULT_MONITOR: &str = "cornice-monitor";
+/// The profile when `--profile` is not given: the built-in one.
+pub const DEFAULT_PROFILE: &str = "cornice";
+
+/// The runbook's include flags, each the spelling of one `--include NAME`.
+pub const INCLUDE_SPELLINGS: [(&str, &str); 2] = [
+    ("--include-opportunities", "opportunities"),
+    ("--include-auth", "auth"),
+];
 
 impl Cli {
-    /// The monitor unit, given or the default.
-    pub fn monitor(&self) -> &str {
-        self.monitor.as_deref().unwrap_or(DEFAULT_MONITOR)
+    /// Every include chosen: `--include` as given, then the runbook spellings', each once.
+    pub fn includes(&self) -> Vec<String> {
+        let mut all = self.include.clone();
+        for ((_, name), on) in INCLUDE_SPELLINGS
+            .iter()
+            .zip([self.include_opportunities, self.include_auth])
+        {
+            if on && !all.iter().any(|i| i == name) {
+                all.push(name.to_string());
+            }
+        }
+        all
     }
 }
 

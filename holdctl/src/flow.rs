@@ -2,10 +2,12 @@
 //! (hibernate: a dry run of every step first, the hold record written before the first
 //! change) → record → report ([`crate::report::finish`], the one exit path).
 
+use crate::archive;
 use crate::chain::Chain;
 use crate::child::StepRecord;
 use crate::cli::{Cli, Operation};
 use crate::hold::{self, StateDir};
+use crate::profiles::{self, Chosen};
 use crate::report::{self, Draft};
 use crate::steps::{self, EnvLayout, Target, UnitNow};
 use crate::survey::{self, Unit};
@@ -20,9 +22,79 @@ use std::sync::atomic::AtomicBool;
 /// env files as the API unit reads them.
 struct Survey {
     api: Unit,
-    monitor: Unit,
+    others: Vec<Unit>,
     units_now: Vec<reports::holdctl::UnitBefore>,
     env: EnvLayout,
+}
+
+/// What a run acts on: the units, flags and tables of the profile (with the command
+/// line's overrides), or for wake with a hold record, the record's units and files.
+struct Choice {
+    service: String,
+    others: Vec<String>,
+    /// `--monitor` was given: a missing one is a warning.
+    explicit_others: bool,
+    /// The env files given (`--env-file`, the profile's `env_file`, the record's files);
+    /// `None`: the API unit's `EnvironmentFile=` lines.
+    files: Option<Vec<PathBuf>>,
+    /// The flags read from each env file.
+    keys: Vec<String>,
+    /// `None` for wake with a hold record, which needs no profile.
+    chosen: Option<Chosen>,
+}
+
+impl Choice {
+    fn of_profile(cli: &Cli, chosen: Chosen) -> Choice {
+        let files = cli
+            .env_file
+            .clone()
+            .or_else(|| chosen.profile.env_file.clone())
+            .map(|f| vec![f]);
+        Choice {
+            service: chosen.api(cli),
+            others: chosen.others(cli),
+            explicit_others: cli.monitor.is_some(),
+            files,
+            keys: chosen.profile.flags.keys().cloned().collect(),
+            chosen: Some(chosen),
+        }
+    }
+
+    fn of_record(r: &HoldRecord) -> Choice {
+        let mut files: Vec<PathBuf> = Vec::new();
+        for flag in &r.flags {
+            let file = PathBuf::from(&flag.file);
+            if !files.contains(&file) {
+                files.push(file);
+            }
+        }
+        // A record of an older holdctl names one other unit, as `monitor`.
+        let others = if r.options.profile.is_some() || !r.options.others.is_empty() {
+            r.options.others.clone()
+        } else {
+            vec![r.options.monitor.clone()]
+        };
+        let mut keys: Vec<String> = Vec::new();
+        for flag in &r.flags {
+            if !keys.contains(&flag.key) {
+                keys.push(flag.key.clone());
+            }
+        }
+        Choice {
+            service: r.options.service.clone(),
+            others,
+            explicit_others: false,
+            files: Some(files),
+            keys,
+            chosen: None,
+        }
+    }
+
+    fn units(&self) -> Vec<String> {
+        std::iter::once(self.service.clone())
+            .chain(self.others.iter().cloned())
+            .collect()
+    }
 }
 
 /// Runs `cli`'s operation, filling `draft`; the error that stopped it, if any.
@@ -34,7 +106,17 @@ pub fn operate(
 ) -> Result<(), ToolError> {
     let operation = cli.operation;
     let dry_run = draft.dry_run;
-    unavailable(cli)?;
+    if operation == Operation::Profiles {
+        draft.profiles = Some(profiles::list()?);
+        return Ok(());
+    }
+    // The profile is read before anything else, so one that may not be trusted, or is
+    // broken, stops the run with nothing touched, not even the state directory. wake
+    // reads it only when there is no hold record to follow.
+    let chosen = match operation {
+        Operation::Wake => None,
+        _ => Some(profiles::choose(cli)?),
+    };
     let destructive = operation == Operation::Hibernate && !dry_run;
     if destructive && !cli.yes && !std::io::stdin().is_terminal() {
         return Err(ToolError::refused(
@@ -70,54 +152,35 @@ pub fn operate(
         draft.hold_file = Some(state.record_path().display().to_string());
     }
     draft.hold = record.clone();
+    let choice = choose(cli, draft, record.as_ref(), chosen)?;
     if operation == Operation::Status {
-        return status(cli, draft, database_url);
+        return status(cli, draft, &choice, database_url);
     }
-    // wake undoes the hold of the units and env files the record names.
-    let (service, monitor, explicit_monitor, files) = match (&record, operation) {
-        (Some(r), Operation::Wake) => {
-            let mut files: Vec<PathBuf> = Vec::new();
-            for flag in &r.flags {
-                let file = PathBuf::from(&flag.file);
-                if !files.contains(&file) {
-                    files.push(file);
-                }
-            }
-            let monitor = r.options.monitor.clone();
-            (r.options.service.clone(), monitor, false, Some(files))
+    let survey = survey_host(draft, &choice)?;
+    for other in survey.others.iter().filter(|u| !u.present) {
+        if choice.explicit_others {
+            draft.warn(format!(
+                "unit {} (--monitor) does not exist on this host, so it is left out; check --monitor (without it, the profile's other units are used)",
+                other.name
+            ));
         }
-        _ => (
-            cli.service.clone(),
-            cli.monitor().to_string(),
-            cli.monitor.is_some(),
-            cli.env_file.clone().map(|f| vec![f]),
-        ),
-    };
-    let survey = survey_host(draft, &service, &monitor, files)?;
-    if explicit_monitor && !survey.monitor.present {
-        draft.warn(format!(
-            "monitor unit {} does not exist on this host, so it is left out; check --monitor (without it, the default {} is used when present)",
-            survey.monitor.name,
-            crate::cli::DEFAULT_MONITOR
-        ));
     }
     env_problem(&survey.env, operation, database_url.is_some())?;
     draft.env_file = survey
         .env
-        .source_of("DATABASE_URL")
+        .source_of(steps::URL_KEY)
         .or(survey.env.files.last().map(PathBuf::as_path))
         .map(|p| p.display().to_string());
-    let target = Target {
-        env: survey.env.clone(),
-        service: survey.api.name.clone(),
-        monitor: survey.monitor.name.clone(),
-        database_url,
-        include_opportunities: cli.include_opportunities,
-        include_auth: cli.include_auth,
-        keep_api: cli.keep_api,
-        allow_socket: cli.allow_socket,
-        dry_run,
-    };
+    let mut target = target(cli, &choice, &survey, database_url, dry_run);
+    match operation {
+        Operation::Hibernate | Operation::Plan => {
+            target.archive = archive::choose_file(cli, draft, &target, !dry_run)?;
+        }
+        Operation::Wake if cli.restore => {
+            target.restore = Some(archive::to_restore(record.as_ref())?);
+        }
+        _ => {}
+    }
     match operation {
         Operation::Hibernate | Operation::Plan if dry_run => {
             draft.chain.run_all(&steps::hibernate(&target));
@@ -125,21 +188,70 @@ pub fn operate(
         }
         Operation::Hibernate => hibernate(cli, draft, &target, &survey, state, record, interrupted),
         Operation::Wake => wake(draft, &target, &survey, state, record),
-        Operation::Status | Operation::Plan => Ok(()),
+        Operation::Status | Operation::Plan | Operation::Profiles => Ok(()),
     }
 }
 
-/// `read_units` then `read_flags` of each env file (`files` when given, which must
-/// exist; else the API unit's): everything an operation needs to know before it plans.
-fn survey_host(
+/// wake with a hold record undoes the hold of the units and env files the record names,
+/// whatever the profile says now; every other run follows the profile (`chosen`, when
+/// already read).
+fn choose(
+    cli: &Cli,
     draft: &mut Draft,
-    service: &str,
-    monitor: &str,
-    files: Option<Vec<PathBuf>>,
-) -> Result<Survey, ToolError> {
+    record: Option<&HoldRecord>,
+    chosen: Option<Chosen>,
+) -> Result<Choice, ToolError> {
+    if let (Some(r), Operation::Wake) = (record, cli.operation) {
+        if let Some(info) = &r.options.profile {
+            if let Some(warning) = profiles::recheck(info) {
+                draft.warn(warning);
+            }
+            draft.profile = Some(info.clone());
+        }
+        return Ok(Choice::of_record(r));
+    }
+    let chosen = match chosen {
+        Some(chosen) => chosen,
+        None => profiles::choose(cli)?,
+    };
+    draft.profile = Some(chosen.info());
+    Ok(Choice::of_profile(cli, chosen))
+}
+
+/// The steps' target: the units as svcctl named them, the env files as read, the
+/// profile's flags and tables.
+fn target(
+    cli: &Cli,
+    choice: &Choice,
+    survey: &Survey,
+    database_url: Option<String>,
+    dry_run: bool,
+) -> Target {
+    let chosen = choice.chosen.as_ref();
+    Target {
+        env: survey.env.clone(),
+        service: survey.api.name.clone(),
+        others: survey.others.iter().map(|u| u.name.clone()).collect(),
+        flags: chosen.map(Chosen::flags).unwrap_or_default(),
+        wake_flags: chosen.map(Chosen::wake_flags).unwrap_or_default(),
+        profile: chosen.map(|c| c.spec.clone()).unwrap_or_default(),
+        includes: chosen.map(|c| c.includes.clone()).unwrap_or_default(),
+        database_url,
+        keep_api: cli.keep_api,
+        allow_socket: cli.allow_socket,
+        archive: None,
+        restore: None,
+        dry_run,
+    }
+}
+
+/// `read_units` then `read_flags` of each env file (the choice's, which must exist;
+/// else the API unit's): everything an operation needs to know before it plans.
+fn survey_host(draft: &mut Draft, choice: &Choice) -> Result<Survey, ToolError> {
     let chain = &mut draft.chain;
+    let asked = choice.units();
     let units_report = chain
-        .run(&steps::units_status(service, monitor), None)
+        .run(&steps::units_status(&asked), None)
         .and_then(StepRecord::svcctl)
         .cloned();
     if let Some(e) = chain.error.take() {
@@ -150,22 +262,22 @@ fn survey_host(
             "svcctl printed no report of the units: run `svcctl status` by hand to see why",
         )
     })?;
-    let (api, monitor) = survey::units(&units_report)?;
+    let (api, others) = survey::units(&units_report, asked.len())?;
     if !api.present {
         return Err(api_missing(&api.name));
     }
-    let from_unit = files.is_none();
-    let files = match files {
-        Some(files) => files,
+    let from_unit = choice.files.is_none();
+    let files = match &choice.files {
+        Some(files) => files.clone(),
         None => env_files(None, &api)?,
     };
-    let env = survey::read_env(chain, files, from_unit);
+    let env = survey::read_env(chain, files, from_unit, &choice.keys);
     if let Some(e) = chain.error.take() {
         return Err(e);
     }
     Ok(Survey {
         api,
-        monitor,
+        others,
         units_now: survey::units_now(&units_report),
         env,
     })
@@ -193,25 +305,33 @@ fn env_files(env_file: Option<&PathBuf>, api: &Unit) -> Result<Vec<PathBuf>, Too
 /// status: every read step runs that can, so one unreachable part does not hide the
 /// others; the first failure is the exit code, and every step that could not run is in
 /// `not_run`.
-fn status(cli: &Cli, draft: &mut Draft, database_url: Option<String>) -> Result<(), ToolError> {
-    let monitor = cli.monitor().to_string();
+fn status(
+    cli: &Cli,
+    draft: &mut Draft,
+    choice: &Choice,
+    database_url: Option<String>,
+) -> Result<(), ToolError> {
     let chain = &mut draft.chain;
+    let asked = choice.units();
     let units_report = chain
-        .run(&steps::units_status(&cli.service, &monitor), None)
+        .run(&steps::units_status(&asked), None)
         .and_then(StepRecord::svcctl)
         .cloned();
     let mut first_error = chain.error.take();
     draft.units = units_report.as_ref().map(report::units);
-    let api = match units_report.as_ref().map(survey::units) {
-        Some(Ok((api, monitor))) => {
+    let surveyed = units_report.as_ref().map(|r| survey::units(r, asked.len()));
+    let api = match surveyed {
+        Some(Ok((api, others))) => {
             if !api.present {
                 first_error.get_or_insert(api_missing(&api.name));
             }
-            if cli.monitor.is_some() && !monitor.present {
-                draft.warn(format!(
-                    "monitor unit {} does not exist on this host; check --monitor",
-                    monitor.name
-                ));
+            for other in others.iter().filter(|u| !u.present) {
+                if choice.explicit_others {
+                    draft.warn(format!(
+                        "unit {} (--monitor) does not exist on this host; check --monitor",
+                        other.name
+                    ));
+                }
             }
             Some(api)
         }
@@ -221,8 +341,8 @@ fn status(cli: &Cli, draft: &mut Draft, database_url: Option<String>) -> Result<
         }
         None => None,
     };
-    let files = match (&cli.env_file, &api) {
-        (Some(path), _) => Some(vec![path.clone()]),
+    let files = match (&choice.files, &api) {
+        (Some(files), _) => Some(files.clone()),
         (None, Some(api)) if api.present => env_files(None, api)
             .map_err(|e| {
                 first_error.get_or_insert(e);
@@ -234,7 +354,7 @@ fn status(cli: &Cli, draft: &mut Draft, database_url: Option<String>) -> Result<
         if first_error.is_none() {
             first_error = Some(ToolError::failed(format!(
                 "the units could not be read, so the env files of {} are unknown: see the read_units step, or pass --env-file",
-                cli.service
+                choice.service
             )));
         }
         draft
@@ -243,30 +363,36 @@ fn status(cli: &Cli, draft: &mut Draft, database_url: Option<String>) -> Result<
         return Err(first_error.expect("set above"));
     };
     let chain = &mut draft.chain;
-    let env = survey::read_env(chain, files, cli.env_file.is_none());
+    let env = survey::read_env(chain, files, choice.files.is_none(), &choice.keys);
     if let Some(e) = chain.error.take() {
         first_error.get_or_insert(e);
     }
-    draft.env = survey::env_status(&draft.chain.records, &env);
+    let flags = choice
+        .chosen
+        .as_ref()
+        .map(Chosen::flags)
+        .unwrap_or_default();
+    draft.env = survey::env_status(&draft.chain.records, &env, &flags);
     draft.env_file = env
-        .source_of("DATABASE_URL")
+        .source_of(steps::URL_KEY)
         .or(env.files.last().map(PathBuf::as_path))
         .map(|p| p.display().to_string());
     if env.files.is_empty() {
         draft.chain.skip(&[StepName::ReadTables]);
         return Err(first_error.unwrap_or_else(no_env_file));
     }
-    let target = Target {
+    let survey = Survey {
+        api: api.unwrap_or(Unit {
+            name: choice.service.clone(),
+            present: false,
+            environment_files: vec![],
+        }),
+        others: vec![],
+        units_now: vec![],
         env,
-        service: cli.service.clone(),
-        monitor,
-        database_url,
-        include_opportunities: cli.include_opportunities,
-        include_auth: cli.include_auth,
-        keep_api: cli.keep_api,
-        allow_socket: cli.allow_socket,
-        dry_run: true,
     };
+    let mut target = target(cli, choice, &survey, database_url, true);
+    target.service = choice.service.clone();
     for step in steps::status(&target) {
         draft.chain.run(&step, None);
     }
@@ -317,15 +443,14 @@ fn hibernate(
         // An interrupted (or repeated) hibernate keeps the first record's "before"; what
         // it empties now is this run's choice, so the record says so.
         Some(mut record) => {
-            let chosen = (cli.include_opportunities, cli.include_auth, cli.keep_api);
-            let o = &mut record.options;
-            if (o.include_opportunities, o.include_auth, o.keep_api) != chosen {
-                (o.include_opportunities, o.include_auth, o.keep_api) = chosen;
+            let before = record.options.clone();
+            chosen_options(&mut record.options, cli, target, draft);
+            if record.options != before {
                 state.write(&record)?;
             }
             Some(record)
         }
-        None if hibernating(&survey.env) => {
+        None if hibernating(target) => {
             draft.warn(format!(
                 "the flags already read as on hold and there is no hold record in {}: the state before the hold is unknown, so none is recorded and wake will do what the runbook says",
                 state.record_path().display()
@@ -343,6 +468,14 @@ fn hibernate(
     }
     draft.hold = record;
     draft.chain.run_all(&plan);
+    // The archive into the record once it is written (a rerun keeps the first one).
+    if let (Some(record), Some(written)) = (&mut draft.hold, archive::written(&draft.chain.records))
+    {
+        if record.archive.is_none() {
+            record.archive = Some(written);
+            state.write(record)?;
+        }
+    }
     match draft.chain.error.take() {
         Some(e) => Err(after_change(e, &draft.chain)),
         None => Ok(()),
@@ -359,24 +492,30 @@ fn wake(
     state: Option<StateDir>,
     record: Option<HoldRecord>,
 ) -> Result<(), ToolError> {
-    draft.note = Some("wake restores no data: tables emptied by hibernate stay empty".into());
-    draft
-        .chain
-        .out
-        .warn("wake restores no data: tables emptied by hibernate stay empty");
+    let note = match &target.restore {
+        Some(file) => {
+            format!("wake --restore puts the hold's archive {file} back before any unit starts")
+        }
+        None => "wake restores no data: tables emptied by hibernate stay empty".to_string(),
+    };
+    if target.restore.is_none() {
+        draft.chain.out.warn(&note);
+    }
+    draft.note = Some(note);
     let Some(record) = record else {
         let undone = state.as_ref().is_some_and(StateDir::has_history);
         let where_ = state
             .as_ref()
             .map_or(String::new(), |s| s.record_path().display().to_string());
-        if undone && !hibernating(&survey.env) {
+        if undone && !hibernating(target) {
             draft.warn(format!(
                 "no hold to undo: there is no hold record in {where_} and the last hold was undone already (its record is in holds/ beside it); nothing was changed"
             ));
             return Ok(());
         }
         draft.warn(format!(
-            "no hold record in {where_} (a host put on hold by hand, or by an older holdctl): wake sets HIBERNATE_MODE=false INGEST_ENABLED=true and enables and starts both units, which may not be how they were before"
+            "no hold record in {where_} (a host put on hold by hand, or by an older holdctl): wake writes the flags as {} says (wake_flags, else unset) and enables and starts every unit, which may not be how they were before",
+            draft.profile.as_ref().map_or("the profile".to_string(), |p| format!("profile {}", p.name))
         ));
         draft.chain.run_all(&steps::wake_by_runbook(target));
         return Ok(());
@@ -405,7 +544,8 @@ fn wake(
 
 /// The record of the host as the survey found it, before anything changes.
 fn new_record(cli: &Cli, draft: &Draft, target: &Target, survey: &Survey) -> HoldRecord {
-    let flags = steps::HIBERNATE_FLAGS
+    let flags = target
+        .flags
         .iter()
         .map(|(key, _)| FlagBefore {
             file: target.env.file_for(key).display().to_string(),
@@ -414,30 +554,50 @@ fn new_record(cli: &Cli, draft: &Draft, target: &Target, survey: &Survey) -> Hol
         })
         .collect();
     let database = report::truncated(&draft.preflight).and_then(|t| t.database.clone());
+    let mut options = HoldOptions {
+        service: target.service.clone(),
+        monitor: target.others.first().cloned().unwrap_or_default(),
+        env_file: cli.env_file.as_ref().map(|p| p.display().to_string()),
+        include_opportunities: false,
+        include_auth: false,
+        keep_api: false,
+        profile: None,
+        others: target.others.clone(),
+        include: vec![],
+    };
+    chosen_options(&mut options, cli, target, draft);
     HoldRecord {
         format: 1,
         since: hold::now_rfc3339(),
         by: hold::who(),
         host: hold::host_name(),
-        options: HoldOptions {
-            service: target.service.clone(),
-            monitor: target.monitor.clone(),
-            env_file: cli.env_file.as_ref().map(|p| p.display().to_string()),
-            include_opportunities: cli.include_opportunities,
-            include_auth: cli.include_auth,
-            keep_api: cli.keep_api,
-        },
+        options,
         database,
         flags,
         units: survey.units_now.clone(),
+        archive: None,
     }
 }
 
-/// Whether both flags already read as hibernate writes them (where systemd reads them).
-fn hibernating(env: &EnvLayout) -> bool {
-    steps::HIBERNATE_FLAGS
-        .iter()
-        .all(|(key, value)| env.value_in_its_file(key).as_deref() == Some(*value))
+/// This run's choices in a record's options: the profile, what it empties, `--keep-api`.
+fn chosen_options(options: &mut HoldOptions, cli: &Cli, target: &Target, draft: &Draft) {
+    let has = |name: &str| target.includes.iter().any(|i| i == name);
+    let [(_, opportunities), (_, auth)] = crate::cli::INCLUDE_SPELLINGS;
+    options.include_opportunities = has(opportunities);
+    options.include_auth = has(auth);
+    options.include = cli.include.clone();
+    options.keep_api = cli.keep_api;
+    options.profile = draft.profile.clone();
+}
+
+/// Whether every flag already reads as hibernate writes it (where systemd reads it); a
+/// profile without flags never reads as on hold.
+fn hibernating(target: &Target) -> bool {
+    !target.flags.is_empty()
+        && target
+            .flags
+            .iter()
+            .all(|(key, value)| target.env.value_in_its_file(key).as_ref() == Some(value))
 }
 
 /// A failure after steps ran: what was already changed, and that running the same
@@ -468,7 +628,7 @@ fn env_problem(env: &EnvLayout, operation: Operation, url_given: bool) -> Result
         return Err(no_env_file());
     }
     let needs_database = matches!(operation, Operation::Hibernate | Operation::Plan);
-    if needs_database && !url_given && env.source_of("DATABASE_URL").is_none() {
+    if needs_database && !url_given && env.source_of(steps::URL_KEY).is_none() {
         let list: Vec<String> = env.files.iter().map(|f| f.display().to_string()).collect();
         return Err(ToolError::not_found(format!(
             "no DATABASE_URL in {} (as systemd reads them), so the database to empty is unknown: nothing was changed; add it there, or give the database with {}",
@@ -486,16 +646,36 @@ fn no_env_file() -> ToolError {
     )
 }
 
-/// `--archive` and `--restore` need pgtruncate's `--archive` and `--undo`, which this
-/// build's pgtruncate does not have: refused before anything runs, rather than a hold
-/// that silently keeps no archive.
-fn unavailable(cli: &Cli) -> Result<(), ToolError> {
-    let (flag, needs) = match (&cli.archive, cli.restore) {
-        (Some(_), _) => ("--archive", "pgtruncate --archive"),
-        (None, true) => ("--restore", "pgtruncate --undo"),
-        (None, false) => return Ok(()),
-    };
-    Err(ToolError::usage(format!(
-        "{needs} is not available in this build, so holdctl {flag} cannot keep its promise: nothing was changed; run without {flag}, or install holdkit tools whose pgtruncate has it"
-    )))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(flags: &[(&str, &str)]) -> Target {
+        Target {
+            env: EnvLayout::default(),
+            service: "app.service".into(),
+            others: vec![],
+            flags: flags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            wake_flags: vec![],
+            profile: "app".into(),
+            includes: vec![],
+            database_url: None,
+            keep_api: false,
+            allow_socket: false,
+            archive: None,
+            restore: None,
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn a_profile_without_flags_never_reads_as_on_hold() {
+        // Otherwise its first hibernate would find the host "already on hold" and keep
+        // no record of it.
+        assert!(!hibernating(&target(&[])));
+        assert!(!hibernating(&target(&[("MAINTENANCE", "1")])));
+    }
 }

@@ -1,16 +1,18 @@
-//! holdctl: put a Cornice server on hold (hibernate, wake, status, plan) by running
-//! envpatch, svcctl and pgtruncate as child processes and chaining their JSON, exactly as
-//! the runbook's shell script did. It never links the other tools: every step it takes is
+//! holdctl: put a server on hold (hibernate, wake, status, plan) as its hold profile
+//! says, by running envpatch, svcctl and pgtruncate as child processes and chaining
+//! their JSON, exactly as the runbook's shell script did. It never links the other tools: every step it takes is
 //! an argv in its report that can be copied out and run by hand.
 //!
 //! One pass: survey → plan → run → record → report (`flow`, then `report::finish`).
 
+mod archive;
 mod chain;
 mod child;
 mod cli;
 mod flow;
 mod hold;
 mod lock;
+mod profiles;
 mod prompt;
 mod report;
 mod steps;

@@ -8,7 +8,9 @@ use crate::cli::Operation;
 use crate::view;
 use conventions::human::human_bytes;
 use conventions::{Outcome, ToolError};
-use reports::holdctl::{EnvStatus, HoldRecord, StepName, TableStatus, UnitStatus};
+use reports::holdctl::{
+    EnvStatus, HoldRecord, ListedProfile, ProfileInfo, StepName, TableStatus, UnitStatus,
+};
 
 pub use reports::holdctl::Report;
 
@@ -26,6 +28,8 @@ pub struct Draft {
     pub hold: Option<HoldRecord>,
     pub hold_file: Option<String>,
     pub note: Option<String>,
+    pub profile: Option<ProfileInfo>,
+    pub profiles: Option<Vec<ListedProfile>>,
 }
 
 impl Draft {
@@ -42,6 +46,8 @@ impl Draft {
             hold: None,
             hold_file: None,
             note: None,
+            profile: None,
+            profiles: None,
         }
     }
 
@@ -76,6 +82,8 @@ pub fn finish(mut draft: Draft, result: Result<(), ToolError>) -> Outcome {
         note: draft.note.take(),
         env: draft.env.take(),
         units: draft.units.take(),
+        profile: draft.profile.take(),
+        profiles: draft.profiles.take(),
         ..Report::default()
     };
     if draft.operation == Operation::Status {
@@ -130,6 +138,17 @@ fn summary(report: &Report, records: &[StepRecord], dry_run: bool) -> String {
     let truncate = truncated(records);
     let freed = freed(truncate);
     match report.command.as_str() {
+        "profiles" => {
+            let list = report.profiles.as_deref().unwrap_or_default();
+            let names: Vec<String> = list
+                .iter()
+                .map(|p| match &p.error {
+                    Some(_) => format!("{} (unusable)", p.name),
+                    None => p.name.clone(),
+                })
+                .collect();
+            format!("profiles: {}", names.join(", "))
+        }
         "status" => {
             let state = match report.env.as_ref().map(|e| e.hibernating) {
                 Some(true) => "hibernating",
@@ -171,12 +190,17 @@ fn summary(report: &Report, records: &[StepRecord], dry_run: bool) -> String {
                 "without a hold record (runbook defaults)"
             };
             format!(
-                "{}: {flags}, {} unit(s) enabled, {} started, {} restarted, {} stopped, {how}; no data was restored",
+                "{}: {flags}, {} unit(s) enabled, {} started, {} restarted, {} stopped, {how}; {}",
                 if dry_run { "wake (dry run)" } else { "woke" },
                 units_changed(records, StepName::EnableUnits),
                 units_changed(records, StepName::StartUnits),
                 units_changed(records, StepName::RestartUnits),
                 units_changed(records, StepName::StopUnits),
+                if records.iter().any(|r| r.name == StepName::RestoreData && r.changed) {
+                    "the archive was put back"
+                } else {
+                    "no data was restored"
+                },
             )
         }
         _ if dry_run => format!(

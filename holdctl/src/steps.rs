@@ -7,22 +7,33 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What the operator chose, resolved: units as svcctl named them, the env files as the
-/// API unit reads them, and where each flag and the database URL live in them.
+/// API unit reads them, and where each flag and the database URL live in them; the
+/// profile's flags and its name for pgtruncate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     pub env: EnvLayout,
     /// The API unit's full name, from svcctl's report.
     pub service: String,
-    /// The monitor unit's full name, from svcctl's report.
-    pub monitor: String,
+    /// The other units' full names, from svcctl's report.
+    pub others: Vec<String>,
+    /// The flags hibernate writes, in the profile's order.
+    pub flags: Vec<(String, String)>,
+    /// What wake writes without a hold record (`None`: unset).
+    pub wake_flags: Vec<(String, Option<String>)>,
+    /// `--profile` as given: pgtruncate's `--preset`.
+    pub profile: String,
+    /// pgtruncate's `--include`s.
+    pub includes: Vec<String>,
     /// Given to holdctl (`--database-url` or `HOLDCTL_DATABASE_URL`); passed to
     /// pgtruncate in its environment.
     pub database_url: Option<String>,
-    pub include_opportunities: bool,
-    pub include_auth: bool,
     pub keep_api: bool,
     /// pgtruncate's `--allow-socket`, for the env file's URL.
     pub allow_socket: bool,
+    /// hibernate: pgtruncate's `--archive FILE`.
+    pub archive: Option<String>,
+    /// wake: the archive `pgtruncate --undo` puts back first.
+    pub restore: Option<String>,
     pub dry_run: bool,
 }
 
@@ -33,7 +44,7 @@ pub struct EnvLayout {
     pub files: Vec<PathBuf>,
     /// For each key read: the index of the last file that assigns it, as systemd reads
     /// it; `None` when none does.
-    pub found: Vec<(&'static str, Option<usize>)>,
+    pub found: Vec<(String, Option<usize>)>,
     /// Each file's keys as systemd read them, in the files' order (empty when unread).
     pub systemd_values: Vec<BTreeMap<String, Option<String>>>,
 }
@@ -74,34 +85,40 @@ impl EnvLayout {
     }
 }
 
-/// The flags hibernate writes, and wake writes back.
-pub const HIBERNATE_FLAGS: [(&str, &str); 2] =
-    [("HIBERNATE_MODE", "true"), ("INGEST_ENABLED", "false")];
-pub const WAKE_FLAGS: [(&str, &str); 2] = [("HIBERNATE_MODE", "false"), ("INGEST_ENABLED", "true")];
-/// What `read_flags` asks each env file for.
-pub const READ_KEYS: [&str; 3] = ["HIBERNATE_MODE", "INGEST_ENABLED", "DATABASE_URL"];
+/// Where pgtruncate reads the database from, unless holdctl is given one.
+pub const URL_KEY: &str = "DATABASE_URL";
+
+impl Target {
+    /// The API unit, then the others.
+    pub fn units(&self) -> Vec<&str> {
+        std::iter::once(self.service.as_str())
+            .chain(self.others.iter().map(String::as_str))
+            .collect()
+    }
+}
 
 /// The runbook's fast path, in its order: flags, stop, disable, truncate, (start the API).
 ///
-/// Both units go in one svcctl call per verb, so systemd reloads its unit files once for
+/// All units go in one svcctl call per verb, so systemd reloads its unit files once for
 /// the disable, as with `systemctl disable A B`. The call carries `--if-present` for the
-/// monitor's sake (svcctl's flag is per call); the API's existence was already checked by
-/// [`units_status`], which runs first, and `--if-present` skips only a unit that is both
-/// missing and not running, which is where stop and disable leave a unit anyway.
+/// other units' sake (svcctl's flag is per call); the API's existence was already checked
+/// by [`units_status`], which runs first, and `--if-present` skips only a unit that is
+/// both missing and not running, which is where stop and disable leave a unit anyway.
 pub fn hibernate(t: &Target) -> Vec<Invocation> {
-    let mut steps = set_flags(StepName::SetFlags, t, &HIBERNATE_FLAGS);
+    let flags: Vec<(String, Option<String>)> = t
+        .flags
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
+    let mut steps = set_flags(StepName::SetFlags, t, &flags);
+    let units = t.units();
     steps.extend([
-        svcctl(
-            StepName::StopUnits,
-            t,
-            &["stop", "--if-present"],
-            &[&t.service, &t.monitor],
-        ),
+        svcctl(StepName::StopUnits, t, &["stop", "--if-present"], &units),
         svcctl(
             StepName::DisableUnits,
             t,
             &["disable", "--if-present"],
-            &[&t.service, &t.monitor],
+            &units,
         ),
         truncate(StepName::Truncate, t, t.dry_run),
     ]);
@@ -111,15 +128,15 @@ pub fn hibernate(t: &Target) -> Vec<Invocation> {
     steps
 }
 
-/// wake without a hold record (a host hibernated by hand): the runbook's flags back,
-/// then both units enabled and started. Restores no data.
+/// wake without a hold record (a host hibernated by hand): the profile's `wake_flags`
+/// (a flag without one unset), then every unit enabled and started. Restores no data.
 pub fn wake_by_runbook(t: &Target) -> Vec<Invocation> {
-    let mut steps = set_flags(StepName::ClearFlags, t, &WAKE_FLAGS);
+    let mut steps = set_flags(StepName::ClearFlags, t, &t.wake_flags);
     steps.push(svcctl(
         StepName::EnableUnits,
         t,
         &["enable", "--now", "--if-present"],
-        &[&t.service, &t.monitor],
+        &t.units(),
     ));
     steps
 }
@@ -138,6 +155,20 @@ pub struct UnitNow {
 /// again, and one that was running before and is not now is started. Restores no data.
 pub fn wake_from_record(t: &Target, record: &HoldRecord, now: &[UnitNow]) -> Vec<Invocation> {
     let mut steps = Vec::new();
+    // The data back before anything else, so no unit starts without it.
+    if let Some(file) = &t.restore {
+        let mut undo = connection(t);
+        undo.0.extend(["--undo".to_string(), file.clone()]);
+        if t.dry_run {
+            undo.0.push("--dry-run".into());
+        }
+        steps.push(Invocation {
+            name: StepName::RestoreData,
+            tool: Sibling::Pgtruncate,
+            args: undo.0,
+            env: undo.1,
+        });
+    }
     let mut files: Vec<&str> = Vec::new();
     for flag in &record.flags {
         if !files.contains(&flag.file.as_str()) {
@@ -198,14 +229,14 @@ pub fn status(t: &Target) -> Vec<Invocation> {
     vec![truncate(StepName::ReadTables, t, true)]
 }
 
-/// `envpatch --get` of the flags and DATABASE_URL in one env file: which keys it
-/// assigns, as each reader reads them (DATABASE_URL's value is redacted; that it is
+/// `envpatch --get` of `keys` (the flags and DATABASE_URL) in one env file: which keys
+/// it assigns, as each reader reads them (DATABASE_URL's value is redacted; that it is
 /// there is what counts).
-pub fn read_flags(file: &Path) -> Invocation {
+pub fn read_flags(file: &Path, keys: &[String]) -> Invocation {
     let mut args = Vec::new();
-    for key in READ_KEYS {
+    for key in keys {
         args.push("--get".into());
-        args.push(key.into());
+        args.push(key.clone());
     }
     args.push("--".into());
     args.push(path_arg(file));
@@ -217,43 +248,47 @@ pub fn read_flags(file: &Path) -> Invocation {
     }
 }
 
-/// `svcctl status --if-present API MONITOR`, the first step of every operation: whether
-/// the API exists (a wrong `--service` stops the run before anything is touched), the
-/// units' full names and state, and the API's EnvironmentFile= lines.
-pub fn units_status(service: &str, monitor: &str) -> Invocation {
+/// `svcctl status --if-present API OTHERS...`, the first step of every operation:
+/// whether the API exists (a wrong `--service` stops the run before anything is
+/// touched), the units' full names and state, and the API's EnvironmentFile= lines.
+pub fn units_status(units: &[String]) -> Invocation {
+    let mut args: Vec<String> = vec!["status".into(), "--if-present".into(), "--".into()];
+    args.extend(units.iter().cloned());
     Invocation {
         name: StepName::ReadUnits,
         tool: Sibling::Svcctl,
-        args: vec![
-            "status".into(),
-            "--if-present".into(),
-            "--".into(),
-            service.into(),
-            monitor.into(),
-        ],
+        args,
         env: vec![],
     }
 }
 
-/// One envpatch run per env file that gets a flag, in the files' order.
-fn set_flags(name: StepName, t: &Target, flags: &[(&str, &str)]) -> Vec<Invocation> {
+/// One envpatch run per env file that gets a flag, in the files' order: `KEY=value`,
+/// or `--unset KEY` for `None`.
+fn set_flags(name: StepName, t: &Target, flags: &[(String, Option<String>)]) -> Vec<Invocation> {
     let mut steps = Vec::new();
     for file in &t.env.files {
-        let here: Vec<String> = flags
+        let here: Vec<&(String, Option<String>)> = flags
             .iter()
             .filter(|(k, _)| t.env.file_for(k) == file.as_path())
-            .map(|(k, v)| format!("{k}={v}"))
             .collect();
         if here.is_empty() {
             continue;
         }
         let mut args = Vec::new();
+        for (k, v) in &here {
+            if v.is_none() {
+                args.extend(["--unset".to_string(), k.clone()]);
+            }
+        }
         if t.dry_run {
             args.push("--dry-run".into());
         }
         args.push("--".into());
         args.push(path_arg(file));
-        args.extend(here);
+        args.extend(
+            here.iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}"))),
+        );
         steps.push(Invocation {
             name,
             tool: Sibling::Envpatch,
@@ -279,30 +314,37 @@ fn svcctl(name: StepName, t: &Target, verb_and_flags: &[&str], units: &[&str]) -
     }
 }
 
-fn truncate(name: StepName, t: &Target, dry_run: bool) -> Invocation {
+/// pgtruncate's connection: a URL given to holdctl travels in the child's environment,
+/// never in its argv (argv is visible in `ps` and is echoed in the report). Otherwise
+/// pgtruncate reads it from the env file systemd takes DATABASE_URL from (the last one
+/// when none has it: pgtruncate then says so, exit 4).
+fn connection(t: &Target) -> (Vec<String>, Vec<(String, String)>) {
     let mut args = Vec::new();
     let mut env = Vec::new();
-    // A URL given to holdctl travels in the child's environment, never in its argv: argv
-    // is visible in `ps` and is echoed in the report. Otherwise pgtruncate reads it from
-    // the env file systemd takes DATABASE_URL from (the last one when none has it:
-    // pgtruncate then says so, exit 4).
     match &t.database_url {
         Some(url) => env.push(("DATABASE_URL".to_string(), url.clone())),
         None => {
             args.push("--env-file".into());
-            args.push(path_arg(t.env.file_for("DATABASE_URL")));
+            args.push(path_arg(t.env.file_for(URL_KEY)));
             if t.allow_socket {
                 args.push("--allow-socket".into());
             }
         }
     }
+    (args, env)
+}
+
+fn truncate(name: StepName, t: &Target, dry_run: bool) -> Invocation {
+    let (mut args, env) = connection(t);
     args.push("--preset".into());
-    args.push("cornice".into());
-    if t.include_opportunities {
-        args.push("--include-opportunities".into());
+    args.push(t.profile.clone());
+    for include in &t.includes {
+        args.push("--include".into());
+        args.push(include.clone());
     }
-    if t.include_auth {
-        args.push("--include-auth".into());
+    if let (Some(file), StepName::Truncate) = (&t.archive, name) {
+        args.push("--archive".into());
+        args.push(file.clone());
     }
     if dry_run {
         args.push("--dry-run".into());
@@ -327,12 +369,22 @@ mod tests {
         Target {
             env: EnvLayout::single("/etc/cornice/cornice.env".into()),
             service: "cornice.service".into(),
-            monitor: "cornice-monitor.service".into(),
+            others: vec!["cornice-monitor.service".into()],
+            flags: vec![
+                ("HIBERNATE_MODE".into(), "true".into()),
+                ("INGEST_ENABLED".into(), "false".into()),
+            ],
+            wake_flags: vec![
+                ("HIBERNATE_MODE".into(), Some("false".into())),
+                ("INGEST_ENABLED".into(), None),
+            ],
+            profile: "cornice".into(),
+            includes: vec![],
             database_url: None,
-            include_opportunities: false,
-            include_auth: false,
             keep_api: false,
             allow_socket: false,
+            archive: None,
+            restore: None,
             dry_run: false,
         }
     }
@@ -388,8 +440,7 @@ mod tests {
         );
         let mut keep = target();
         keep.keep_api = true;
-        keep.include_auth = true;
-        keep.include_opportunities = true;
+        keep.includes = vec!["opportunities".into(), "auth".into()];
         keep.allow_socket = true;
         let steps = hibernate(&keep);
         assert_eq!(steps.last().unwrap().name, StepName::StartApi);
@@ -397,11 +448,10 @@ mod tests {
             steps.last().unwrap().args,
             ["start", "--", "cornice.service"]
         );
-        assert!(steps[3].args.contains(&"--include-auth".to_string()));
         assert!(steps[3].args.contains(&"--allow-socket".to_string()));
         assert!(steps[3]
             .args
-            .contains(&"--include-opportunities".to_string()));
+            .ends_with(&["--include", "opportunities", "--include", "auth"].map(String::from)));
     }
 
     #[test]
@@ -414,9 +464,9 @@ mod tests {
                 "/etc/c.env".into(),
             ],
             found: vec![
-                ("HIBERNATE_MODE", Some(0)),
-                ("INGEST_ENABLED", None),
-                ("DATABASE_URL", Some(1)),
+                ("HIBERNATE_MODE".into(), Some(0)),
+                ("INGEST_ENABLED".into(), None),
+                ("DATABASE_URL".into(), Some(1)),
             ],
             ..EnvLayout::default()
         };
@@ -467,6 +517,17 @@ mod tests {
     fn wake_enables_and_starts_with_the_monitor_optional() {
         let steps = wake_by_runbook(&target());
         assert_eq!(names(&steps), ["clear_flags", "enable_units"]);
+        // A flag without a wake value is unset, one with is written.
+        assert_eq!(
+            steps[0].args,
+            [
+                "--unset",
+                "INGEST_ENABLED",
+                "--",
+                "/etc/cornice/cornice.env",
+                "HIBERNATE_MODE=false"
+            ]
+        );
         assert_eq!(
             steps[1].args,
             [
@@ -501,7 +562,11 @@ mod tests {
                 include_opportunities: false,
                 include_auth: false,
                 keep_api: true,
+                profile: None,
+                others: vec!["cornice-monitor.service".into()],
+                include: vec![],
             },
+            archive: None,
             database: None,
             flags: vec![
                 FlagBefore {
@@ -566,7 +631,8 @@ mod tests {
         let steps = status(&target());
         assert_eq!(names(&steps), ["read_tables"]);
         assert!(steps[0].args.contains(&"--dry-run".to_string()));
-        let read = read_flags(Path::new("/etc/x.env"));
+        let keys = ["HIBERNATE_MODE", "INGEST_ENABLED", "DATABASE_URL"].map(String::from);
+        let read = read_flags(Path::new("/etc/x.env"), &keys);
         assert_eq!(
             read.args,
             [

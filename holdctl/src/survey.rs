@@ -1,11 +1,11 @@
-//! What every operation reads before it changes anything: the two units, by svcctl (their
-//! full names, whether the API exists, its `EnvironmentFile=` lines), then each env file,
-//! by envpatch (which of the flags and DATABASE_URL it assigns, as systemd reads it).
+//! What every operation reads before it changes anything: the profile's units, by svcctl
+//! (their full names, whether the API exists, its `EnvironmentFile=` lines), then each env
+//! file, by envpatch (which of the flags and DATABASE_URL it assigns, as systemd reads it).
 //! Names and readings are taken from the children's reports, never recomputed here.
 
 use crate::chain::Chain;
 use crate::child::StepRecord;
-use crate::steps::{self, EnvLayout, READ_KEYS};
+use crate::steps::{self, EnvLayout};
 use conventions::ToolError;
 use reports::holdctl::{EnvStatus, StepName, UnitBefore};
 use std::collections::BTreeMap;
@@ -14,14 +14,18 @@ use std::path::PathBuf;
 /// A unit as svcctl reported it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unit {
-    /// The full name (`cornice.service`), as svcctl resolved it.
+    /// The full name (`app.service`), as svcctl resolved it.
     pub name: String,
     pub present: bool,
     pub environment_files: Vec<PathBuf>,
 }
 
-/// The API unit and the monitor unit, in the order `read_units` named them.
-pub fn units(svcctl: &reports::svcctl::Report) -> Result<(Unit, Unit), ToolError> {
+/// The API unit and the others, in the order `read_units` named them (`asked` is how
+/// many it named).
+pub fn units(
+    svcctl: &reports::svcctl::Report,
+    asked: usize,
+) -> Result<(Unit, Vec<Unit>), ToolError> {
     let entries: Vec<Unit> = svcctl
         .units
         .iter()
@@ -36,37 +40,47 @@ pub fn units(svcctl: &reports::svcctl::Report) -> Result<(Unit, Unit), ToolError
                 .unwrap_or_default(),
         })
         .collect();
-    match entries.as_slice() {
-        [api, monitor] => Ok((api.clone(), monitor.clone())),
-        [one] => Err(ToolError::usage(format!(
-            "--service and --monitor name the same unit, {}: give the monitor's own name (the default is cornice-monitor)",
-            one.name
+    match entries.split_first() {
+        Some((api, others)) if entries.len() == asked => Ok((api.clone(), others.to_vec())),
+        Some(_) if entries.len() < asked => {
+            let names: Vec<&str> = entries.iter().map(|u| u.name.as_str()).collect();
+            Err(ToolError::usage(format!(
+                "the API unit and the other units name one unit twice (svcctl read them as {}): give each unit once (--service, --monitor, or the profile's [units])",
+                names.join(", ")
+            )))
+        }
+        _ => Err(ToolError::failed(format!(
+            "svcctl's report of the units does not hold the {asked} unit(s) asked for: run `svcctl status` by hand to see why"
         ))),
-        _ => Err(ToolError::failed(
-            "svcctl's report of the units holds neither one nor two units: run `svcctl status` by hand to see why",
-        )),
     }
 }
 
-/// Reads each env file and says where systemd takes each key from. With `from_unit`, a
-/// file that does not exist is left out (an optional `EnvironmentFile=-...` need not);
-/// a file the operator named must exist. A file that cannot be read fails the chain.
-pub fn read_env(chain: &mut Chain, files: Vec<PathBuf>, from_unit: bool) -> EnvLayout {
+/// Reads `flags` and DATABASE_URL in each env file and says where systemd takes each
+/// key from. With `from_unit`, a file that does not exist is left out (an optional
+/// `EnvironmentFile=-...` need not); a file the operator named must exist. A file that
+/// cannot be read fails the chain.
+pub fn read_env(
+    chain: &mut Chain,
+    files: Vec<PathBuf>,
+    from_unit: bool,
+    flags: &[String],
+) -> EnvLayout {
     let files: Vec<PathBuf> = files
         .into_iter()
         .filter(|f| !from_unit || f.exists())
         .collect();
-    let mut found: Vec<(&'static str, Option<usize>)> =
-        READ_KEYS.iter().map(|k| (*k, None)).collect();
+    let mut keys: Vec<String> = flags.to_vec();
+    keys.push(steps::URL_KEY.to_string());
+    let mut found: Vec<(String, Option<usize>)> = keys.iter().map(|k| (k.clone(), None)).collect();
     let mut systemd_values = Vec::with_capacity(files.len());
     for (i, file) in files.iter().enumerate() {
         let systemd = chain
-            .run(&steps::read_flags(file), None)
+            .run(&steps::read_flags(file, &keys), None)
             .and_then(StepRecord::envpatch)
             .map(|r| r.values_by_reader.systemd.clone())
             .unwrap_or_default();
         for (key, at) in found.iter_mut() {
-            if systemd.get(*key).is_some_and(Option::is_some) {
+            if systemd.get(key.as_str()).is_some_and(Option::is_some) {
                 *at = Some(i);
             }
         }
@@ -97,8 +111,12 @@ pub fn units_now(svcctl: &reports::svcctl::Report) -> Vec<UnitBefore> {
 }
 
 /// The flags as the units get them: each key's reading from the file systemd takes it
-/// from, for status's `env` field.
-pub fn env_status(records: &[StepRecord], layout: &EnvLayout) -> Option<EnvStatus> {
+/// from, for status's `env` field; on hold when each reads as hibernate writes it.
+pub fn env_status(
+    records: &[StepRecord],
+    layout: &EnvLayout,
+    flags: &[(String, String)],
+) -> Option<EnvStatus> {
     let reads: Vec<&reports::envpatch::Report> = records
         .iter()
         .filter(|r| r.name == StepName::ReadFlags && r.ok)
@@ -109,7 +127,8 @@ pub fn env_status(records: &[StepRecord], layout: &EnvLayout) -> Option<EnvStatu
     }
     let mut values = BTreeMap::new();
     let mut by_reader: BTreeMap<String, BTreeMap<String, Option<String>>> = BTreeMap::new();
-    for (key, _) in steps::HIBERNATE_FLAGS {
+    for (key, _) in flags {
+        let key = key.as_str();
         let file = layout.source_of(key).map(|p| p.display().to_string());
         let read = reads.iter().find(|r| Some(&r.file) == file.as_ref());
         let value = |map: Option<&BTreeMap<String, Option<String>>>| {
@@ -125,8 +144,10 @@ pub fn env_status(records: &[StepRecord], layout: &EnvLayout) -> Option<EnvStatu
             value(read.map(|r| &r.values_by_reader.dotenv)),
         );
     }
-    let is = |key: &str, want: &str| values.get(key).cloned().flatten().as_deref() == Some(want);
-    let hibernating = is("HIBERNATE_MODE", "true") && is("INGEST_ENABLED", "false");
+    let hibernating = !flags.is_empty()
+        && flags
+            .iter()
+            .all(|(key, want)| values.get(key).cloned().flatten().as_ref() == Some(want));
     Some(EnvStatus {
         file: layout.files.last().map(|f| f.display().to_string()),
         files: layout

@@ -23,15 +23,28 @@ pub fn render(
         (command, false) => format!("holdctl {command}"),
     };
     lines.push(title);
+    if let Some(p) = &report.profile {
+        lines.push(format!("  profile: {} ({})", p.name, p.source));
+    }
+    for p in report.profiles.iter().flatten() {
+        let what = match (&p.error, &p.description) {
+            (Some(e), _) => format!("unusable: {e}"),
+            (None, Some(d)) => d.clone(),
+            (None, None) => String::new(),
+        };
+        lines.push(format!("  {:<14} {:<30} {what}", p.name, p.source));
+    }
     if report.command == "status" {
         status_lines(report, &mut lines);
     }
     // A preflight that failed is what the person needs to see; one that passed is
     // repeated by the steps that ran.
-    let shown: Vec<&StepRecord> = if records
-        .iter()
-        .all(|r| r.name == StepName::ReadUnits || r.name == StepName::ReadFlags)
-        && preflight.iter().any(|r| !r.ok)
+    let shown: Vec<&StepRecord> = if records.iter().all(|r| {
+        matches!(
+            r.name,
+            StepName::ReadUnits | StepName::ReadFlags | StepName::ReadTables
+        )
+    }) && preflight.iter().any(|r| !r.ok)
     {
         lines.push("checked first (dry runs):".into());
         preflight.iter().collect()
@@ -56,15 +69,26 @@ pub fn render(
         lines.push(format!("  not run: {}", names.join(", ")));
     }
     if let Some(hold) = &report.hold {
-        let mut options = Vec::new();
-        if hold.options.include_opportunities {
-            options.push("--include-opportunities");
-        }
-        if hold.options.include_auth {
-            options.push("--include-auth");
+        let mut options: Vec<String> = hold
+            .options
+            .include
+            .iter()
+            .map(|i| format!("--include {i}"))
+            .collect();
+        // A record of an older holdctl has only the runbook's flags.
+        for ((flag, name), on) in crate::cli::INCLUDE_SPELLINGS.into_iter().zip([
+            hold.options.include_opportunities,
+            hold.options.include_auth,
+        ]) {
+            if on && !hold.options.include.iter().any(|i| i == name) {
+                options.push(flag.to_string());
+            }
         }
         if hold.options.keep_api {
-            options.push("--keep-api");
+            options.push("--keep-api".into());
+        }
+        if let Some(p) = &hold.options.profile {
+            options.push(format!("--profile {}", p.name));
         }
         lines.push(format!(
             "hold: since {} by {} on {}{}",
@@ -76,6 +100,16 @@ pub fn render(
             } else {
                 format!(", with {}", options.join(" "))
             }
+        ));
+    }
+    if let Some(archive) = report.hold.as_ref().and_then(|h| h.archive.as_ref()) {
+        let rows: u64 = archive.tables.iter().map(|t| t.rows).sum();
+        lines.push(format!(
+            "archive: {} ({} rows in {} tables, sha256 {})",
+            archive.path,
+            rows,
+            archive.tables.len(),
+            archive.sha256.as_deref().unwrap_or("-")
         ));
     }
     if let Some(file) = &report.hold_file {
@@ -130,7 +164,7 @@ fn status_lines(report: &Report, lines: &mut Vec<String>) {
     }
 }
 
-/// `  stop_units     changed   cornice.service, cornice-monitor.service`
+/// `  stop_units     changed   app.service, app-worker.service`
 pub fn step_line(record: &StepRecord) -> String {
     let verdict = match (record.ok, record.changed, record.dry_run) {
         (false, _, _) => format!(

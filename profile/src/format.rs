@@ -27,6 +27,11 @@ pub struct ProfileFile {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub flags: IndexMap<Spanned<String>, String>,
+    /// Written by wake when there is no hold record to restore from (a host put on hold
+    /// by hand): each a key of `flags`. Default: each flag unset.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, String>")]
+    pub wake_flags: IndexMap<Spanned<String>, String>,
     #[serde(default)]
     pub tables: TablesFile,
     /// `--include NAME`: what each name adds to the default groups.

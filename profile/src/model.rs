@@ -37,6 +37,8 @@ pub struct Profile {
     pub units: Units,
     /// In the file's order.
     pub flags: IndexMap<String, String>,
+    /// What wake writes without a hold record, by flag; a flag not here is unset.
+    pub wake_flags: IndexMap<String, String>,
     pub tables: Tables,
     /// `--include NAME`, in the file's order.
     pub includes: IndexMap<String, Include>,

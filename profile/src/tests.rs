@@ -162,6 +162,20 @@ fn a_kept_table_is_in_no_group_and_flags_are_variable_names() {
 }
 
 #[test]
+fn wake_flags_name_only_flags_hibernate_writes() {
+    let e = invalid(&format!(
+        "{MINIMAL}[flags]\nA = \"1\"\n[wake_flags]\nA = \"0\"\nB = \"0\"\n"
+    ));
+    assert_eq!(e.line(), Some(7), "{e}");
+    assert!(e.to_string().contains("not in [flags]"), "{e}");
+    let p = cornice();
+    assert_eq!(
+        p.wake_flags.get("INGEST_ENABLED").map(String::as_str),
+        Some("true")
+    );
+}
+
+#[test]
 fn a_spec_is_a_name_or_a_path_never_a_guess() {
     assert_eq!(Spec::parse("ledger").unwrap(), Spec::Name("ledger".into()));
     assert!(matches!(Spec::parse("./ledger").unwrap(), Spec::File(_)));

@@ -25,6 +25,7 @@ pub fn parse(text: &str, file: &str, name: &str, source: Source) -> Result<Profi
     let check = Checker { text, file };
     let units = check.units(&raw)?;
     let flags = check.flags(&raw.flags)?;
+    let wake_flags = check.wake_flags(&raw.wake_flags, &flags)?;
     let env_file = match &raw.env_file {
         Some(p) if !p.get_ref().starts_with('/') => {
             return Err(check.at(
@@ -48,6 +49,7 @@ pub fn parse(text: &str, file: &str, name: &str, source: Source) -> Result<Profi
         env_file,
         units,
         flags,
+        wake_flags,
         tables,
         includes,
     })
@@ -133,6 +135,28 @@ impl Checker<'_> {
             flags.insert(name.get_ref().clone(), value.clone());
         }
         Ok(flags)
+    }
+
+    /// Each a flag of the profile: wake writes back only what hibernate wrote.
+    fn wake_flags(
+        &self,
+        raw: &IndexMap<Spanned<String>, String>,
+        flags: &IndexMap<String, String>,
+    ) -> Result<IndexMap<String, String>, Error> {
+        let mut wake = IndexMap::new();
+        for (name, value) in raw {
+            if !flags.contains_key(name.get_ref()) {
+                return Err(self.at(
+                    name.span(),
+                    format!(
+                        "wake_flags names \"{}\", which is not in [flags] (wake writes back only what hibernate wrote)",
+                        name.get_ref().escape_debug()
+                    ),
+                ));
+            }
+            wake.insert(name.get_ref().clone(), value.clone());
+        }
+        Ok(wake)
     }
 
     fn tables(&self, raw: &ProfileFile) -> Result<Tables, Error> {

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+pub use crate::pgtruncate::ProfileInfo;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
@@ -49,6 +51,30 @@ pub struct Report {
     /// status: the bytes those tables hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_bytes: Option<u64>,
+    /// The hold profile this run followed (`--profile`; wake with a record: the one the
+    /// hold was made with); null when none was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileInfo>,
+    /// `holdctl profiles`: every profile a name can choose, sorted by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profiles: Option<Vec<ListedProfile>>,
+}
+
+/// One profile `holdctl profiles` found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListedProfile {
+    pub name: String,
+    /// `built-in`, or the profile file (a file in the profile directory hides the
+    /// built-in profile of its name).
+    pub source: String,
+    pub description: Option<String>,
+    /// SHA-256 of its text, hex; null when it could not be read.
+    pub sha256: Option<String>,
+    /// Its API unit; null when it could not be read.
+    pub api: Option<String>,
+    /// Why it cannot be used (untrusted, malformed), or null.
+    pub error: Option<String>,
 }
 
 /// One step as run: copy `argv` into a script to do it by hand.
@@ -78,7 +104,8 @@ pub struct EnvStatus {
     pub values: BTreeMap<String, Option<String>>,
     /// The same, as each reader reads it.
     pub values_by_reader: BTreeMap<String, BTreeMap<String, Option<String>>>,
-    /// HIBERNATE_MODE=true and INGEST_ENABLED=false.
+    /// Every flag of the profile reads as hibernate writes it (false for a profile
+    /// without flags).
     pub hibernating: bool,
 }
 
@@ -131,10 +158,13 @@ pub enum StepName {
     StartUnits,
     /// wake: a unit running through the hold (`--keep-api`) restarted to read the flags.
     RestartUnits,
+    /// wake --restore: `pgtruncate --undo`, the hold's archive put back, before any unit
+    /// starts.
+    RestoreData,
 }
 
 impl StepName {
-    pub const ALL: [StepName; 13] = [
+    pub const ALL: [StepName; 14] = [
         StepName::ReadUnits,
         StepName::ReadFlags,
         StepName::ReadTables,
@@ -148,6 +178,7 @@ impl StepName {
         StepName::RestoreFlags,
         StepName::StartUnits,
         StepName::RestartUnits,
+        StepName::RestoreData,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -165,6 +196,7 @@ impl StepName {
             StepName::RestoreFlags => "restore_flags",
             StepName::StartUnits => "start_units",
             StepName::RestartUnits => "restart_units",
+            StepName::RestoreData => "restore_data",
         }
     }
 }
@@ -212,6 +244,11 @@ pub struct HoldRecord {
     pub flags: Vec<FlagBefore>,
     /// Each unit as it was before: whether it existed, its enablement and activity.
     pub units: Vec<UnitBefore>,
+    /// `hibernate --archive`: where the emptied rows are kept (pgtruncate's `archive`:
+    /// path, sha256, each table's rows, each sequence's value), once written; what
+    /// `wake --restore` puts back. Null without `--archive`, or before the truncate.
+    #[serde(default)]
+    pub archive: Option<crate::pgtruncate::Archive>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -219,13 +256,26 @@ pub struct HoldRecord {
 pub struct HoldOptions {
     /// The API unit, as svcctl named it.
     pub service: String,
-    /// The monitor unit, as svcctl named it.
+    /// The first of the other units, as svcctl named it ("" when the profile has none).
     pub monitor: String,
     /// `--env-file`, when given.
     pub env_file: Option<String>,
+    /// Whether the include named `opportunities` was chosen (`--include-opportunities`).
     pub include_opportunities: bool,
+    /// Whether the include named `auth` was chosen (`--include-auth`).
     pub include_auth: bool,
     pub keep_api: bool,
+    /// The hold profile hibernate followed: name, source, SHA-256 of its text. Null in
+    /// a record of an older holdctl.
+    #[serde(default)]
+    pub profile: Option<ProfileInfo>,
+    /// The other units (besides the API), as svcctl named them, in the profile's order.
+    #[serde(default)]
+    pub others: Vec<String>,
+    /// Each `--include NAME` as given (the runbook spellings are `include_opportunities`
+    /// and `include_auth`).
+    #[serde(default)]
+    pub include: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

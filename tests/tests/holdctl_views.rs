@@ -86,17 +86,20 @@ fn a_missing_monitor_warns_and_status_reads_what_it_can() {
     );
     assert_eq!(report.steps[0].name, StepName::ReadUnits);
 
-    // An archive this build's pgtruncate cannot write is refused, not silently skipped.
+    // An archive directory others can write, and a restore with no hold to restore,
+    // are refused before anything is touched.
     let before = (host.state(), host.rows());
-    for args in [
-        &["hibernate", "--yes", "--archive"][..],
-        &["hibernate", "--yes", "--archive=/tmp"][..],
-        &["wake", "--restore"][..],
+    for (args, says) in [
+        (
+            &["hibernate", "--yes", "--archive=/tmp"][..],
+            "archive directory",
+        ),
+        (&["wake", "--restore"][..], "no hold record"),
     ] {
         let (run, _) = host.holdctl(args);
-        run.expect_code(2);
+        run.expect_code(3);
         let message = run.json["error"]["message"].as_str().unwrap();
-        assert!(message.contains("not available in this build"), "{message}");
+        assert!(message.contains(says), "{message}");
         assert_eq!((host.state(), host.rows()), before, "{args:?}");
         assert!(!host.record_file().exists());
     }

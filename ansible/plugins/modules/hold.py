@@ -2,16 +2,17 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) holdkit maintainers
 # SPDX-License-Identifier: MIT OR Apache-2.0
-# Puts one Cornice server on hold or wakes it, by running holdctl on the host.
+# Puts one server on hold or wakes it, as its hold profile says, by running holdctl on the host.
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: hold
-short_description: Hibernate or wake a Cornice server with holdctl
+short_description: Hibernate or wake a server with holdctl, as its hold profile says
 description:
   - Runs C(holdctl hibernate --yes) or C(holdctl wake) on the target, which in the runbook's order
-    sets the flags C(HIBERNATE_MODE) and C(INGEST_ENABLED) in the env file, stops and disables
-    (or enables and starts) the API and monitor units, and on hibernate empties the runtime tables.
+    sets the hold profile's flags in the env file, stops and disables the profile's units, and
+    empties its default table groups; wake undoes the hold as the host's hold record says.
+  - The profile is C(cornice), built in, unless O(profile) names another.
   - Every step is idempotent, so running the task again after a failure finishes the job.
   - On the controller, the task also records the host's report in a JSON document (O(report_file)).
 version_added: 0.1.0
@@ -24,12 +25,22 @@ options:
     type: str
     choices: [hibernated, awake]
     default: hibernated
+  profile:
+    description:
+      - The hold profile, by name (C(/etc/holdkit/profiles/NAME.toml), else built in) or by path (holdctl C(--profile)).
+      - Default, holdctl's (C(cornice)). A wake with a hold record follows the profile the hold was made with.
+    type: str
+  include:
+    description: The profile's includes (or single groups) to empty too (hibernate only).
+    type: list
+    elements: str
+    default: []
   include_opportunities:
-    description: Also empty the opportunities catalog (hibernate only).
+    description: The spelling of O(include=opportunities) (hibernate only).
     type: bool
     default: false
   include_auth:
-    description: Empty every application table, users and secrets included (hibernate only).
+    description: The spelling of O(include=auth) (hibernate only).
     type: bool
     default: false
   keep_api:
@@ -40,10 +51,10 @@ options:
     description: The env file. Default, the API unit's C(EnvironmentFile=) as systemd reports it.
     type: path
   service:
-    description: The API unit. Default, holdctl's (C(cornice)).
+    description: The API unit, instead of the profile's.
     type: str
   monitor:
-    description: The optional monitor unit, skipped if absent. Default, holdctl's (C(cornice-monitor)).
+    description: The one other unit (skipped if absent), instead of the profile's other units.
     type: str
   database_url:
     description:
@@ -84,6 +95,11 @@ EXAMPLES = r"""
 - name: Wake it again
   holdkit.fleet.hold:
     state: awake
+
+- name: Put another application on hold, its history emptied too
+  holdkit.fleet.hold:
+    profile: ledger
+    include: [history]
 
 - name: Hibernate but keep the API answering, database given by the vault
   holdkit.fleet.hold:
@@ -179,6 +195,8 @@ def hold_diff(report):
 def main():
     argument_spec = dict(
         state=dict(type="str", choices=["hibernated", "awake"], default="hibernated"),
+        profile=dict(type="str"),
+        include=dict(type="list", elements="str", default=[]),
         include_opportunities=dict(type="bool", default=False),
         include_auth=dict(type="bool", default=False),
         keep_api=dict(type="bool", default=False),
@@ -195,10 +213,12 @@ def main():
     p = module.params
 
     args = []
-    for option in ("env_file", "service", "monitor", "lock"):
+    for option in ("profile", "env_file", "service", "monitor", "lock"):
         if p[option]:
             args += ["--" + option.replace("_", "-"), p[option]]
     if p["state"] == "hibernated":
+        for name in p["include"]:
+            args += ["--include", name]
         for flag in ("include_opportunities", "include_auth", "keep_api"):
             if p[flag]:
                 args.append("--" + flag.replace("_", "-"))

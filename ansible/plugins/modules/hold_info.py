@@ -19,11 +19,14 @@ options:
   env_file:
     description: The env file. Default, the API unit's C(EnvironmentFile=).
     type: path
+  profile:
+    description: The hold profile, by name or by path (holdctl C(--profile)). Default, holdctl's (C(cornice)).
+    type: str
   service:
-    description: The API unit. Default, holdctl's (C(cornice)).
+    description: The API unit, instead of the profile's.
     type: str
   monitor:
-    description: The optional monitor unit. Default, holdctl's (C(cornice-monitor)).
+    description: The one other unit, instead of the profile's other units.
     type: str
   database_url:
     description:
@@ -79,6 +82,7 @@ from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
 
 def main():
     argument_spec = dict(
+        profile=dict(type="str"),
         env_file=dict(type="path"),
         service=dict(type="str"),
         monitor=dict(type="str"),
@@ -89,7 +93,7 @@ def main():
     module = ToolModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     args = []
-    for option in ("env_file", "service", "monitor", "lock"):
+    for option in ("profile", "env_file", "service", "monitor", "lock"):
         if p[option]:
             args += ["--" + option.replace("_", "-"), p[option]]
     args.append("status")

@@ -18,12 +18,15 @@ extends_documentation_fragment:
   - holdkit.fleet.common
 options:
   tables:
-    description: Tables to empty (C(schema.table), or the default schema's). Needed unless O(preset).
+    description: Tables to empty (C(schema.table), or the default schema's). Needed unless O(profile).
     type: list
     elements: str
-  preset:
-    description: A hold profile's table groups, by name (C(/etc/holdkit/profiles/NAME.toml), else built in, C(cornice)) or by path.
+  profile:
+    description:
+      - A hold profile's table groups, by name (C(/etc/holdkit/profiles/NAME.toml), else built in, C(cornice)) or by path
+        (pgtruncate C(--preset)).
     type: str
+    aliases: [preset]
   include:
     description: The profile's includes (or single groups) to add, e.g. C(opportunities) or C(auth) for cornice.
     type: list
@@ -51,7 +54,7 @@ options:
 EXAMPLES = r"""
 - name: Empty the runtime tables
   holdkit.fleet.pgtruncate:
-    preset: cornice
+    profile: cornice
     env_file: /etc/cornice/cornice.env
 
 - name: Two tables of another database
@@ -97,7 +100,7 @@ from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
 def main():
     argument_spec = dict(
         tables=dict(type="list", elements="str"),
-        preset=dict(type="str"),
+        profile=dict(type="str", aliases=["preset"]),
         include=dict(type="list", elements="str", default=[]),
         env_file=dict(type="path"),
         database_url=dict(type="str", no_log=True),
@@ -106,11 +109,11 @@ def main():
     argument_spec["except"] = dict(type="list", elements="str", default=[])
     argument_spec.update(COMMON_ARGS)
     module = ToolModule(argument_spec=argument_spec, supports_check_mode=True,
-                        required_one_of=[("tables", "preset")])
+                        required_one_of=[("tables", "profile")])
     p = module.params
     args = []
-    if p["preset"]:
-        args += ["--preset", p["preset"]]
+    if p["profile"]:
+        args += ["--preset", p["profile"]]
     for group in p["include"]:
         args += ["--include", group]
     for table in p["except"]:

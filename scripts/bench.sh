@@ -4,7 +4,8 @@
 #   envpatch set two keys        vs  sed -i with two expressions   (40-line and 10,000-line files)
 #   svcctl stop                  vs  systemctl stop                (1 unit; 20 units in one call vs 20 calls)
 #   pgtruncate --preset cornice  vs  psql -c 'TRUNCATE ... RESTART IDENTITY CASCADE' (fresh copies of a ~150 MB DB)
-#   pgtruncate --archive F       vs  pg_dump --data-only -Fc + that psql TRUNCATE (same copies)
+#   pgtruncate --archive F       vs  pg_dump --data-only -Fc + that psql TRUNCATE (same copies;
+#                                    F.sql.gz and F.sql.zst, with the files' sizes)
 #   pgtruncate --undo F          vs  pg_restore --data-only -1 of that dump
 #   pgtruncate, many tables      vs  the same psql                 (1,000 tables; a table with 500 partitions)
 #   holdctl hibernate --yes      vs  the raw shell sequence (sed, systemctl stop+disable, psql)
@@ -130,17 +131,22 @@ for t in ${runtime//,/}; do dump_tables+=" -t public.$t"; done
 archive_file="$work/archive.sql.gz"
 dump_file="$work/dump.fc"
 dump_and_truncate="sh -c 'pg_dump --data-only -Fc $dump_tables -f $dump_file $base/copy && psql -X -q $base/copy -c \"TRUNCATE $runtime RESTART IDENTITY CASCADE\"'"
-ab "pgtruncate --archive F.sql.gz vs pg_dump -Fc + TRUNCATE" \
-  "$fresh && rm -f $archive_file $dump_file" \
-  "$bin/pgtruncate --json=short -d $base/copy --preset cornice --archive $archive_file" \
-  "$dump_and_truncate"
+zst_file="$work/archive.sql.zst"
+for f in "$archive_file" "$zst_file"; do
+  ab "pgtruncate --archive F.${f##*/archive.} vs pg_dump -Fc + TRUNCATE" \
+    "$fresh && rm -f $f $dump_file" \
+    "$bin/pgtruncate --json=short -d $base/copy --preset cornice --archive $f" \
+    "$dump_and_truncate"
+done
+# The sizes: both archives of the same rows, beside the dump (the runs' last files).
+eval "$fresh" && rm -f "$zst_file" && "$bin/pgtruncate" -q --json=short -d "$base/copy" --preset cornice --archive "$zst_file"
 python3 scripts/bench/abbench.py --name "pgtruncate --undo vs pg_restore --data-only -1" \
   --runs "$runs" --warmup "$warmup" --json-out "$results" \
   --setup "$fresh && rm -f $archive_file && $bin/pgtruncate -q --json=short -d $base/copy --preset cornice --archive $archive_file" \
   --setup-b "$fresh && rm -f $dump_file && $dump_and_truncate" \
   --a "$bin/pgtruncate --json=short -d $base/copy --undo $archive_file" \
   --b "pg_restore --data-only -1 -d $base/copy $dump_file"
-stat -c '  %s bytes  %n' "$archive_file" "$dump_file"
+stat -c '  %s bytes  %n' "$archive_file" "$zst_file" "$dump_file"
 
 $admin -c 'CREATE DATABASE many'
 psql -X -q "$base/many" <<'SQL'

@@ -40,6 +40,8 @@ test_packages() {
   { command -v ssh && command -v ssh-keygen; } >/dev/null || echo openssh-client
   command -v man >/dev/null || echo man-db
   command -v shellcheck >/dev/null || echo shellcheck
+  # pgtruncate's .sql.zst archives restored with PostgreSQL's tools alone.
+  command -v zstd >/dev/null || echo zstd
 }
 
 # apt-get install NAMES... (duplicates dropped), once, quietly.

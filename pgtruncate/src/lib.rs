@@ -84,8 +84,9 @@ pub struct Cli {
     #[arg(long, value_name = "DUR", default_value = "1m", value_parser = conventions::parse_duration)]
     pub statement_timeout: Duration,
     /// First write every row to be emptied into FILE, durably, in the same transaction:
-    /// a pg_dump-style SQL script (FILE.sql.gz gzip, FILE.sql plain) that --undo or
-    /// `gunzip -c FILE | psql -1 -v ON_ERROR_STOP=1` restores; FILE must not exist
+    /// a pg_dump-style SQL script (FILE.sql.gz gzip, FILE.sql.zst zstd, FILE.sql plain)
+    /// that --undo or `gunzip -c FILE | psql -1 -v ON_ERROR_STOP=1` (`zstd -dc` for
+    /// .sql.zst) restores; FILE must not exist
     #[arg(long, value_name = "FILE")]
     pub archive: Option<PathBuf>,
     /// Put back an archive written by --archive (the tables must be empty), instead of

@@ -71,6 +71,8 @@ pub enum Compression {
     Gzip,
     /// `.sql`
     None,
+    /// `.sql.zst`
+    Zstd,
 }
 
 /// An archive: a plain SQL script (`pg_dump --data-only` style) of the rows a TRUNCATE

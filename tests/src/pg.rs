@@ -271,8 +271,13 @@ impl TestDb {
     #[track_caller]
     pub fn psql_restore(&self, file: &Path) {
         let psql = "psql -X -q -1 -v ON_ERROR_STOP=1 -d \"$DB\"";
-        let script = if file.extension().is_some_and(|e| e == "gz") {
-            format!("gunzip -c \"$FILE\" | {psql} >/dev/null && echo restored")
+        let ext = file.extension().and_then(|e| e.to_str());
+        let script = if let Some(decompress) = match ext {
+            Some("gz") => Some("gunzip -c"),
+            Some("zst") => Some("zstd -dc"),
+            _ => None,
+        } {
+            format!("{decompress} \"$FILE\" | {psql} >/dev/null && echo restored")
         } else {
             format!("{psql} -f \"$FILE\" >/dev/null && echo restored")
         };

@@ -103,19 +103,65 @@ fn archive(db: &TestDb, file: &Path, selection: &[&str]) -> Report {
     assert_eq!(a.path, path);
     assert_eq!(a.bytes, Some(bytes.len() as u64));
     assert_eq!(a.sha256.as_deref(), Some(sha256_of(&bytes).as_str()));
-    let gz = file.extension().is_some_and(|e| e == "gz");
-    assert_eq!(
-        a.compression,
-        if gz {
-            Compression::Gzip
-        } else {
-            Compression::None
-        }
-    );
-    if gz {
-        assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
+    let compression = compression_of(file);
+    assert_eq!(a.compression, compression);
+    match compression {
+        Compression::Gzip => assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic"),
+        Compression::Zstd => assert_eq!(&bytes[..4], &[0x28, 0xb5, 0x2f, 0xfd], "zstd magic"),
+        Compression::None => assert!(bytes.starts_with(b"--"), "plain SQL text"),
     }
     r
+}
+
+/// The compression FILE's name asks for.
+fn compression_of(file: &Path) -> Compression {
+    match file.extension().and_then(|e| e.to_str()) {
+        Some("gz") => Compression::Gzip,
+        Some("zst") => Compression::Zstd,
+        _ => Compression::None,
+    }
+}
+
+/// Each compression --archive writes, restored through --undo and through the
+/// PostgreSQL tools alone (`psql -f`, `gunzip -c | psql`, `zstd -dc | psql`), on rows
+/// many times the compressor's chunk, so the stream crosses many chunks.
+#[test]
+fn every_compression_round_trips_through_undo_and_through_the_postgresql_tools() {
+    let Some(db) = database("pga_compress") else {
+        return;
+    };
+    db.exec(EDGE_SCHEMA);
+    load_big(&db, 40_000);
+    let before = db.fingerprint();
+    let dir = archive_dir();
+    let mut tables = EDGE_TABLES.to_vec();
+    tables.push("big");
+    for ext in ["sql", "sql.gz", "sql.zst"] {
+        let file = dir.path().join(format!("undo.{ext}"));
+        let a = archive(&db, &file, &tables).archive.unwrap();
+        assert_eq!(rows_of(&db.fingerprint()), 0, "{ext}: every table emptied");
+        assert_eq!(
+            a.tables
+                .iter()
+                .find(|t| t.table == "public.big")
+                .unwrap()
+                .rows,
+            40_000
+        );
+        let run = pgt(&["-d", &db.url(), "--undo", file.to_str().unwrap()]);
+        run.expect_code(0);
+        assert_eq!(
+            report(&run).archive.unwrap().compression,
+            compression_of(&file)
+        );
+        assert_eq!(db.fingerprint(), before, "{ext}: --undo put every row back");
+
+        let file = dir.path().join(format!("tools.{ext}"));
+        archive(&db, &file, &tables);
+        assert_eq!(rows_of(&db.fingerprint()), 0, "{ext}: every table emptied");
+        db.psql_restore(&file);
+        assert_eq!(db.fingerprint(), before, "{ext}: psql put every row back");
+    }
 }
 
 #[test]
@@ -492,15 +538,24 @@ fn a_filesystem_too_small_for_the_archive_empties_nothing_and_leaves_nothing() {
         .contains("free"));
     assert!(entries(&tiny.0).is_empty());
     assert_eq!(db.fingerprint(), before);
-    // Not clearly too small, and full half-way: ENOSPC rolls back.
+    // Not clearly too small, and full half-way: ENOSPC, met by the compressor's thread,
+    // rolls back.
     let small = Tmpfs::mount("1m");
-    let file = small.0.join("big.sql.gz");
-    let run = pgt(&["-d", &db.url(), "--archive", file.to_str().unwrap(), "big"]);
-    run.expect_code(1);
-    let message = run.json["error"]["message"].as_str().unwrap();
-    assert!(message.contains("No space left on device"), "{message}");
-    assert!(entries(&small.0).is_empty(), "no temp file, no archive");
-    assert_eq!(db.fingerprint(), before, "nothing emptied");
+    for name in ["big.sql.gz", "big.sql.zst"] {
+        let file = small.0.join(name);
+        let run = pgt(&["-d", &db.url(), "--archive", file.to_str().unwrap(), "big"]);
+        run.expect_code(1);
+        let message = run.json["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("No space left on device"),
+            "{name}: {message}"
+        );
+        assert!(
+            entries(&small.0).is_empty(),
+            "{name}: no temp file, no archive"
+        );
+        assert_eq!(db.fingerprint(), before, "{name}: nothing emptied");
+    }
 }
 
 #[test]
@@ -778,6 +833,14 @@ fn undo_runs_nothing_from_a_cut_edited_or_planted_archive() {
     let gz_bytes = std::fs::read(&gz).unwrap();
     let cut_gz = write("cut.sql.gz", &gz_bytes[..gz_bytes.len() / 2]);
     assert!(undo_refused(&db, &cut_gz, 3).contains("not a valid archive"));
+    let zst = dir.path().join("c.sql.zst");
+    db.exec(
+        "INSERT INTO parent (name) VALUES ('x'); INSERT INTO child (parent_id) SELECT id FROM parent",
+    );
+    archive(&db, &zst, &["parent", "child"]);
+    let zst_bytes = std::fs::read(&zst).unwrap();
+    let cut_zst = write("cut.sql.zst", &zst_bytes[..zst_bytes.len() / 2]);
+    assert!(undo_refused(&db, &cut_zst, 3).contains("not a valid archive"));
     // Edited: one digit of one row.
     let s = String::from_utf8(text.clone()).unwrap();
     let edited = write("edited.sql", s.replacen("\tp7\n", "\tp8\n", 1).as_bytes());

@@ -1,11 +1,16 @@
 //! The archive file, as root may write it: FILE's directory resolved under the symlink
 //! trust rule (hostfs) and refused when a user other than root and the caller could
 //! write it; a temp file created there exclusively (`O_EXCL | O_NOFOLLOW`, 0600), written
-//! through a gzip encoder or not, fsynced, renamed to FILE without replacing anything, and
+//! through a compressor or not, fsynced, renamed to FILE without replacing anything, and
 //! the directory fsynced. Every step works on the directory's descriptor.
 //!
 //! The temp file is named `.FILE.PID.pgtruncate-partial`: a run killed while writing
 //! leaves one, and the next run in that directory removes it (when its process is gone).
+//!
+//! The archive is written while the application waits on the tables' locks, so the
+//! compressor runs in a thread of its own, fed chunks through a bounded channel: reading
+//! the COPY from the server and compressing overlap, and memory stays a few chunks
+//! whatever the tables' size.
 
 use super::{ArchiveError, Compression};
 use conventions::ToolError;
@@ -18,12 +23,26 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
 
 /// The end of every temp file's name.
 const PARTIAL_SUFFIX: &str = ".pgtruncate-partial";
 
 /// Write buffer between the encoder and the file.
 const WRITE_BUFFER: usize = 256 * 1024;
+
+/// The text handed to the compressor thread at a time, and how many such chunks may
+/// wait for it: the bound on the memory the archive takes.
+const CHUNK: usize = 256 * 1024;
+const QUEUED_CHUNKS: usize = 4;
+
+/// zlib-rs's level 2 already comes out no larger than `pg_dump -Fc` (zlib's default
+/// level), at a fraction of the CPU higher levels take, and that CPU is lock time; its
+/// level 1 (zlib-ng's quick strategy) is much larger. Measured in docs/pgtruncate.md.
+const GZIP_LEVEL: u32 = 2;
+/// zstd's level 1 is far smaller than any gzip level, at the CPU of gzip's fastest.
+const ZSTD_LEVEL: i32 = 1;
 
 /// Where the archive goes, checked: the directory held open, FILE absent.
 #[derive(Debug)]
@@ -153,8 +172,14 @@ impl Destination {
         };
         let body = match self.compression {
             Compression::None => Body::Plain(tee),
-            // Fast over small: the copy runs while the tables are locked.
-            Compression::Gzip => Body::Gzip(GzEncoder::new(tee, flate2::Compression::fast())),
+            Compression::Gzip => Body::Compressed(Compressor::start(Encoder::Gzip(
+                GzEncoder::new(tee, flate2::Compression::new(GZIP_LEVEL)),
+            ))),
+            Compression::Zstd => {
+                let zstd =
+                    zstd::Encoder::new(tee, ZSTD_LEVEL).map_err(|e| self.error("write", e))?;
+                Body::Compressed(Compressor::start(Encoder::Zstd(zstd)))
+            }
         };
         Ok(ArchiveFile {
             dest: self,
@@ -209,7 +234,120 @@ impl Write for Tee {
 
 enum Body {
     Plain(Tee),
+    Compressed(Compressor),
+}
+
+enum Encoder {
     Gzip(GzEncoder<Tee>),
+    Zstd(zstd::Encoder<'static, Tee>),
+}
+
+impl Encoder {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Encoder::Gzip(g) => g.write_all(bytes),
+            Encoder::Zstd(z) => z.write_all(bytes),
+        }
+    }
+
+    fn finish(self) -> io::Result<Tee> {
+        match self {
+            Encoder::Gzip(g) => g.finish(),
+            Encoder::Zstd(z) => z.finish(),
+        }
+    }
+}
+
+/// The encoder in its thread, and the chunk being filled for it.
+struct Compressor {
+    chunk: Vec<u8>,
+    /// Dropped to tell the thread the text is complete.
+    to_thread: Option<SyncSender<Vec<u8>>>,
+    /// Chunks the thread is done with, to fill again.
+    recycled: Receiver<Vec<u8>>,
+    thread: Option<JoinHandle<io::Result<Tee>>>,
+}
+
+impl Compressor {
+    fn start(mut encoder: Encoder) -> Compressor {
+        let (to_thread, chunks) = mpsc::sync_channel::<Vec<u8>>(QUEUED_CHUNKS);
+        let (give_back, recycled) = mpsc::sync_channel::<Vec<u8>>(QUEUED_CHUNKS + 1);
+        let thread = std::thread::spawn(move || {
+            for chunk in chunks {
+                encoder.write_all(&chunk)?;
+                let _ = give_back.try_send(chunk);
+            }
+            encoder.finish()
+        });
+        Compressor {
+            chunk: Vec::with_capacity(CHUNK),
+            to_thread: Some(to_thread),
+            recycled,
+            thread: Some(thread),
+        }
+    }
+
+    fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let n = (CHUNK - self.chunk.len()).min(bytes.len());
+            self.chunk.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.chunk.len() == CHUNK {
+                self.send()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let next = match self.recycled.try_recv() {
+            Ok(mut c) => {
+                c.clear();
+                c
+            }
+            Err(_) => Vec::with_capacity(CHUNK),
+        };
+        let full = std::mem::replace(&mut self.chunk, next);
+        let sent = match &self.to_thread {
+            Some(tx) => tx.send(full).is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The thread stopped at an error (a full disk): its result says which.
+        match self.stop() {
+            Err(e) => Err(e),
+            Ok(_) => Err(io::Error::other("the compressor stopped early")),
+        }
+    }
+
+    /// The rest of the text compressed and the stream ended: the file underneath.
+    fn finish(mut self) -> io::Result<Tee> {
+        if !self.chunk.is_empty() {
+            self.send()?;
+        }
+        self.stop()
+    }
+
+    fn stop(&mut self) -> io::Result<Tee> {
+        drop(self.to_thread.take());
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the compressor thread panicked"))),
+            None => Err(io::Error::other("the compressor stopped early")),
+        }
+    }
+}
+
+impl Drop for Compressor {
+    /// Not finished (the copy failed): the thread ends before the temp file is removed.
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.stop();
+        }
+    }
 }
 
 /// The archive being written. Dropped before [`ArchiveFile::persist`], it removes its
@@ -230,17 +368,17 @@ pub(crate) struct Persisted {
 }
 
 impl ArchiveFile<'_> {
-    fn body(&mut self) -> &mut dyn Write {
+    fn write_body(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self.body.as_mut().expect("written after persist") {
-            Body::Plain(t) => t,
-            Body::Gzip(g) => g,
+            Body::Plain(t) => t.write_all(bytes),
+            Body::Compressed(c) => c.write_all(bytes),
         }
     }
 
     /// Text the trailer's checksum covers.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), ArchiveError> {
         self.content.update(bytes);
-        let result = self.body().write_all(bytes);
+        let result = self.write_body(bytes);
         result.map_err(|e| self.dest.error("write", e))
     }
 
@@ -253,11 +391,11 @@ impl ArchiveFile<'_> {
     /// one) and syncs the directory: from then on FILE is complete and durable.
     pub fn persist(mut self, trailer: &str) -> Result<Persisted, ArchiveError> {
         let dest = self.dest;
-        let body = self.body().write_all(trailer.as_bytes());
+        let body = self.write_body(trailer.as_bytes());
         body.map_err(|e| dest.error("write", e))?;
         let tee = match self.body.take().expect("persisted once") {
             Body::Plain(t) => t,
-            Body::Gzip(g) => g.finish().map_err(|e| dest.error("write", e))?,
+            Body::Compressed(c) => c.finish().map_err(|e| dest.error("write", e))?,
         };
         let Tee {
             file,

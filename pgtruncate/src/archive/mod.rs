@@ -23,7 +23,7 @@ use conventions::ToolError;
 use postgres::error::SqlState;
 use std::path::{Path, PathBuf};
 
-/// The compression FILE's name asks for: `.sql.gz` or `.sql`.
+/// The compression FILE's name asks for: `.sql.gz`, `.sql.zst` or `.sql`.
 pub(crate) fn compression_of(path: &Path, flag: &str) -> Result<Compression, ToolError> {
     let name = path
         .file_name()
@@ -31,11 +31,13 @@ pub(crate) fn compression_of(path: &Path, flag: &str) -> Result<Compression, Too
         .unwrap_or_default();
     if name.ends_with(".sql.gz") {
         Ok(Compression::Gzip)
+    } else if name.ends_with(".sql.zst") {
+        Ok(Compression::Zstd)
     } else if name.ends_with(".sql") {
         Ok(Compression::None)
     } else {
         Err(ToolError::usage(format!(
-            "{flag} {}: the name says how the archive is compressed: end it in .sql.gz (gzip) or .sql (plain)",
+            "{flag} {}: the name says how the archive is compressed: end it in .sql.gz (gzip), .sql.zst (zstd) or .sql (plain)",
             path.display()
         )))
     }

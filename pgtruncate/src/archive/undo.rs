@@ -53,14 +53,24 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-fn text_reader<'f>(file: &'f File, compression: Compression) -> Box<dyn BufRead + 'f> {
-    match compression {
-        Compression::None => Box::new(BufReader::with_capacity(READ_BUFFER, file)),
+/// The archive's text from its stored bytes.
+fn decoded<'r, R: Read + 'r>(
+    raw: R,
+    compression: Compression,
+) -> io::Result<Box<dyn BufRead + 'r>> {
+    let raw = BufReader::with_capacity(READ_BUFFER, raw);
+    Ok(match compression {
+        Compression::None => Box::new(raw),
         Compression::Gzip => Box::new(BufReader::with_capacity(
             READ_BUFFER,
-            MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, file)),
+            MultiGzDecoder::new(raw),
         )),
-    }
+        // Several concatenated frames are read as one stream, as `zstd -dc` does.
+        Compression::Zstd => Box::new(BufReader::with_capacity(
+            READ_BUFFER,
+            zstd::stream::read::Decoder::with_buffer(raw)?,
+        )),
+    })
 }
 
 impl Checked {
@@ -105,13 +115,8 @@ impl Checked {
             bytes: 0,
         };
         let manifest = {
-            let text: Box<dyn BufRead> = match compression {
-                Compression::None => Box::new(BufReader::with_capacity(READ_BUFFER, &mut raw)),
-                Compression::Gzip => Box::new(BufReader::with_capacity(
-                    READ_BUFFER,
-                    MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, &mut raw)),
-                )),
-            };
+            let text =
+                decoded(&mut raw, compression).map_err(|e| ToolError::io(&shown, "read", &e))?;
             format::parse(text).map_err(|e| refusal(&shown, e))?
         };
         // Whatever the decoder left unread still counts for the file's digest.
@@ -354,7 +359,8 @@ impl Checked {
         self.file
             .rewind()
             .map_err(|e| ToolError::io(&self.shown, "read", &e))?;
-        let mut input = text_reader(&self.file, self.compression);
+        let mut input = decoded(&self.file, self.compression)
+            .map_err(|e| ToolError::io(&self.shown, "read", &e))?;
         let mut parser = Parser::new();
         let shown = self.shown.clone();
         loop {

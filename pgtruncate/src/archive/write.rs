@@ -26,7 +26,7 @@ use std::path::Path;
 /// called too small, so only a filesystem that clearly cannot hold it is refused.
 fn shrink(c: super::Compression) -> u64 {
     match c {
-        super::Compression::Gzip => 4,
+        super::Compression::Gzip | super::Compression::Zstd => 4,
         super::Compression::None => 1,
     }
 }

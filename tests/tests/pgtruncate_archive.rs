@@ -580,8 +580,9 @@ fn sigkill_at_any_moment_never_leaves_rows_gone_without_a_complete_archive() {
     assert_eq!(db.fingerprint(), before);
 
     let (mut emptied, mut kept, mut partial_seen) = (0, 0, 0);
-    for i in 0..10u32 {
-        let delay = whole * i / 8;
+    for i in 0..30u32 {
+        // Spread over a whole run and a little past it (a kill after the end finds it done).
+        let delay = whole * i / 26;
         let mut child = command(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

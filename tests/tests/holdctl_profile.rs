@@ -271,6 +271,7 @@ fn a_second_application_is_planned_held_shown_and_woken_back_exactly() {
     std::fs::write(&profile_file, ledger_profile(&host.env_file)).unwrap();
     let before = host.state();
     let runtime_before = host.runtime_rows();
+    let rows_before = host.db.fingerprint();
     assert!(runtime_before.iter().all(|&n| n > 0));
 
     // plan: the profile's units, flags, env file and tables; nothing touched.
@@ -322,8 +323,9 @@ fn a_second_application_is_planned_held_shown_and_woken_back_exactly() {
         .contains("--include auth"));
     assert_eq!(host.state(), before);
 
-    // hibernate: flags on, units stopped and disabled, the runtime group emptied.
-    let (run, report) = host.holdctl(&["hibernate", "--yes", "--profile", "ledger"]);
+    // hibernate: flags on, units stopped and disabled, the runtime group archived and
+    // emptied.
+    let (run, report) = host.holdctl(&["hibernate", "--yes", "--profile", "ledger", "--archive"]);
     run.expect_code(0);
     let env = std::fs::read_to_string(&host.env_file).unwrap();
     assert!(
@@ -348,6 +350,7 @@ fn a_second_application_is_planned_held_shown_and_woken_back_exactly() {
     assert_eq!(flags, [("MAINTENANCE", Some("0")), ("WORKERS", None)]);
     let beat = record.units.iter().find(|u| u.unit == BEAT).unwrap();
     assert!(!beat.present, "the absent unit is recorded as absent");
+    assert!(record.archive.is_some(), "the record names the archive");
 
     // status: on hold by the profile's flags, each unit, the runtime tables.
     let (run, report) = host.holdctl(&["status", "--profile", "ledger"]);
@@ -380,11 +383,12 @@ fn a_second_application_is_planned_held_shown_and_woken_back_exactly() {
     assert_eq!(report.hold.as_ref(), Some(&record));
 
     // The profile edited since the hold: wake says so, and undoes the hold as the
-    // record says (the profile file gone would not stop it either).
+    // record says (the profile file gone would not stop it either), the rows put back
+    // from the archive first.
     let mut text = ledger_profile(&host.env_file);
     text.push_str("# edited after the hold\n");
     std::fs::write(&profile_file, &text).unwrap();
-    let (run, report) = host.holdctl(&["wake"]);
+    let (run, report) = host.holdctl(&["wake", "--restore"]);
     run.expect_code(0);
     assert!(
         report
@@ -400,9 +404,10 @@ fn a_second_application_is_planned_held_shown_and_woken_back_exactly() {
         "the hold's profile"
     );
     assert_eq!(host.state(), before, "the host as it began");
-    assert!(
-        host.runtime_rows().iter().all(|&n| n == 0),
-        "wake restores no data"
+    assert_eq!(
+        host.db.fingerprint(),
+        rows_before,
+        "every row and sequence back from the archive"
     );
 }
 

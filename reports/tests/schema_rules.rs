@@ -192,5 +192,9 @@ fn a_step_name_the_types_do_not_know_passes_only_the_published_schema() {
     assert_eq!(verdicts(Tool::Holdctl, &later), (true, false), "{later}");
     let mut retyped = known;
     retyped["steps"][0]["name"] = json!(3);
-    assert_eq!(verdicts(Tool::Holdctl, &retyped), (false, false), "{retyped}");
+    assert_eq!(
+        verdicts(Tool::Holdctl, &retyped),
+        (false, false),
+        "{retyped}"
+    );
 }

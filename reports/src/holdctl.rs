@@ -88,8 +88,9 @@ pub struct Step {
     pub exit_code: Option<i32>,
     pub ok: bool,
     pub changed: bool,
-    /// The child's own report, as it printed it (its tool's schema describes it); null
-    /// when it printed none.
+    /// The child's own report, as it printed it; null when it printed none. Kept as
+    /// JSON here (holdctl decodes it where it reads it); the schema says which reports.
+    #[schemars(schema_with = "crate::schema::child_report")]
     pub report: Value,
 }
 
@@ -207,8 +208,9 @@ impl std::fmt::Display for StepName {
     }
 }
 
-/// A plain string in the schema (as it was before the names became an enum here), the
-/// names listed in its description.
+/// The names as an enum, also listed in the description: the strict schema keeps the enum
+/// (a step the type does not name fails the suite); the published one drops it (see
+/// `schema::for_tool`), so a consumer's schema accepts a step added later.
 impl JsonSchema for StepName {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "StepName".into()
@@ -218,6 +220,7 @@ impl JsonSchema for StepName {
         let names: Vec<&str> = StepName::ALL.iter().map(|n| n.as_str()).collect();
         schemars::json_schema!({
             "type": "string",
+            "enum": names,
             "description": format!("The step: one of {}.", names.join(", "))
         })
     }

@@ -82,6 +82,13 @@ struct Printed<R> {
 pub fn for_tool(tool: Tool) -> Value {
     let mut value = strict_for_tool(tool);
     allow_unknown_fields(&mut value);
+    // Steps are added without bumping schema_version: the names stay in the description.
+    if let Some(step_name) = value
+        .pointer_mut("/$defs/StepName")
+        .and_then(Value::as_object_mut)
+    {
+        step_name.shift_remove("enum");
+    }
     if let Some(root) = value.as_object_mut() {
         root.insert(
             "$id".into(),
@@ -154,6 +161,76 @@ pub fn strict_for_tool(tool: Tool) -> Value {
 }
 
 const BASE_ID: &str = "https://holdkit.invalid/schemas";
+
+/// The tools whose reports holdctl embeds in its steps.
+const CHILDREN: [Tool; 3] = [Tool::Envpatch, Tool::Svcctl, Tool::Pgtruncate];
+
+/// The schema of a holdctl step's `report`: one of the children's printed reports, each
+/// its strict schema embedded in the generator's `$defs` (a schema file stands alone), or
+/// null. The published schema opens them up like the rest (see [`for_tool`]).
+pub(crate) fn child_report(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut alternatives = Vec::new();
+    for child in CHILDREN {
+        let name = child_def_name(child, "Report");
+        if !generator.definitions().contains_key(&name) {
+            let embedded = embeddable(child);
+            let defs = generator.definitions_mut();
+            defs.extend(embedded.defs);
+            defs.insert(name.clone(), embedded.root);
+        }
+        alternatives.push(json!({"$ref": format!("#/$defs/{name}")}));
+    }
+    alternatives.push(json!({"type": "null"}));
+    schemars::json_schema!({
+        "anyOf": alternatives,
+        "description": "The child's own report, as it printed it (the schema of the tool it ran describes it); null when it printed none."
+    })
+}
+
+/// The name in holdctl's `$defs` of a child's definition: prefixed with the tool, so it
+/// cannot meet holdctl's own (or another child's) definition of the same name.
+fn child_def_name(child: Tool, name: &str) -> String {
+    format!("{}.{name}", child.name())
+}
+
+struct Embeddable {
+    root: Value,
+    defs: serde_json::Map<String, Value>,
+}
+
+/// `child`'s strict schema as a definition: no `$schema` or `$id` (an `$id` would make its
+/// `$ref`s resolve against itself), its `$defs` renamed and lifted out.
+fn embeddable(child: Tool) -> Embeddable {
+    let mut root = strict_for_tool(child);
+    rename_refs(&mut root, child);
+    let mut defs = serde_json::Map::new();
+    if let Some(map) = root.as_object_mut() {
+        for key in ["$schema", "$id"] {
+            map.shift_remove(key);
+        }
+        if let Some(Value::Object(own)) = map.shift_remove("$defs") {
+            for (name, def) in own {
+                defs.insert(child_def_name(child, &name), def);
+            }
+        }
+    }
+    Embeddable { root, defs }
+}
+
+fn rename_refs(node: &mut Value, child: Tool) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get_mut("$ref") {
+                if let Some(name) = r.strip_prefix("#/$defs/") {
+                    *r = format!("#/$defs/{}", child_def_name(child, name));
+                }
+            }
+            map.values_mut().for_each(|v| rename_refs(v, child));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rename_refs(v, child)),
+        _ => {}
+    }
+}
 
 /// Drops every `additionalProperties: false`: what the published schema leaves out.
 fn allow_unknown_fields(node: &mut Value) {

@@ -109,3 +109,92 @@ fn the_published_schema_closes_nothing() {
         );
     }
 }
+
+/// The one-line example of `tool`'s report in docs/contract.md (real output).
+fn contract_example(tool: Tool) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/contract.md");
+    let contract = std::fs::read_to_string(path).unwrap();
+    let start = format!("{{\"tool\":\"{}\"", tool.name());
+    let line = contract
+        .lines()
+        .find(|l| l.starts_with(&start))
+        .unwrap_or_else(|| panic!("docs/contract.md shows no one-line {} report", tool.name()));
+    serde_json::from_str(line).unwrap()
+}
+
+/// A holdctl report with one step whose `report` is `child`.
+fn holdctl_with_step_report(child: Value) -> Value {
+    let mut report = envelope(Tool::Holdctl, true);
+    let own = json!({
+        "command": "plan", "env_file": null, "not_run": [],
+        "steps": [{"name": "read_flags", "argv": ["envpatch", "--json=short"],
+                   "exit_code": 0, "ok": true, "changed": false, "report": child}]
+    });
+    report
+        .as_object_mut()
+        .unwrap()
+        .extend(own.as_object().unwrap().clone());
+    report
+}
+
+#[test]
+fn a_step_report_is_a_child_report_or_null() {
+    let children = [Tool::Envpatch, Tool::Svcctl, Tool::Pgtruncate];
+    let mut accepted: Vec<Value> = children.into_iter().map(contract_example).collect();
+    accepted.push(Value::Null);
+    for child in accepted {
+        let report = holdctl_with_step_report(child);
+        assert_eq!(verdicts(Tool::Holdctl, &report), (true, true), "{report}");
+    }
+    let rejected = [
+        json!(5),
+        json!("x"),
+        json!([1]),
+        json!({}),
+        json!({"tool": "holdctl"}),
+    ];
+    for child in rejected {
+        let report = holdctl_with_step_report(child);
+        assert_eq!(verdicts(Tool::Holdctl, &report), (false, false), "{report}");
+    }
+    // A child's report is held to its own schema: a wrong type inside it is wrong, and
+    // the strict variant refuses a field its types do not describe.
+    let mut retyped = contract_example(Tool::Envpatch);
+    retyped["created"] = json!("no");
+    let report = holdctl_with_step_report(retyped);
+    assert_eq!(verdicts(Tool::Holdctl, &report), (false, false), "{report}");
+    let mut newer = contract_example(Tool::Pgtruncate);
+    newer["added_in_a_later_release"] = json!(1);
+    let report = holdctl_with_step_report(newer);
+    assert_eq!(verdicts(Tool::Holdctl, &report), (true, false), "{report}");
+}
+
+#[test]
+fn a_schema_file_stands_alone() {
+    for tool in Tool::ALL {
+        let text = schema::text(tool);
+        for line in text.lines().filter(|l| l.contains("\"$ref\"")) {
+            assert!(
+                line.contains("\"#/$defs/"),
+                "{}: a $ref outside the file: {line}",
+                tool.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_step_name_the_types_do_not_know_passes_only_the_published_schema() {
+    let known = holdctl_with_step_report(Value::Null);
+    assert_eq!(verdicts(Tool::Holdctl, &known), (true, true), "{known}");
+    let mut later = known.clone();
+    later["steps"][0]["name"] = json!("added_in_a_later_release");
+    assert_eq!(verdicts(Tool::Holdctl, &later), (true, false), "{later}");
+    let mut retyped = known;
+    retyped["steps"][0]["name"] = json!(3);
+    assert_eq!(
+        verdicts(Tool::Holdctl, &retyped),
+        (false, false),
+        "{retyped}"
+    );
+}

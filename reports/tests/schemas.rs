@@ -2,7 +2,9 @@
 //! current schema_version was renamed or retyped: adding a field keeps schema_version,
 //! and so does widening a closed set of string values to any string (every value the
 //! baseline allowed keeps its meaning; pgtruncate's profile and group names did this when
-//! profiles became data); anything else must bump it (and freeze a new baseline).
+//! profiles became data), and so does describing a field that was typed "anything" (`{}`)
+//! with the shape it has always had (holdctl's step `report`, the children's reports);
+//! anything else must bump it (and freeze a new baseline).
 //!
 //! After changing a report type: `HOLDKIT_WRITE_SCHEMAS=1 cargo test -p reports --test
 //! schemas` writes schemas/*.schema.json; a rename or retype also needs SCHEMA_VERSION
@@ -91,6 +93,31 @@ fn widens_strings(was: &Value, is: &Value, defs_was: &Value, defs_is: &Value) ->
         (Some(a), Some(b)) => a == b && closed(was, defs_was) && !closed(is, defs_is),
         _ => false,
     }
+}
+
+/// Whether `was` -> `is` only describes a field that was typed "anything" (`{}`: no
+/// type, no shape at all): every value it takes now, it took before, and a consumer could
+/// rely on no shape of it. holdctl's step `report` did this when it got its children's
+/// schemas.
+fn describes_anything(was: &Value, is: &Value, defs_was: &Value, defs_is: &Value) -> bool {
+    const SHAPED: [&str; 11] = [
+        "type",
+        "const",
+        "enum",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "not",
+        "properties",
+        "items",
+        "$ref",
+        "if",
+    ];
+    let was = resolve(was, defs_was);
+    let anything = was
+        .as_object()
+        .is_some_and(|m| SHAPED.iter().all(|k| !m.contains_key(*k)));
+    anything && !shape(is, defs_is).is_empty()
 }
 
 /// The node of a field path (`.a.b[].c`), as `fields` walks it.
@@ -204,7 +231,9 @@ fn no_field_of_this_schema_version_was_renamed_or_retyped() {
                 node_at(&baseline_schema, dw, field),
                 node_at(&now_schema, di, field),
             ) {
-                (Some(w), Some(i)) => widens_strings(w, i, dw, di),
+                (Some(w), Some(i)) => {
+                    widens_strings(w, i, dw, di) || describes_anything(w, i, dw, di)
+                }
                 _ => false,
             }
         };
@@ -245,4 +274,21 @@ fn a_closed_set_of_strings_may_widen_to_any_string_and_nothing_else_passes() {
     // A plain string that stays a plain string is no widening (and no change).
     let plain = serde_json::json!({"type": "string"});
     assert!(!widens_strings(&plain, &plain, &defs, &defs));
+}
+
+#[test]
+fn a_field_typed_anything_may_get_a_shape_and_nothing_else_passes() {
+    let defs = serde_json::json!({});
+    let anything = serde_json::json!({"description": "anything"});
+    let described = serde_json::json!({"anyOf": [{"type": "object"}, {"type": "null"}]});
+    assert!(describes_anything(&anything, &described, &defs, &defs));
+    // The other way widens a described field to anything: a retype.
+    assert!(!describes_anything(&described, &anything, &defs, &defs));
+    // A typed field getting another shape is a retype, whatever it was.
+    let string = serde_json::json!({"type": "string"});
+    assert!(!describes_anything(&string, &described, &defs, &defs));
+    let object = serde_json::json!({"properties": {"a": {}}});
+    assert!(!describes_anything(&object, &described, &defs, &defs));
+    // Anything staying anything is no change to allow.
+    assert!(!describes_anything(&anything, &anything, &defs, &defs));
 }

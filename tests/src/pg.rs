@@ -7,6 +7,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The second application of the profile tests, with its own schema and keys
+/// (`fixtures/ledger.sql`).
+pub const LEDGER_SQL: &str = include_str!("fixtures/ledger.sql");
+
 /// The variables libpq (and so pgtruncate) takes connection settings from.
 const CONNECTION_VARS: [&str; 11] = [
     "DATABASE_URL",

@@ -12,7 +12,7 @@ use reports::holdctl::{Report, StepName};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use support::pg::{Cluster, TestDb};
+use support::pg::{Cluster, TestDb, LEDGER_SQL};
 use support::require;
 use support::run::{bin, run_command, ToolRun};
 use support::systemd::Sandbox;
@@ -23,24 +23,6 @@ const API: &str = "ledger-api.service";
 const WORKER: &str = "ledger-worker.service";
 /// In the profile, never installed on the host.
 const BEAT: &str = "ledger-beat.service";
-
-/// Foreign keys inside the emptied group (payloads → events) and from it into a group
-/// kept by default (events → accounts), a history group an include adds, a kept table.
-const LEDGER_SQL: &str = "
-CREATE SCHEMA ledger;
-CREATE TABLE ledger.accounts (id serial PRIMARY KEY, name text NOT NULL);
-CREATE TABLE ledger.events (id bigserial PRIMARY KEY, account_id int NOT NULL REFERENCES ledger.accounts(id), kind text);
-CREATE TABLE ledger.event_payloads (id bigserial PRIMARY KEY, event_id bigint NOT NULL REFERENCES ledger.events(id), body text);
-CREATE TABLE ledger.cache_entries (k text PRIMARY KEY, v text);
-CREATE TABLE ledger.postings_archive (id bigserial PRIMARY KEY, account_id int NOT NULL REFERENCES ledger.accounts(id), amount int);
-CREATE TABLE ledger.schema_migrations (version text PRIMARY KEY);
-INSERT INTO ledger.accounts (name) SELECT 'a' || g FROM generate_series(1, 5) g;
-INSERT INTO ledger.events (account_id, kind) SELECT 1 + g % 5, 'k' FROM generate_series(1, 40) g;
-INSERT INTO ledger.event_payloads (event_id, body) SELECT g, 'b' FROM generate_series(1, 40) g;
-INSERT INTO ledger.cache_entries SELECT 'k' || g, 'v' FROM generate_series(1, 10) g;
-INSERT INTO ledger.postings_archive (account_id, amount) SELECT 1 + g % 5, g FROM generate_series(1, 20) g;
-INSERT INTO ledger.schema_migrations VALUES ('001'), ('002');
-";
 
 const RUNTIME: [&str; 3] = [
     "ledger.cache_entries",

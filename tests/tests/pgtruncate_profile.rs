@@ -11,7 +11,7 @@ use reports::pgtruncate::Report;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use support::pg::{Cluster, TestDb};
+use support::pg::{Cluster, TestDb, LEDGER_SQL};
 use support::require;
 use support::run::{run_command, ToolRun};
 use tempfile::TempDir;
@@ -24,27 +24,6 @@ fn cornice_db(prefix: &str) -> Option<TestDb> {
     db.load_cornice_fixture(50);
     Some(db)
 }
-
-/// The second application: schema `ledger`, foreign keys inside and across groups, a
-/// `history` group left out by default, `schema_migrations` kept, `accounts` in no group,
-/// and a `public.events` of the same name that the profile's schema keeps out of reach.
-const LEDGER_SQL: &str = "
-CREATE SCHEMA ledger;
-CREATE TABLE ledger.accounts (id serial PRIMARY KEY, name text NOT NULL);
-CREATE TABLE ledger.events (id bigserial PRIMARY KEY, account_id int NOT NULL REFERENCES ledger.accounts(id), kind text);
-CREATE TABLE ledger.event_payloads (id bigserial PRIMARY KEY, event_id bigint NOT NULL REFERENCES ledger.events(id), body text);
-CREATE TABLE ledger.cache_entries (k text PRIMARY KEY, v text);
-CREATE TABLE ledger.postings_archive (id bigserial PRIMARY KEY, account_id int NOT NULL REFERENCES ledger.accounts(id), amount int);
-CREATE TABLE ledger.schema_migrations (version text PRIMARY KEY);
-CREATE TABLE public.events (id serial PRIMARY KEY);
-INSERT INTO ledger.accounts (name) SELECT 'a' || g FROM generate_series(1, 5) g;
-INSERT INTO ledger.events (account_id, kind) SELECT 1 + g % 5, 'k' FROM generate_series(1, 40) g;
-INSERT INTO ledger.event_payloads (event_id, body) SELECT g, 'b' FROM generate_series(1, 40) g;
-INSERT INTO ledger.cache_entries SELECT 'k' || g, 'v' FROM generate_series(1, 10) g;
-INSERT INTO ledger.postings_archive (account_id, amount) SELECT 1 + g % 5, g FROM generate_series(1, 20) g;
-INSERT INTO ledger.schema_migrations VALUES ('001'), ('002');
-INSERT INTO public.events SELECT FROM generate_series(1, 3);
-";
 
 const LEDGER_PROFILE: &str = r#"description = "Ledger API and its workers"
 

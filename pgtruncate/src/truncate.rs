@@ -250,41 +250,51 @@ pub fn unplanned_locks(
     sequences: &BTreeSet<u32>,
 ) -> Vec<String> {
     let mut changes = Vec::new();
+    differences(
+        &held.tables,
+        tables,
+        [
+            "reached tables the plan does not name",
+            "did not reach planned tables",
+        ],
+        &mut changes,
+    );
+    differences(
+        &held.sequences,
+        sequences,
+        [
+            "reset sequences the plan does not name",
+            "did not reset planned sequences",
+        ],
+        &mut changes,
+    );
+    changes
+}
+
+/// What `held` has beyond `planned`, and what it lacks, each said with its words.
+fn differences(
+    held: &BTreeSet<u32>,
+    planned: &BTreeSet<u32>,
+    [extra_words, missing_words]: [&str; 2],
+    changes: &mut Vec<String>,
+) {
     let list = |set: BTreeSet<&u32>| -> String {
         set.iter()
             .map(|o| format!("oid {o}"))
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let extra: BTreeSet<&u32> = held.tables.difference(tables).collect();
-    let missing: BTreeSet<&u32> = tables.difference(&held.tables).collect();
-    if !extra.is_empty() {
-        changes.push(format!(
-            "the statement reached tables the plan does not name ({})",
-            list(extra)
-        ));
+    for (set, words) in [
+        (
+            held.difference(planned).collect::<BTreeSet<_>>(),
+            extra_words,
+        ),
+        (planned.difference(held).collect(), missing_words),
+    ] {
+        if !set.is_empty() {
+            changes.push(format!("the statement {words} ({})", list(set)));
+        }
     }
-    if !missing.is_empty() {
-        changes.push(format!(
-            "the statement did not reach planned tables ({})",
-            list(missing)
-        ));
-    }
-    let extra: BTreeSet<&u32> = held.sequences.difference(sequences).collect();
-    let missing: BTreeSet<&u32> = sequences.difference(&held.sequences).collect();
-    if !extra.is_empty() {
-        changes.push(format!(
-            "the statement reset sequences the plan does not name ({})",
-            list(extra)
-        ));
-    }
-    if !missing.is_empty() {
-        changes.push(format!(
-            "the statement did not reset planned sequences ({})",
-            list(missing)
-        ));
-    }
-    changes
 }
 
 pub fn rollback(conn: &mut Connection) {

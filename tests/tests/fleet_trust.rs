@@ -14,6 +14,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use support::as_nobody;
 use tempfile::TempDir;
 
 const NOBODY: u32 = 65534;
@@ -23,19 +24,6 @@ const HANG: Duration = Duration::from_secs(150);
 fn chown(path: &Path, uid: u32) {
     let id = Some(nix::unistd::Uid::from_raw(uid));
     nix::unistd::chown(path, id, Some(nix::unistd::Gid::from_raw(uid))).unwrap();
-}
-
-/// A command run as `nobody`, the attacker.
-fn as_nobody(program: &str) -> Command {
-    let mut cmd = Command::new("setpriv");
-    cmd.args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "--",
-        program,
-    ]);
-    cmd
 }
 
 /// A directory of nobody's own (0755), reachable by nobody: where an operator might run

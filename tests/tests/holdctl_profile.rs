@@ -512,9 +512,7 @@ fn profiles_root_must_not_trust_are_refused_and_broken_ones_name_their_line() {
     std::fs::create_dir(&home).unwrap();
     chown(&home, NOBODY);
     let link = home.join("ledger.toml");
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg("ln")
+    let out = support::as_nobody("ln")
         .arg("-s")
         .arg(&roots)
         .arg(&link)

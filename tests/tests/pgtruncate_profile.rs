@@ -411,9 +411,7 @@ fn profiles_root_must_not_trust_are_refused_before_they_are_read() {
     // nobody's symlink, in nobody's directory, to root's own profile.
     let roots = files.write("roots.toml", &greedy_profile(), 0o644);
     let link = files.attacker_dir().join("ledger.toml");
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg("ln")
+    let out = support::as_nobody("ln")
         .arg("-s")
         .arg(&roots)
         .arg(&link)

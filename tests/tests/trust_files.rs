@@ -9,6 +9,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::as_nobody;
 use support::run::run_command;
 use support::{bin, require, run_tool, ToolRun};
 use tempfile::TempDir;
@@ -72,19 +73,6 @@ fn chown(path: &Path, uid: u32) {
         Some(nix::unistd::Gid::from_raw(uid)),
     )
     .unwrap();
-}
-
-/// A command run as `nobody`, the attacker.
-fn as_nobody(program: &str) -> Command {
-    let mut cmd = Command::new("setpriv");
-    cmd.args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "--",
-        program,
-    ]);
-    cmd
 }
 
 #[track_caller]

@@ -110,7 +110,9 @@ fn a_missing_monitor_warns_and_status_reads_what_it_can() {
 fn on_terminal(host: &Host, args: &[&str], wait_for: Option<&str>, input: &str) -> (i32, String) {
     use std::io::{Read, Write};
     use std::sync::{Arc, Mutex};
-    let mut cmdline = bin("holdctl").display().to_string();
+    // exec: the shell script(1) starts must not stay in the terminal's foreground group,
+    // or Ctrl-C kills it and script reports the shell's death instead of holdctl's exit.
+    let mut cmdline = format!("exec {}", bin("holdctl").display());
     for arg in host.args(args) {
         cmdline.push(' ');
         cmdline.push_str(&arg);
@@ -119,6 +121,7 @@ fn on_terminal(host: &Host, args: &[&str], wait_for: Option<&str>, input: &str) 
         .sb
         .command("script")
         .args(["-qec", &cmdline, "/dev/null"])
+        .env("SHELL", "/bin/sh")
         .env("TERM", "dumb")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -35,7 +35,8 @@ fn on_terminal(mut script: Command, argv: &[String]) -> (i32, String) {
         .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
         .collect();
     let mut child = script
-        .args(["-qec", &cmdline.join(" "), "/dev/null"])
+        .args(["-qec", &format!("exec {}", cmdline.join(" ")), "/dev/null"])
+        .env("SHELL", "/bin/sh")
         .env("TERM", "dumb")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

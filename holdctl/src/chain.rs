@@ -1,6 +1,6 @@
 //! The steps run so far, in order, and the error that stopped them.
 
-use crate::child::{run_step, Invocation, StepRecord};
+use crate::child::{run_step, Invocation, StepRecord, StepResult};
 use conventions::{Output, ToolError};
 use reports::holdctl::StepName;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,12 +60,57 @@ impl Chain {
         }
     }
 
+    /// Runs dry runs, which change nothing and do not depend on each other, all at once;
+    /// the records, progress lines and first error come out in `steps`' order, exactly as
+    /// [`Chain::run_all`] would give them: after the first failure the rest are
+    /// `not_run`.
+    pub fn run_dry_runs_at_once(&mut self, steps: &[Invocation]) {
+        // Only what changes nothing may run out of order.
+        if !steps
+            .iter()
+            .all(|s| s.args.iter().any(|a| a == "--dry-run"))
+        {
+            return self.run_all(steps);
+        }
+        let total = steps.len();
+        let labels: Vec<String> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| self.announce(step, Some((i + 1, total))))
+            .collect();
+        let (flags, out) = (&self.child_flags, &self.out);
+        let results: Vec<StepResult> = std::thread::scope(|scope| {
+            let running: Vec<_> = steps
+                .iter()
+                .map(|step| scope.spawn(move || run_step(step, flags, out)))
+                .collect();
+            running
+                .into_iter()
+                .map(|thread| thread.join().expect("a step's thread does not panic"))
+                .collect()
+        });
+        for ((step, label), result) in steps.iter().zip(&labels).zip(results) {
+            if self.error.is_some() {
+                self.not_run.push(step.name);
+                continue;
+            }
+            self.settle(step, label, result);
+        }
+    }
+
     /// Runs one step; returns its record when it succeeded.
     pub fn run(
         &mut self,
         step: &Invocation,
         position: Option<(usize, usize)>,
     ) -> Option<&StepRecord> {
+        let label = self.announce(step, position);
+        let result = run_step(step, &self.child_flags, &self.out);
+        self.settle(step, &label, result)
+    }
+
+    /// The progress line before a step runs; returns the step's label.
+    fn announce(&self, step: &Invocation, position: Option<(usize, usize)>) -> String {
         let label = match position {
             Some((i, n)) => format!("[{i}/{n}] {}", step.name),
             None => step.name.to_string(),
@@ -75,7 +120,17 @@ impl Chain {
             step.tool.name(),
             step.args.join(" ")
         ));
-        let result = run_step(step, &self.child_flags, &self.out);
+        label
+    }
+
+    /// Records what a step gave: its verdict line, its record, the error that stops the
+    /// chain (or an interrupt that arrived while it ran).
+    fn settle(
+        &mut self,
+        step: &Invocation,
+        label: &str,
+        result: StepResult,
+    ) -> Option<&StepRecord> {
         let verdict = match (&result.error, result.record.changed) {
             (Some(_), _) => format!(
                 "failed (exit {})",

@@ -183,7 +183,7 @@ pub fn operate(
     }
     match operation {
         Operation::Hibernate | Operation::Plan if dry_run => {
-            draft.chain.run_all(&steps::hibernate(&target));
+            draft.chain.run_dry_runs_at_once(&steps::hibernate(&target));
             Ok(())
         }
         Operation::Hibernate => hibernate(cli, draft, &target, &survey, state, record, interrupted),
@@ -417,7 +417,7 @@ fn hibernate(
     let mut dry = target.clone();
     dry.dry_run = true;
     let mut planner: Chain = draft.chain.planner();
-    planner.run_all(&steps::hibernate(&dry));
+    planner.run_dry_runs_at_once(&steps::hibernate(&dry));
     let failed = planner.error.take();
     draft.preflight = std::mem::take(&mut planner.records);
     if let Some(e) = failed {

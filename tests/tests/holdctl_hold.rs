@@ -125,6 +125,66 @@ fn preflight_failures_touch_nothing_and_write_no_record() {
     ));
 }
 
+/// The dry runs of the preflight run at once, but the report reads as if one ran after
+/// the other: the first step that fails, in the plan's order, is the error (here the
+/// env file's, though the database, down too, may answer first), and the rest are not run.
+#[test]
+fn the_first_failing_dry_run_in_the_plan_s_order_is_the_error() {
+    let Some(host) = host(&["HIBERNATE_MODE=false\nINGEST_ENABLED=true\n"], true) else {
+        return;
+    };
+    let good = std::fs::read_to_string(&host.files[0]).unwrap();
+    let down = good.replace(&format!(":{}/", host.db.cluster.port), ":1/");
+    std::fs::write(&host.files[0], &down).unwrap();
+    let tools = tempfile::Builder::new()
+        .prefix("holdkit-order.")
+        .tempdir()
+        .unwrap();
+    std::fs::copy(bin("holdctl"), tools.path().join("holdctl")).unwrap();
+    for tool in ["svcctl", "pgtruncate"] {
+        std::os::unix::fs::symlink(bin(tool), tools.path().join(tool)).unwrap();
+    }
+    // envpatch's dry run is pointed at a directory that does not exist (exit 4).
+    let wrapper = tools.path().join("envpatch");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *' --dry-run '*) \
+             exec {real} --json=short -q --dry-run -- /nonexistent/holdkit.env HIBERNATE_MODE=true ;; esac\n\
+             exec {real} \"$@\"\n",
+            real = bin("envpatch").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = (host.state(), host.rows());
+    let mut cmd = host.sb.command(tools.path().join("holdctl"));
+    cmd.args(host.args(&["--json=short", "hibernate", "--yes", "--keep-api"]));
+    let run = support::run::run_command("holdctl", &mut cmd, None);
+    run.expect_code(4);
+    let report = reports::envelope::decode::<reports::holdctl::Report>(&run.stdout)
+        .unwrap()
+        .report
+        .unwrap();
+    assert_eq!(names(&report.preflight), [StepName::SetFlags]);
+    assert!(!report.preflight[0].ok);
+    assert_eq!(
+        report.not_run,
+        [
+            StepName::SetFlags,
+            StepName::StopUnits,
+            StepName::DisableUnits,
+            StepName::Truncate,
+            StepName::StartApi
+        ]
+    );
+    let message = run.json["error"]["message"].as_str().unwrap();
+    assert!(message.contains("/nonexistent"), "{message}");
+    assert_eq!((host.state(), host.rows()), before, "nothing touched");
+    assert!(!host.record_file().exists());
+    std::fs::write(&host.files[0], &good).unwrap();
+}
+
 #[test]
 fn wake_puts_back_what_was_there_not_what_the_runbook_says() {
     let Some(host) = host(

@@ -183,10 +183,11 @@ for unit in cornice cornice-monitor; do
 done
 $in_sb systemctl daemon-reload
 printf '# Cornice\nDATABASE_URL=%s/copy\nHIBERNATE_MODE=false\nINGEST_ENABLED=true\n' "$base" >"$work/cornice.env.orig"
-reset_host="cp $work/cornice.env.orig $work/cornice.env && $in_sb systemctl enable --now cornice.service cornice-monitor.service 2>/dev/null && $fresh"
+# Each run starts with no hold record (its own state directory, never the host's).
+reset_host="cp $work/cornice.env.orig $work/cornice.env && rm -rf $work/state && $in_sb systemctl enable --now cornice.service cornice-monitor.service 2>/dev/null && $fresh"
 ab "holdctl hibernate --yes (demo sandbox)" \
   "$reset_host" \
-  "$in_sb $bin/holdctl --json=short hibernate --yes --env-file $work/cornice.env --lock $work/holdctl.lock" \
+  "$in_sb $bin/holdctl --json=short hibernate --yes --env-file $work/cornice.env --lock $work/holdctl.lock --state-dir $work/state" \
   "$in_sb sh -c '$sed_floor $work/cornice.env && systemctl stop cornice cornice-monitor && systemctl disable -q cornice cornice-monitor && psql -X -q $base/copy -c \"TRUNCATE $runtime RESTART IDENTITY CASCADE\"'"
 
 # --- the fleet (holdkit.fleet on four sandboxed hosts) ----------------------------------

@@ -52,7 +52,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         self._vars = task_vars or {}
         host = self._vars.get("inventory_hostname") or self._play_context.remote_addr
         sha256 = args["sha256"].strip().lower()
@@ -187,4 +187,3 @@ class ActionModule(ActionBase):
             host_msg = result.get("msg")
             result["failed"] = True
             result["msg"] = str(e) if not host_msg else "%s (and: %s)" % (e, host_msg)
-

@@ -137,8 +137,9 @@ class Archive(object):
         if writable_by_others_than(st, self.caller):
             self.fail("the archive's directory %s can be written by users other than %s (owner %s,"
                       " mode %04o), who could swap the archive: nothing was done; keep archives in a"
-                      " directory only root can write" % (os.path.dirname(path), user_name(self.caller),
-                                                         user_name(st.st_uid), stat.S_IMODE(st.st_mode)),
+                      " directory only root can write"
+                      % (os.path.dirname(path), user_name(self.caller), user_name(st.st_uid),
+                         stat.S_IMODE(st.st_mode)),
                       "refused")
 
     def fail(self, msg, error_kind, **extra):

@@ -70,6 +70,7 @@ options:
       - Where holdctl keeps the hold record (C(hold.json)) and its history (holdctl C(--state-dir)).
         Default, holdctl's (C(/var/lib/holdkit)).
     type: path
+    version_added: 0.2.0
   archive:
     description:
       - Hibernate only. C(true) keeps the emptied rows in an archive first (holdctl C(--archive)),
@@ -77,6 +78,7 @@ options:
         puts it there (C(--archive=DIR)). C(false), the default, keeps none.
       - The hold record names the archive (path, sha256); RV(archive) returns it.
     type: raw
+    version_added: 0.2.0
     default: false
   restore:
     description:
@@ -84,6 +86,7 @@ options:
         before any unit starts. Refused by holdctl when the hold record names no archive, or the
         archive file is missing or was changed.
     type: bool
+    version_added: 0.2.0
     default: false
   report_file:
     description:

@@ -18,7 +18,7 @@ description:
     data is off the host.
   - An archive is as sensitive as the database. One that holds the auth group (O(holds_auth), the
     users and their secrets) leaves its host only with O(fetch_auth=true); otherwise it is neither
-    fetched nor removed, whatever O(keep_remote) says, and RV(controller_archive.note) says so.
+    fetched nor removed, whatever O(keep_remote) says, and C(note) in RV(controller_archive) says so.
   - O(state=restored) puts the controller's copy back where the hold record names it, when the host
     no longer has it, before C(holdctl wake --restore). The copy's SHA-256 must be O(sha256) on the
     controller (a corrupt copy is refused and nothing is sent) and again on the host, where it is

@@ -39,6 +39,7 @@ options:
   state_dir:
     description: Where holdctl keeps the hold record (holdctl C(--state-dir)). Default, holdctl's (C(/var/lib/holdkit)).
     type: path
+    version_added: 0.2.0
 """
 
 EXAMPLES = r"""

@@ -176,8 +176,12 @@ fn archives_come_home_and_go_back_on_four_hosts_two_over_ssh() {
         "nothing sent to the host"
     );
 
-    // The good copy back: every host's rows come back, before its units start.
+    // The good copy back: every host's rows come back, before its units start. cornice2
+    // lost its whole archive directory meanwhile: it is made again, 0700.
     std::fs::write(&copy, &good).unwrap();
+    let (remote2, _) = holdctl_archive(&hibernated["cornice2"]);
+    let archive_dir2 = Path::new(&remote2).parent().unwrap().to_str().unwrap();
+    fleet.exec("cornice2", &["rm", "-r", archive_dir2]);
     let wake = fleet.playbook("wake", &["-e", "holdkit_restore=true"]);
     assert_eq!(wake.code, 0, "{}", wake.output);
     let woken = entries(&fleet, "wake");
@@ -212,6 +216,12 @@ fn archives_come_home_and_go_back_on_four_hosts_two_over_ssh() {
         assert_eq!(
             sha256sum(fleet.command_in(host, "sha256sum").arg(&remote)),
             sha
+        );
+        let dir = Path::new(&remote).parent().unwrap().to_str().unwrap();
+        assert_eq!(
+            fleet.stat_in(host, dir).as_deref(),
+            Some("700 root directory"),
+            "{name}"
         );
     }
     fleet.assert_no_secret_in_outputs(&[]);

@@ -38,6 +38,8 @@ options:
         O(src) is given, puts a copy of O(src) there first. The copy is written beside it (a new
         file, mode 0600, owned by the caller, fsynced), its SHA-256 checked, and only then
         linked in under the archive's name; a copy that does not match is refused and removed.
+        A missing archive directory is created 0700 (as holdctl creates it), in a directory
+        no one but root and the caller may write.
       - C(absent) removes the archive, only when its SHA-256 is the one given.
     type: str
     choices: [query, present, absent]
@@ -120,11 +122,16 @@ def digest(fd):
 
 
 class Archive(object):
-    def __init__(self, module, path, sha256):
+    def __init__(self, module, path, sha256, create_dir=False):
         self.module = module
         self.path = path
         self.sha256 = sha256
         self.caller = os.geteuid()
+        self.dir_fd = None
+        if create_dir:
+            self.create_dir()
+        elif not os.path.lexists(os.path.dirname(path)):
+            return  # no directory, no archive: read() says it is missing
         try:
             self.dir_fd, self.name = open_parent(
                 path, self.caller, "holdkit archive",
@@ -142,12 +149,36 @@ class Archive(object):
                          stat.S_IMODE(st.st_mode)),
                       "refused")
 
+    def create_dir(self):
+        """Creates the archive's directory 0700 when it is missing (as holdctl creates
+        STATE_DIR/archives), in a directory no one but root and the caller may write."""
+        directory = os.path.dirname(self.path)
+        try:
+            parent_fd, name = open_parent(directory, self.caller, "holdkit archive directory",
+                                          "create it as root, mode 0700")
+        except TrustError as e:
+            self.fail(str(e), "refused")
+        try:
+            st = os.fstat(parent_fd)
+            if writable_by_others_than(st, self.caller):
+                self.fail("the archive's directory %s is missing, and its parent can be written by users"
+                          " other than %s: it is not created; create it as root, mode 0700"
+                          % (directory, user_name(self.caller)), "refused")
+            try:
+                os.mkdir(name, 0o700, dir_fd=parent_fd)
+            except FileExistsError:
+                pass
+        finally:
+            os.close(parent_fd)
+
     def fail(self, msg, error_kind, **extra):
         self.module.fail_json(msg=msg, error_kind=error_kind, **extra)
 
     def read(self):
         """The archive's (sha256, bytes), or None when it is missing; refused when it is
         not a file of the caller's alone."""
+        if self.dir_fd is None:
+            return None
         try:
             fd = os.open(self.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
                          dir_fd=self.dir_fd)
@@ -249,7 +280,8 @@ def main():
         module.fail_json(msg="sha256 must be 64 hex digits, not %r" % p["sha256"], error_kind="usage")
     if not p["path"].startswith("/"):
         module.fail_json(msg="path must be absolute, not %r" % p["path"], error_kind="usage")
-    archive = Archive(module, p["path"], sha256)
+    archive = Archive(module, p["path"], sha256,
+                      create_dir=p["state"] == "present" and bool(p["src"]) and not module.check_mode)
     found = archive.read()
     changed = False
     if p["state"] == "present":

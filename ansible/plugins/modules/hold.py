@@ -99,6 +99,8 @@ options:
         at the file itself is refused, never followed; a symlink on the way is followed only
         when root, the controller's user or the owner of its target owns it. The document is
         replaced through a new temp file renamed within that directory.
+      - What M(holdkit.fleet.hold_archive) added to the host's entry in the same run
+        (C(controller_archive)) is kept.
     type: path
   report_lock_timeout:
     description:

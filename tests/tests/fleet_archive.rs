@@ -138,6 +138,35 @@ fn archives_come_home_and_go_back_on_four_hosts_two_over_ssh() {
         }
     }
 
+    // The operator opts in for the auth archive: it comes home and leaves its host too (the
+    // hold itself is done: holdctl changes nothing and reports the same archive).
+    let opt_in = fleet.playbook(
+        "hibernate",
+        &[
+            "--limit",
+            AUTH_HOST,
+            "-e",
+            "holdkit_archive=true",
+            "-e",
+            "holdkit_archive_keep_remote=false",
+            "-e",
+            "holdkit_archive_fetch_auth=true",
+        ],
+    );
+    assert_eq!(opt_in.code, 0, "{}", opt_in.output);
+    let auth = entries(&fleet, "hibernate");
+    let (auth_remote, auth_sha) = holdctl_archive(&auth[AUTH_HOST]);
+    assert_eq!(auth_sha, archive_of(&hibernated, AUTH_HOST).sha256);
+    let archive = archive_of(&auth, AUTH_HOST);
+    assert!(archive.holds_auth && archive.fetched && archive.verified && archive.remote_removed);
+    let auth_copy = archive.path.clone().unwrap();
+    assert_eq!(
+        sha256sum(Command::new("sha256sum").arg(&auth_copy)),
+        auth_sha
+    );
+    assert_eq!(mode(&auth_copy), 0o600);
+    assert_eq!(fleet.stat_in(fleet.host(AUTH_HOST), &auth_remote), None);
+
     // A corrupt copy on the controller is refused: nothing restored, nothing started, and
     // the rollout stops at that host (the first batch).
     let (copy, good) = good_copy.unwrap();
@@ -199,7 +228,7 @@ fn archives_come_home_and_go_back_on_four_hosts_two_over_ssh() {
             .collect();
         assert!(steps.contains(&StepName::RestoreData), "{name}: {steps:?}");
         let archive = archive_of(&woken, name);
-        assert_eq!(archive.put_back, *name != AUTH_HOST, "{name}: {archive:?}");
+        assert!(archive.put_back && archive.verified, "{name}: {archive:?}");
         assert!(archive.error.is_none(), "{name}");
         assert_eq!(
             fleet.fingerprint(host),

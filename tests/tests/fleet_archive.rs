@@ -258,7 +258,8 @@ fn archives_come_home_and_go_back_on_four_hosts_two_over_ssh() {
 
 /// The local attacker (`nobody`) plants a symlink where the operator keeps archives; a link
 /// at the archive directory's own name is never followed, even root's. The host keeps its
-/// archive (keep_remote false notwithstanding) until a copy is really verified.
+/// archive (keep_remote false notwithstanding) until a copy is really verified. On the host,
+/// a copy is never put back into a directory others may write.
 #[test]
 fn a_planted_symlink_at_the_archive_directory_is_refused() {
     let Some(fleet) = Fleet::boot(1, 0) else {
@@ -348,6 +349,35 @@ fn a_planted_symlink_at_the_archive_directory_is_refused() {
     assert!(archive.verified && archive.remote_removed, "{archive:?}");
     assert_eq!(fleet.stat_in(&host, &remote), None);
     let _ = std::fs::remove_dir_all(&nobody_dir);
+
+    // On the host: an archive directory others may write is refused for the copy put back
+    // (anyone could swap it before pgtruncate --undo reads it): nothing restored or started.
+    let dir = Path::new(&remote)
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    fleet.exec("cornice1", &["chmod", "0777", &dir]);
+    let own_dir = format!("holdkit_archive_dir={}", own.display());
+    let wake_args = ["-e", "holdkit_restore=true", "-e", own_dir.as_str()];
+    let refused = fleet.playbook("wake", &wake_args);
+    assert_ne!(refused.code, 0, "{}", refused.output);
+    assert!(
+        refused
+            .output
+            .contains("can be written by users other than root"),
+        "{}",
+        refused.output
+    );
+    assert_eq!(fleet.stat_in(&host, &remote), None, "nothing put there");
+    assert!(runtime_rows(&fleet, "cornice1").iter().all(|&n| n == 0));
+    assert_eq!(units_of(&fleet, "cornice1"), "inactive/disabled");
+    fleet.exec("cornice1", &["chmod", "0700", &dir]);
+    let wake = fleet.playbook("wake", &wake_args);
+    assert_eq!(wake.code, 0, "{}", wake.output);
+    assert!(runtime_rows(&fleet, "cornice1").iter().all(|&n| n > 0));
+    assert_eq!(units_of(&fleet, "cornice1"), "active/enabled");
 }
 
 /// `fleet-demo.sh --archive`, as a person runs it (its own PostgreSQL and fleet), on two

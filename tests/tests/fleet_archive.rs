@@ -8,7 +8,7 @@
 
 mod fleet_support;
 
-use fleet_support::{decode_document, sha256sum, ControllerArchive, Fleet, HostEntry};
+use fleet_support::{decode_document, sha256sum, ArchiveTask, ControllerArchive, Fleet, HostEntry};
 use reports::holdctl::StepName;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -86,6 +86,7 @@ fn archives_come_home_and_go_back_on_four_hosts_two_over_ssh() {
         let host = fleet.host(name);
         let (remote, sha) = holdctl_archive(&hibernated[name]);
         let archive = archive_of(&hibernated, name);
+        assert_eq!(archive.state, ArchiveTask::Fetched, "{name}");
         assert_eq!(archive.sha256, sha, "{name}");
         assert_eq!(archive.remote_path, remote, "{name}");
         assert!(archive.error.is_none(), "{name}: {archive:?}");
@@ -186,8 +187,11 @@ fn archives_come_home_and_go_back_on_four_hosts_two_over_ssh() {
     let woken = entries(&fleet, "wake");
     let cornice1 = &woken["cornice1"];
     assert!(cornice1.holdctl.is_none(), "holdctl wake did not run");
-    assert!(!cornice1.no_report.as_ref().unwrap().ok);
+    let why = cornice1.no_report.as_ref().unwrap();
+    assert!(!why.ok);
+    assert_eq!(why.error_kind, Some(reports::ErrorKind::Refused));
     let archive = archive_of(&woken, "cornice1");
+    assert_eq!(archive.state, ArchiveTask::Restored);
     assert!(!archive.put_back && !archive.verified, "{archive:?}");
     assert!(archive.error.as_deref().unwrap().contains("corrupt"));
     assert_eq!(woken.len(), 1, "the rollout stopped: {woken:?}");

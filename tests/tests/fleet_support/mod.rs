@@ -396,7 +396,7 @@ impl Drop for Fleet {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControllerArchive {
-    pub state: String,
+    pub state: ArchiveTask,
     pub path: Option<PathBuf>,
     pub sha256: String,
     pub bytes: Option<u64>,
@@ -410,13 +410,21 @@ pub struct ControllerArchive {
     pub error: Option<String>,
 }
 
+/// What the hold_archive task was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchiveTask {
+    Fetched,
+    Restored,
+}
+
 /// Why a host has no holdctl report in the document (the hold or archive task failed first).
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoReport {
     pub ok: bool,
     pub msg: Option<String>,
-    pub error_kind: Option<String>,
+    pub error_kind: Option<reports::ErrorKind>,
     #[serde(default)]
     pub unreachable: bool,
 }

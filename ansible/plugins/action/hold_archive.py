@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.holdkit.fleet.plugins.plugin_utils.archive_store import (
@@ -74,10 +74,11 @@ class ActionModule(ActionBase):
                     changed = self._fetch(args, host, name, sha256, entry)
                 else:
                     changed = self._restore(args, host, name, sha256, entry)
-            except (Failure, ArchiveStoreError) as e:
-                entry["error"] = str(e)
-                result.update(failed=True, msg="%s: %s" % (host, e),
-                              error_kind=getattr(e, "kind", "refused"))
+            except (Failure, ArchiveStoreError, AnsibleError, OSError) as e:
+                # A failure, never "unreachable": the playbooks' rollout stops at failed hosts
+                # (Ansible's linear strategy does not count unreachable ones).
+                entry["error"] = _message(e)
+                result.update(failed=True, msg="%s: %s" % (host, entry["error"]), error_kind=_kind(e))
                 changed = entry["fetched"] or entry["put_back"] or entry["remote_removed"]
             result["changed"] = changed
             result[FIELD] = entry
@@ -112,12 +113,11 @@ class ActionModule(ActionBase):
             return False
         store = ArchiveStore(args["dest"], host, create=True)
         try:
-            entry["path"] = store.path(name)
             kept = store.read(name)
             remote = self._host_archive(args["path"], sha256, "query")
             if kept is not None and kept[0] == sha256:
-                entry["verified"], entry["bytes"] = True, kept[1]
-                entry["note"] = "the controller had this archive already"
+                entry.update(path=store.path(name), verified=True, bytes=kept[1],
+                             note="the controller had this archive already")
             else:
                 if not remote.get("exists"):
                     raise Failure("the archive %s is not on the host and the controller has no copy of it"
@@ -127,10 +127,9 @@ class ActionModule(ActionBase):
                     raise Failure("the archive %s on the host has SHA-256 %s, not %s (holdctl's): it was"
                                   " not fetched and is left on the host" % (args["path"], remote.get("sha256"), sha256),
                                   "refused")
-                entry["verified"] = False
                 digest, size = store.receive(
                     name, sha256, lambda out: self._connection.fetch_file(args["path"], out))
-                entry.update(fetched=True, verified=digest == sha256, bytes=size)
+                entry.update(path=store.path(name), fetched=True, verified=digest == sha256, bytes=size)
             if not remote.get("exists"):
                 entry["remote_removed"] = True
             elif not args["keep_remote"]:
@@ -187,3 +186,17 @@ class ActionModule(ActionBase):
             host_msg = result.get("msg")
             result["failed"] = True
             result["msg"] = str(e) if not host_msg else "%s (and: %s)" % (e, host_msg)
+
+
+def _message(error):
+    if isinstance(error, OSError):
+        return "%s: %s" % (getattr(error, "filename", None) or "the controller", error.strerror or error)
+    return str(error)
+
+
+def _kind(error):
+    if isinstance(error, Failure):
+        return error.kind
+    if isinstance(error, ArchiveStoreError):
+        return "refused"
+    return "failed"

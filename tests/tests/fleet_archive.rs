@@ -260,6 +260,15 @@ fn archives_come_home_and_go_back_on_four_hosts_two_over_ssh() {
     fleet.assert_no_secret_in_outputs(&[]);
 }
 
+/// Removes a directory outside the fleet's when the test ends, failed or not.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The local attacker (`nobody`) plants a symlink where the operator keeps archives; a link
 /// at the archive directory's own name is never followed, even root's. The host keeps its
 /// archive (keep_remote false notwithstanding) until a copy is really verified. On the host,
@@ -275,6 +284,7 @@ fn a_planted_symlink_at_the_archive_directory_is_refused() {
     std::fs::create_dir(&target).unwrap();
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o700)).unwrap();
     let nobody_dir = PathBuf::from(format!("/tmp/{}", support::unique("holdkit-nobody")));
+    let _cleanup = RemoveOnDrop(nobody_dir.clone());
     let made = support::as_nobody("mkdir")
         .arg("-m")
         .arg("0755")
@@ -352,7 +362,6 @@ fn a_planted_symlink_at_the_archive_directory_is_refused() {
     let archive = archive_of(&document, "cornice1");
     assert!(archive.verified && archive.remote_removed, "{archive:?}");
     assert_eq!(fleet.stat_in(&host, &remote), None);
-    let _ = std::fs::remove_dir_all(&nobody_dir);
 
     // On the host: an archive directory others may write is refused for the copy put back
     // (anyone could swap it before pgtruncate --undo reads it): nothing restored or started.

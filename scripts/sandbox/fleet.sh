@@ -77,6 +77,8 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
+# Ansible copies files over sftp (else it warns and falls back to piping them through dd).
+Subsystem sftp internal-sftp
 StrictModes no
 MaxStartups 100:30:200
 MaxSessions 50

@@ -277,8 +277,44 @@ fn the_collection_builds_installs_offline_and_documents_every_module() {
         "service",
         "monitor",
         "database_url",
+        "state_dir",
+        "archive",
+        "restore",
     ] {
         assert!(hold[option].is_object(), "hold option {option}");
+    }
+    assert!(docs["holdkit.fleet.hold"]["return"]["archive"].is_object());
+    // The archive modules: one on the controller (an action plugin), one on the host.
+    let archives = fleet.ansible_doc(&["holdkit.fleet.hold_archive", "holdkit.fleet.archive_file"]);
+    for (name, options, returned) in [
+        (
+            "holdkit.fleet.hold_archive",
+            &[
+                "state",
+                "path",
+                "sha256",
+                "holds_auth",
+                "fetch_auth",
+                "keep_remote",
+                "dest",
+            ][..],
+            "controller_archive",
+        ),
+        (
+            "holdkit.fleet.archive_file",
+            &["path", "sha256", "state", "src"][..],
+            "archive_file",
+        ),
+    ] {
+        let doc = &archives[name];
+        for option in options {
+            assert!(
+                doc["doc"]["options"][option].is_object(),
+                "{name}: {option}"
+            );
+        }
+        assert!(doc["return"][returned].is_object(), "{name}: {returned}");
+        assert!(doc["examples"].as_str().unwrap().contains(name), "{name}");
     }
     let connection = fleet.ansible_doc(&["-t", "connection", "holdkit.fleet.sandbox"]);
     assert!(connection["holdkit.fleet.sandbox"]["doc"]["options"]["sandbox_pid"].is_object());

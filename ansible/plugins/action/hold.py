@@ -6,14 +6,13 @@
 # whole even when the rollout stops halfway or a host cannot be reached.
 from __future__ import annotations
 
-import os
-
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
 from ansible_collections.holdkit.fleet.plugins.plugin_utils.report_file import (
     DEFAULT_LOCK_TIMEOUT,
     ReportFile,
     ReportFileError,
+    run_id,
 )
 
 
@@ -54,24 +53,13 @@ class ActionModule(ActionBase):
         """Records the entry; a report that could not be written fails the task, keeping what
         the host did (changed, its report)."""
         try:
-            report.record(self._run_id(), host, entry)
+            report.record(run_id(), host, entry)
         except (ReportFileError, OSError) as e:
             if result is None:
                 raise AnsibleActionFail(str(e))
             host_msg = result.get("msg")
             result["failed"] = True
             result["msg"] = str(e) if not host_msg else "%s (and the host: %s)" % (e, host_msg)
-
-    def _run_id(self):
-        """Names this ansible-playbook run: the controller process the workers were forked
-        from, and when it started."""
-        parent = os.getppid()
-        try:
-            with open("/proc/%d/stat" % parent) as stat:
-                started = stat.read().rsplit(")", 1)[1].split()[19]
-        except (OSError, IndexError):
-            started = "?"
-        return "%d:%s" % (parent, started)
 
     def _task_vars_host(self, task_vars):
         return (task_vars or {}).get("inventory_hostname") or self._play_context.remote_addr

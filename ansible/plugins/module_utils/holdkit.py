@@ -174,6 +174,21 @@ def finish(module, rc, report, stderr, diff=None, **extra):
     module.exit_json(**result)
 
 
+def archive_result(report):
+    """The hold's archive as holdctl's report names it (the hold record's): path, sha256,
+    bytes, and whether the hold emptied the auth group too; None when it kept none."""
+    hold = report.get("hold") or {}
+    archive = hold.get("archive")
+    if not archive:
+        return None
+    return dict(
+        path=archive.get("path"),
+        sha256=archive.get("sha256"),
+        bytes=archive.get("bytes"),
+        holds_auth=bool((hold.get("options") or {}).get("include_auth")),
+    )
+
+
 def text_diff(before, after, header):
     """An Ansible diff of two lists of lines."""
     return dict(

@@ -65,6 +65,29 @@ options:
   lock:
     description: holdctl's one-at-a-time lock file. Default, holdctl's.
     type: path
+  state_dir:
+    description:
+      - Where holdctl keeps the hold record (C(hold.json)) and its history (holdctl C(--state-dir)).
+        Default, holdctl's (C(/var/lib/holdkit)).
+    type: path
+    version_added: 0.2.0
+  archive:
+    description:
+      - Hibernate only. C(true) keeps the emptied rows in an archive first (holdctl C(--archive)),
+        in holdctl's default directory (C(STATE_DIR/archives)); a directory (an absolute path)
+        puts it there (C(--archive=DIR)). C(false), the default, keeps none.
+      - The hold record names the archive (path, sha256); RV(archive) returns it.
+    type: raw
+    version_added: 0.2.0
+    default: false
+  restore:
+    description:
+      - Wake only. Put the hold's archive back (holdctl C(wake --restore), C(pgtruncate --undo))
+        before any unit starts. Refused by holdctl when the hold record names no archive, or the
+        archive file is missing or was changed.
+    type: bool
+    version_added: 0.2.0
+    default: false
   report_file:
     description:
       - Handled on the controller, by the action plugin of the same name. This host's report (or
@@ -76,6 +99,8 @@ options:
         at the file itself is refused, never followed; a symlink on the way is followed only
         when root, the controller's user or the owner of its target owns it. The document is
         replaced through a new temp file renamed within that directory.
+      - What M(holdkit.fleet.hold_archive) added to the host's entry in the same run
+        (C(controller_archive)) is kept.
     type: path
   report_lock_timeout:
     description:
@@ -100,6 +125,16 @@ EXAMPLES = r"""
   holdkit.fleet.hold:
     profile: ledger
     include: [history]
+
+- name: Put the host on hold, the emptied rows kept in an archive on the host
+  holdkit.fleet.hold:
+    archive: true
+  register: held
+
+- name: Wake it with its rows put back from that archive
+  holdkit.fleet.hold:
+    state: awake
+    restore: true
 
 - name: Hibernate but keep the API answering, database given by the vault
   holdkit.fleet.hold:
@@ -137,15 +172,32 @@ msg:
   description: The report's C(error.message).
   returned: failure
   type: str
+archive:
+  description:
+    - The hold's archive, as the hold record names it (hibernate, the current hold; wake, the one
+      it undid); null when the hold kept none (or in a dry run, before anything was written).
+    - C(path) is the file on the host, C(sha256) its SHA-256 as written (what C(sha256sum) prints),
+      C(bytes) its size, C(holds_auth) whether the hold emptied the auth group too (it was made
+      with O(include_auth) or O(include=auth)), so the archive holds the users and their secrets.
+  returned: when holdctl ran
+  type: dict
+  sample:
+    path: /var/lib/holdkit/archives/cornice1-20261205T140000Z-cornice.sql.gz
+    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+    bytes: 1048576
+    holds_auth: false
 diff:
   description: Flags, unit states and runtime table sizes before and after (diff mode).
   returned: diff mode
   type: dict
 """
 
+from ansible.module_utils.parsing.convert_bool import BOOLEANS, boolean
+
 from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
     COMMON_ARGS,
     ToolModule,
+    archive_result,
     finish,
     flag_lines,
     run_tool,
@@ -192,6 +244,22 @@ def hold_diff(report):
     return text_diff(before, after, "holdctl %s" % report.get("command", ""))
 
 
+def archive_option(module, value):
+    """holdctl's --archive[=DIR] for the archive option (a boolean or a directory), or None."""
+    if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in
+                                   [str(b).lower() for b in BOOLEANS]):
+        return "--archive" if boolean(value, strict=False) else None
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.startswith("/"):
+        module.fail_json(
+            msg="archive must be true, false or an absolute directory on the host, not %r" % (value,),
+            error_kind="usage",
+            rc=None,
+        )
+    return "--archive=%s" % value
+
+
 def main():
     argument_spec = dict(
         state=dict(type="str", choices=["hibernated", "awake"], default="hibernated"),
@@ -205,6 +273,9 @@ def main():
         monitor=dict(type="str"),
         database_url=dict(type="str", no_log=True),
         lock=dict(type="path"),
+        state_dir=dict(type="path"),
+        archive=dict(type="raw", default=False),
+        restore=dict(type="bool", default=False),
         report_file=dict(type="path"),
         report_lock_timeout=dict(type="float", default=60),
     )
@@ -213,22 +284,28 @@ def main():
     p = module.params
 
     args = []
-    for option in ("profile", "env_file", "service", "monitor", "lock"):
+    for option in ("profile", "env_file", "service", "monitor", "lock", "state_dir"):
         if p[option]:
             args += ["--" + option.replace("_", "-"), p[option]]
+    archive = archive_option(module, p["archive"])
     if p["state"] == "hibernated":
         for name in p["include"]:
             args += ["--include", name]
         for flag in ("include_opportunities", "include_auth", "keep_api"):
             if p[flag]:
                 args.append("--" + flag.replace("_", "-"))
+        if archive:
+            args.append(archive)
         args += ["--yes", "hibernate"]
     else:
+        if p["restore"]:
+            args.append("--restore")
         args.append("wake")
 
     env = {DATABASE_URL_VAR: p["database_url"]} if p["database_url"] else {}
     rc, report, stderr = run_tool(module, "holdctl", args, env=env)
-    finish(module, rc, report, stderr, diff=hold_diff(report) if module._diff else None)
+    finish(module, rc, report, stderr, diff=hold_diff(report) if module._diff else None,
+           archive=archive_result(report))
 
 
 if __name__ == "__main__":

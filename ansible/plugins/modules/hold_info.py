@@ -36,6 +36,10 @@ options:
   lock:
     description: holdctl's lock file. Default, holdctl's.
     type: path
+  state_dir:
+    description: Where holdctl keeps the hold record (holdctl C(--state-dir)). Default, holdctl's (C(/var/lib/holdkit)).
+    type: path
+    version_added: 0.2.0
 """
 
 EXAMPLES = r"""
@@ -70,11 +74,19 @@ msg:
   description: The report's C(error.message).
   returned: failure
   type: str
+archive:
+  description:
+    - The current hold's archive, as its hold record names it (C(path) on the host, C(sha256),
+      C(bytes), C(holds_auth)); see the M(holdkit.fleet.hold) module. Null when the host is not on
+      hold or its hold kept no archive.
+  returned: when holdctl ran
+  type: dict
 """
 
 from ansible_collections.holdkit.fleet.plugins.module_utils.holdkit import (
     COMMON_ARGS,
     ToolModule,
+    archive_result,
     finish,
     run_tool,
 )
@@ -88,12 +100,13 @@ def main():
         monitor=dict(type="str"),
         database_url=dict(type="str", no_log=True),
         lock=dict(type="path"),
+        state_dir=dict(type="path"),
     )
     argument_spec.update(COMMON_ARGS)
     module = ToolModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     args = []
-    for option in ("profile", "env_file", "service", "monitor", "lock"):
+    for option in ("profile", "env_file", "service", "monitor", "lock", "state_dir"):
         if p[option]:
             args += ["--" + option.replace("_", "-"), p[option]]
     args.append("status")
@@ -101,7 +114,7 @@ def main():
     rc, report, stderr = run_tool(module, "holdctl", args, env=env, dry_run=False)
     # status is read only: never changed, whatever the report might say.
     report = dict(report, changed=False)
-    finish(module, rc, report, stderr)
+    finish(module, rc, report, stderr, archive=archive_result(report))
 
 
 if __name__ == "__main__":

@@ -19,122 +19,49 @@ import errno
 import fcntl
 import json
 import os
-import pwd
 import stat
 import time
 
-# Symlinks followed before giving up (the kernel's own limit).
-MAX_SYMLINKS = 40
+from ansible_collections.holdkit.fleet.plugins.module_utils.trust import (
+    TrustError,
+    kind as _kind,
+    resolve,
+    user_name,
+    writable_by_others_than,
+)
+
 # The largest report document read back (it holds one report per host).
 MAX_DOCUMENT = 64 * 1024 * 1024
 # How long a fork waits for another to finish writing, unless told otherwise.
 DEFAULT_LOCK_TIMEOUT = 60
+# Fields another task adds to a host's entry (holdkit.fleet.hold_archive's), kept when the
+# same run records the host's holdctl report after it.
+KEPT_FIELDS = ("controller_archive",)
 
 
 class ReportFileError(Exception):
     """Why the report document cannot be written; the message says what to do."""
 
 
-def user_name(uid):
-    try:
-        return "%s (uid %d)" % (pwd.getpwuid(uid).pw_name, uid)
-    except KeyError:
-        return "uid %d" % uid
-
-
-def writable_by_others_than(st, uid):
-    """The tools' one rule: someone other than root and uid may write it (its owner is
-    someone else, or group or others have write permission)."""
-    return (st.st_uid not in (0, uid)) or bool(st.st_mode & 0o022)
-
-
-# A directory is opened only to be walked through (O_PATH needs no read permission); where
-# there is no O_PATH (macOS controllers), for reading.
-_WALK = getattr(os, "O_PATH", os.O_RDONLY)
-
-
-def _open_dir(name, dir_fd):
-    return os.open(name, _WALK | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-
-
-def _components(path):
-    return [c for c in path.split("/") if c not in ("", ".")]
-
-
 def _resolve(path, caller):
-    """(directory fd, final name) of an absolute path under the symlink trust rule; the
-    final component is not followed."""
-    pending = _components(path)
-    if not pending or pending[-1] == "..":
-        raise ReportFileError("holdkit report %s names a directory, not a file: give a file name" % path)
-    fd = _open_dir("/", None)
-    walked = ""  # where fd is, for messages
-    links = 0
+    """(directory fd, final name) of the report's path under the trust rule."""
     try:
-        while pending:
-            name = pending.pop(0)
-            here = "%s/%s" % (walked, name)
-            if name == "..":
-                new = _open_dir("..", fd)
-                os.close(fd)
-                fd = new
-                walked = walked.rsplit("/", 1)[0]
-                continue
-            try:
-                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            except FileNotFoundError:
-                if not pending:
-                    return fd, name
-                raise ReportFileError(
-                    "holdkit report %s: the directory %s does not exist: create it, or choose another"
-                    " holdkit_report" % (path, here))
-            if not pending:
-                return fd, name
-            if stat.S_ISLNK(st.st_mode):
-                links += 1
-                if links > MAX_SYMLINKS:
-                    raise ReportFileError("holdkit report %s: too many symlinks on the way" % path)
-                target = os.readlink(name, dir_fd=fd)
-                try:
-                    target_owner = os.stat(name, dir_fd=fd).st_uid
-                except OSError:
-                    target_owner = None
-                if st.st_uid not in (0, caller) and st.st_uid != target_owner:
-                    raise ReportFileError(
-                        "holdkit report %s: the symlink %s (owner %s) points to %s, which %s does not"
-                        " own; it is not followed and nothing was run: write the report in a directory"
-                        " of your own (-e holdkit_report=PATH)"
-                        % (path, here, user_name(st.st_uid), target, user_name(st.st_uid)))
-                if target.startswith("/"):
-                    os.close(fd)
-                    fd = _open_dir("/", None)
-                    walked = ""
-                pending[:0] = _components(target)
-                continue
-            if not stat.S_ISDIR(st.st_mode):
-                raise ReportFileError("holdkit report %s: %s is not a directory" % (path, here))
-            new = _open_dir(name, fd)
-            os.close(fd)
-            fd = new
-            walked = here
-    except BaseException:
-        os.close(fd)
-        raise
-    raise ReportFileError("holdkit report %s names a directory, not a file: give a file name" % path)
+        return resolve(path, caller, "holdkit report",
+                       "write the report in a directory of your own (-e holdkit_report=PATH)")
+    except TrustError as e:
+        raise ReportFileError(str(e))
 
 
-def _kind(st):
-    if stat.S_ISLNK(st.st_mode):
-        return "a symlink"
-    if stat.S_ISDIR(st.st_mode):
-        return "a directory"
-    if stat.S_ISFIFO(st.st_mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(st.st_mode):
-        return "a socket"
-    if stat.S_ISREG(st.st_mode):
-        return "a regular file"
-    return "a device"
+def run_id():
+    """Names this ansible-playbook run: the controller process the workers were forked
+    from, and when it started."""
+    parent = os.getppid()
+    try:
+        with open("/proc/%d/stat" % parent) as stat_file:
+            started = stat_file.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        started = "?"
+    return "%d:%s" % (parent, started)
 
 
 def _lock_holders(st):
@@ -252,10 +179,12 @@ class ReportFile(object):
                 return {}
         return document if isinstance(document, dict) else {}
 
-    def record(self, run_id, host, entry):
+    def record(self, run_id, host, entry, field=None, fallback=None):
         """Merges {host: entry} into the document under the lock (forks write at the same
-        time), through an O_EXCL temp file renamed within the directory. The lock file names
-        the run that wrote the document last: a new run starts afresh."""
+        time), through an O_EXCL temp file renamed within the directory; with FIELD, sets
+        that field of the host's entry instead (the entry the same run recorded before, else
+        FALLBACK). A whole entry keeps the KEPT_FIELDS the same run set before. The lock file
+        names the run that wrote the document last: a new run starts afresh."""
         with self._lock() as lock:
             self._check_document()
             document = {}
@@ -266,7 +195,13 @@ class ReportFile(object):
                 lock.truncate()
                 lock.write(run_id)
                 lock.flush()
-            document[host] = entry
+            current = document.get(host)
+            current = current if isinstance(current, dict) else None
+            if field is None:
+                kept = dict((k, current[k]) for k in KEPT_FIELDS if current and k in current)
+                document[host] = dict(kept, **entry)
+            else:
+                document[host] = dict(current if current is not None else (fallback or {}), **{field: entry})
             tmp = ".%s.%d.tmp" % (self.name, os.getpid())
             try:
                 os.unlink(tmp, dir_fd=self.dir_fd)  # left by a run that died here

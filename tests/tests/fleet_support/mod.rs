@@ -65,7 +65,7 @@ fn fleet_script() -> PathBuf {
 }
 
 /// The ansible-core virtualenv (ensure_ansible in scripts/lib.sh exports HOLD_ANSIBLE_BIN).
-fn ansible_bin() -> Result<PathBuf, String> {
+pub fn ansible_bin() -> Result<PathBuf, String> {
     let dir = std::env::var_os("HOLD_ANSIBLE_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/ansible-venv/bin"));
@@ -388,5 +388,135 @@ impl Drop for Fleet {
             .arg("stop")
             .arg(self.dir.path())
             .status();
+    }
+}
+
+/// What `holdkit.fleet.hold_archive` records in a host's entry of the report document, next
+/// to holdctl's report (`controller_archive`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerArchive {
+    pub state: ArchiveTask,
+    pub path: Option<PathBuf>,
+    pub sha256: String,
+    pub bytes: Option<u64>,
+    pub verified: bool,
+    pub fetched: bool,
+    pub holds_auth: bool,
+    pub remote_path: String,
+    pub remote_removed: bool,
+    pub put_back: bool,
+    pub note: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What the hold_archive task was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchiveTask {
+    Fetched,
+    Restored,
+}
+
+/// Why a host has no holdctl report in the document (the hold or archive task failed first).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoReport {
+    pub ok: bool,
+    pub msg: Option<String>,
+    pub error_kind: Option<reports::ErrorKind>,
+    #[serde(default)]
+    pub unreachable: bool,
+}
+
+/// One host's entry of the report document, decoded: holdctl's envelope, or why there is
+/// none, and the archive's fate.
+#[derive(Debug, Clone)]
+pub struct HostEntry {
+    pub holdctl: Option<reports::Envelope<reports::holdctl::Report>>,
+    pub no_report: Option<NoReport>,
+    pub archive: Option<ControllerArchive>,
+}
+
+/// Decodes a report document (host -> entry) with the report types.
+pub fn decode_document(document: &Value) -> std::collections::BTreeMap<String, HostEntry> {
+    let hosts = document.as_object().expect("a JSON object of hosts");
+    hosts
+        .iter()
+        .map(|(host, entry)| {
+            let mut entry = entry.as_object().expect("an entry per host").clone();
+            let archive = entry
+                .remove("controller_archive")
+                .map(|a| serde_json::from_value(a).unwrap_or_else(|e| panic!("{host}: {e}")));
+            let rest = Value::Object(entry);
+            let (holdctl, no_report) = if rest.get("tool").is_some() {
+                let envelope = serde_json::from_value(rest)
+                    .unwrap_or_else(|e| panic!("{host}: holdctl's report: {e}"));
+                (Some(envelope), None)
+            } else {
+                let why = serde_json::from_value(rest).unwrap_or_else(|e| panic!("{host}: {e}"));
+                (None, Some(why))
+            };
+            (
+                host.clone(),
+                HostEntry {
+                    holdctl,
+                    no_report,
+                    archive,
+                },
+            )
+        })
+        .collect()
+}
+
+/// `sha256sum` of a file (what holdctl reports as an archive's sha256).
+pub fn sha256sum(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run sha256sum");
+    assert!(out.status.success(), "sha256sum: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+impl Fleet {
+    /// Every table's rows and a digest of their contents, per table of the fixture.
+    pub fn fingerprint(&self, host: &Host) -> Vec<(String, i64, String)> {
+        let mut client = self.cluster.connect(&host.db);
+        CORNICE_RUNTIME_TABLES
+            .iter()
+            .chain(CORNICE_KEPT_TABLES.iter())
+            .map(|table| {
+                let row = client
+                    .query_one(
+                        &format!(
+                            "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {table} t"
+                        ),
+                        &[],
+                    )
+                    .unwrap();
+                (table.to_string(), row.get(0), row.get(1))
+            })
+            .collect()
+    }
+
+    /// `stat -c '%a %U'` of a path inside a host's sandbox; None when it does not exist.
+    pub fn stat_in(&self, host: &Host, path: &str) -> Option<String> {
+        let out = self
+            .command_in(host, "stat")
+            .args(["-c", "%a %U %F", "--", path])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// The hosts' playbook variables directory beside the inventory.
+    pub fn host_vars(&self, host: &str, yaml: &str) {
+        let dir = self.dir.path().join("host_vars");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{host}.yml")), yaml).unwrap();
     }
 }

@@ -2,6 +2,7 @@
 //! the same for 3 tables or 3,000.
 
 use crate::names::QualifiedName;
+use postgres::types::Type;
 use postgres::{Client, Error};
 use std::collections::{BTreeSet, HashMap};
 
@@ -14,7 +15,7 @@ pub struct SessionInfo {
 }
 
 pub fn session_info(client: &mut Client) -> Result<SessionInfo, Error> {
-    let row = client.query_one(
+    let row = client.query_typed_one(
         "SELECT pg_catalog.pg_is_in_recovery(), current_user::pg_catalog.text,
                 pg_catalog.pg_backend_pid()",
         &[],
@@ -79,7 +80,7 @@ impl RelKind {
 pub fn resolve(client: &mut Client, names: &[QualifiedName]) -> Result<Vec<Option<Found>>, Error> {
     let schemas: Vec<&str> = names.iter().map(|n| n.schema.as_str()).collect();
     let rels: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
-    let rows = client.query(
+    let rows = client.query_typed(
         "SELECT r.ord::pg_catalog.int8, c.oid, c.relkind::pg_catalog.text
            FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]),
                           pg_catalog.unnest($2::pg_catalog.text[]))
@@ -88,7 +89,7 @@ pub fn resolve(client: &mut Client, names: &[QualifiedName]) -> Result<Vec<Optio
            JOIN pg_catalog.pg_class c
              ON c.relnamespace OPERATOR(pg_catalog.=) n.oid
             AND c.relname OPERATOR(pg_catalog.=) r.rel",
-        &[&schemas, &rels],
+        &[(&schemas, Type::TEXT_ARRAY), (&rels, Type::TEXT_ARRAY)],
     )?;
     let mut found = vec![None; names.len()];
     for row in rows {
@@ -116,7 +117,7 @@ pub struct SchemaTable {
 /// The schema's tables that a preset may classify: ordinary and partitioned tables that
 /// are not themselves partitions, by name.
 pub fn schema_tables(client: &mut Client, schema: &str) -> Result<Vec<SchemaTable>, Error> {
-    let rows = client.query(
+    let rows = client.query_typed(
         "SELECT c.relname::pg_catalog.text, c.oid,
                 (SELECT x.extname::pg_catalog.text
                    FROM pg_catalog.pg_depend d
@@ -132,7 +133,7 @@ pub fn schema_tables(client: &mut Client, schema: &str) -> Result<Vec<SchemaTabl
             AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.\"char\"[])
             AND NOT c.relispartition
           ORDER BY 1",
-        &[&schema],
+        &[(&schema, Type::NAME)],
     )?;
     Ok(rows
         .into_iter()
@@ -192,7 +193,7 @@ WITH RECURSIVE edges AS (
 SELECT parent, child, via, not_valid FROM reach"#;
 
 pub fn closure(client: &mut Client, seeds: &[u32]) -> Result<Closure, Error> {
-    let rows = client.query(CLOSURE_SQL, &[&seeds])?;
+    let rows = client.query_typed(CLOSURE_SQL, &[(&seeds, Type::OID_ARRAY)])?;
     let mut closure = Closure::default();
     for row in rows {
         let parent: Option<u32> = row.get(0);
@@ -240,7 +241,7 @@ pub struct Relation {
 }
 
 pub fn relations(client: &mut Client, oids: &[u32]) -> Result<HashMap<u32, Relation>, Error> {
-    let rows = client.query(
+    let rows = client.query_typed(
         "WITH pubs AS MATERIALIZED (
              SELECT schemaname, tablename, pubname::pg_catalog.text
                FROM pg_catalog.pg_publication_tables)
@@ -258,7 +259,7 @@ pub fn relations(client: &mut Client, oids: &[u32]) -> Result<HashMap<u32, Relat
            FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS o(oid)
            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) o.oid
            JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace",
-        &[&oids],
+        &[(&oids, Type::OID_ARRAY)],
     )?;
     Ok(rows
         .into_iter()
@@ -341,7 +342,7 @@ pub fn truncate_triggers(
     tables: &[u32],
 ) -> Result<Vec<TruncateTrigger>, Error> {
     // TRIGGER_TYPE_TRUNCATE is bit 5 of tgtype.
-    let rows = client.query(
+    let rows = client.query_typed(
         "SELECT t.tgrelid, t.tgname::pg_catalog.text,
                 pg_catalog.format('%I.%I(%s)', n.nspname, p.proname,
                                   pg_catalog.oidvectortypes(p.proargtypes)),
@@ -353,7 +354,7 @@ pub fn truncate_triggers(
             AND NOT t.tgisinternal
             AND (t.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 32) OPERATOR(pg_catalog.<>) 0
           ORDER BY t.tgrelid, t.tgname",
-        &[&tables],
+        &[(&tables, Type::OID_ARRAY)],
     )?;
     Ok(rows
         .into_iter()
@@ -394,7 +395,7 @@ pub struct SequenceUse {
 /// The sequences `tables` own or name in a column default, and every column default of
 /// any table, in any schema, that names a sequence `tables` own.
 pub fn sequences(client: &mut Client, tables: &[u32]) -> Result<Vec<SequenceUse>, Error> {
-    let rows = client.query(
+    let rows = client.query_typed(
         "WITH owned AS MATERIALIZED (
              SELECT d.refobjid AS table_oid, d.objid AS seq_oid
                FROM pg_catalog.pg_depend d
@@ -426,7 +427,7 @@ pub fn sequences(client: &mut Client, tables: &[u32]) -> Result<Vec<SequenceUse>
            JOIN pg_catalog.pg_class t ON t.oid OPERATOR(pg_catalog.=) l.table_oid
            JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) t.relnamespace
           ORDER BY l.table_oid, s.oid, l.link",
-        &[&tables],
+        &[(&tables, Type::OID_ARRAY)],
     )?;
     Ok(rows
         .into_iter()
@@ -460,7 +461,7 @@ pub struct HeldLocks {
 }
 
 pub fn held_locks(client: &mut Client) -> Result<HeldLocks, Error> {
-    let rows = client.query(
+    let rows = client.query_typed(
         "SELECT l.relation, c.relkind OPERATOR(pg_catalog.=) 'S'
            FROM pg_catalog.pg_locks l
            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) l.relation
@@ -488,10 +489,10 @@ pub fn held_locks(client: &mut Client) -> Result<HeldLocks, Error> {
 
 /// `pg_total_relation_size` of each relation, after the commit.
 pub fn sizes(client: &mut Client, oids: &[u32]) -> Result<HashMap<u32, i64>, Error> {
-    let rows = client.query(
+    let rows = client.query_typed(
         "SELECT o.oid, pg_catalog.pg_total_relation_size(o.oid)
            FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS o(oid)",
-        &[&oids],
+        &[(&oids, Type::OID_ARRAY)],
     )?;
     Ok(rows
         .into_iter()

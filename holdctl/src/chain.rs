@@ -1,6 +1,6 @@
 //! The steps run so far, in order, and the error that stopped them.
 
-use crate::child::{run_step, Invocation, StepRecord, StepResult};
+use crate::child::{finish, run_step, start, Invocation, Running, StepRecord, StepResult};
 use conventions::{Output, ToolError};
 use reports::holdctl::StepName;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +57,53 @@ impl Chain {
                 continue;
             }
             self.run(step, Some((i + 1, total)));
+        }
+    }
+
+    /// Runs the steps in order like [`Chain::run_all`], except that the child of the
+    /// step `early` (a pgtruncate) is started when the step `with` begins, with
+    /// `--go-on-stdin`: it connects, plans and checks while the steps between run, and
+    /// locks and truncates only once it is told `go`, when its turn comes and every step
+    /// before it succeeded. Otherwise its input is closed: it ends with nothing locked or
+    /// touched, and the step is reported as not run.
+    pub fn run_all_starting_early(
+        &mut self,
+        steps: &[Invocation],
+        early: StepName,
+        with: StepName,
+    ) {
+        let total = steps.len();
+        let mut started: Option<(Invocation, Running)> = None;
+        for (i, step) in steps.iter().enumerate() {
+            if self.error.is_some() {
+                self.not_run.push(step.name);
+                continue;
+            }
+            if step.name == with && started.is_none() {
+                if let Some(target) = steps.iter().find(|s| s.name == early) {
+                    let mut gated = target.clone();
+                    gated.args.push("--go-on-stdin".into());
+                    // One that cannot be started runs, and fails, at its turn.
+                    started = start(&gated, &self.child_flags, &self.out, true)
+                        .ok()
+                        .map(|running| (gated, running));
+                }
+            }
+            match started.take() {
+                Some((gated, mut running)) if step.name == early => {
+                    let label = self.announce(&gated, Some((i + 1, total)));
+                    running.go();
+                    let result = finish(&gated, running);
+                    self.settle(&gated, &label, result);
+                }
+                waiting => {
+                    started = waiting;
+                    self.run(step, Some((i + 1, total)));
+                }
+            }
+        }
+        if let Some((_, running)) = started {
+            running.cancel();
         }
     }
 

@@ -110,11 +110,54 @@ pub struct StepResult {
 
 /// Runs one step. `common` are the flags every child gets (`--json=short`, maybe `-q`).
 pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult {
+    match start(step, common, out, false) {
+        Ok(running) => finish(step, running),
+        Err(failed) => *failed,
+    }
+}
+
+/// A step's child, started and not yet waited for.
+pub struct Running {
+    argv: Vec<String>,
+    child: std::process::Child,
+    stderr: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Writes `go` to a child started with `--go-on-stdin` and ends its input; a child
+    /// that has already ended (it had nothing to lock) is not an error here, its report
+    /// says what it did.
+    pub fn go(&mut self) {
+        use std::io::Write;
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.write_all(b"go\n");
+        }
+    }
+
+    /// Ends the input of a child started with `--go-on-stdin` without `go`, so it exits
+    /// with nothing locked or touched, and waits for it.
+    pub fn cancel(mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+        if let Some(thread) = self.stderr.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts a step's child; `piped_stdin` gives it an input to be told `go` on
+/// ([`Running::go`]). A child that cannot be started is the step's result.
+pub fn start(
+    step: &Invocation,
+    common: &[&str],
+    out: &Output,
+    piped_stdin: bool,
+) -> Result<Running, Box<StepResult>> {
     let mut argv: Vec<String> = Vec::with_capacity(step.args.len() + 3);
     let program = match locate(step.tool) {
         Ok(path) => path,
         Err(error) => {
-            return StepResult {
+            return Err(Box::new(StepResult {
                 record: record(
                     step,
                     vec![step.tool.name().to_string()],
@@ -123,7 +166,7 @@ pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult 
                     None,
                 ),
                 error: Some(error),
-            }
+            }))
         }
     };
     argv.push(program.display().to_string());
@@ -135,7 +178,11 @@ pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult 
         // holdctl's own copy of a database URL is for pgtruncate's step alone.
         .env_remove(DATABASE_URL_VAR)
         .envs(step.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(if piped_stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = match cmd.spawn() {
@@ -146,10 +193,10 @@ pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult 
                 step.name,
                 program.display()
             ));
-            return StepResult {
+            return Err(Box::new(StepResult {
                 record: record(step, argv, None, Value::Null, None),
                 error: Some(error),
-            };
+            }));
         }
     };
     // Drain stderr on its own thread while stdout is read, so neither pipe can fill up
@@ -162,6 +209,21 @@ pub fn run_step(step: &Invocation, common: &[&str], out: &Output) -> StepResult 
             }
         })
     });
+    Ok(Running {
+        argv,
+        child,
+        stderr,
+    })
+}
+
+/// Waits for a started step's child and decodes its report (a child waiting for `go`
+/// and not told it sees its input end).
+pub fn finish(step: &Invocation, running: Running) -> StepResult {
+    let Running {
+        argv,
+        child,
+        stderr,
+    } = running;
     let output = child.wait_with_output();
     if let Some(thread) = stderr {
         let _ = thread.join();

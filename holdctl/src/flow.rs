@@ -467,7 +467,10 @@ fn hibernate(
         draft.hold_file = Some(state.record_path().display().to_string());
     }
     draft.hold = record;
-    draft.chain.run_all(&plan);
+    // pgtruncate connects and plans while the units stop; it truncates only after them.
+    draft
+        .chain
+        .run_all_starting_early(&plan, StepName::Truncate, StepName::StopUnits);
     // The archive into the record once it is written (a rerun keeps the first one).
     if let (Some(record), Some(written)) = (&mut draft.hold, archive::written(&draft.chain.records))
     {

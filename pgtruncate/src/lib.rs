@@ -8,6 +8,7 @@
 mod archive;
 pub mod catalog;
 mod errors;
+mod gate;
 mod gather;
 pub mod interrupt;
 pub mod names;
@@ -100,6 +101,11 @@ pub struct Cli {
     /// Report what would be truncated; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Connect, plan and check, then wait for the line `go` on standard input before
+    /// locking anything; input that ends without it: exit 3, nothing touched (for a
+    /// caller that has steps to finish first)
+    #[arg(long, conflicts_with_all = ["dry_run", "undo"])]
+    pub go_on_stdin: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -117,9 +123,9 @@ pub fn is_system_schema(schema: &str) -> bool {
 }
 
 pub fn run(cli: Cli, out: &Output) -> Outcome {
-    let started = Instant::now();
+    let mut started = Instant::now();
     let mut report = Report::default();
-    let result = run::execute(&cli, out, &mut report);
+    let result = run::execute(&cli, out, &mut report, &mut started);
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let outcome = match result {
         Ok(changed) => {

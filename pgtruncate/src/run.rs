@@ -31,7 +31,12 @@ pub const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_POLL: Duration = Duration::from_millis(50);
 
 /// Everything but the envelope. Returns whether something changed (or would).
-pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bool, ToolError> {
+pub(crate) fn execute(
+    cli: &Cli,
+    out: &Output,
+    report: &mut Report,
+    started: &mut Instant,
+) -> Result<bool, ToolError> {
     let args = Args::check(cli)?;
     // An archive to put back is read and checked whole before anything connects.
     let undo = cli
@@ -94,6 +99,10 @@ pub(crate) fn execute(cli: &Cli, out: &Output, report: &mut Report) -> Result<bo
     }
     if let Some(changed) = finish_without_acting(cli, out, report, plan) {
         return Ok(changed);
+    }
+    if cli.go_on_stdin {
+        // The wait is the caller's time, not the run's.
+        *started += crate::gate::wait_for_go(&interrupt)?;
     }
 
     out.progress(&format!(

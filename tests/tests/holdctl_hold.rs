@@ -185,6 +185,62 @@ fn the_first_failing_dry_run_in_the_plan_s_order_is_the_error() {
     std::fs::write(&host.files[0], &good).unwrap();
 }
 
+/// pgtruncate is started while the units stop, to connect and plan meanwhile; when a
+/// step before it fails (here disable_units), it is never told to go: every row stays,
+/// and the truncate is reported as not run.
+#[test]
+fn a_truncate_started_early_empties_nothing_when_a_step_before_it_fails() {
+    let Some(host) = host(&["HIBERNATE_MODE=false\nINGEST_ENABLED=true\n"], true) else {
+        return;
+    };
+    let rows = host.rows();
+    let tools = tempfile::Builder::new()
+        .prefix("holdkit-early.")
+        .tempdir()
+        .unwrap();
+    std::fs::copy(bin("holdctl"), tools.path().join("holdctl")).unwrap();
+    for tool in ["envpatch", "pgtruncate"] {
+        std::os::unix::fs::symlink(bin(tool), tools.path().join(tool)).unwrap();
+    }
+    // The real disable (not its dry run) names a unit svcctl refuses: exit 2.
+    let wrapper = tools.path().join("svcctl");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *' --dry-run '*) ;; *' disable '*) \
+             exec {real} --json=short disable -- bad/name ;; esac\n\
+             exec {real} \"$@\"\n",
+            real = bin("svcctl").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = host.sb.command(tools.path().join("holdctl"));
+    cmd.args(host.args(&["--json=short", "hibernate", "--yes", "--keep-api"]));
+    let run = support::run::run_command("holdctl", &mut cmd, None);
+    run.expect_code(2);
+    let report = reports::envelope::decode::<reports::holdctl::Report>(&run.stdout)
+        .unwrap()
+        .report
+        .unwrap();
+    assert_eq!(
+        names(&report.steps),
+        [
+            StepName::ReadUnits,
+            StepName::ReadFlags,
+            StepName::SetFlags,
+            StepName::StopUnits,
+            StepName::DisableUnits
+        ]
+    );
+    assert_eq!(report.not_run, [StepName::Truncate, StepName::StartApi]);
+    assert_eq!(host.rows(), rows, "no row emptied");
+    // A rerun with the real tools finishes the job.
+    let (run, _) = host.holdctl(&["hibernate", "--yes"]);
+    run.expect_code(0);
+    assert!(host.rows().iter().all(|&n| n == 0));
+}
+
 #[test]
 fn wake_puts_back_what_was_there_not_what_the_runbook_says() {
     let Some(host) = host(

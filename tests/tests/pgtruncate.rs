@@ -1287,3 +1287,35 @@ fn a_server_that_never_answers_is_given_up_on_after_connect_timeout() {
         "{stdout}"
     );
 }
+
+/// `--go-on-stdin`: the run plans and checks, then locks and truncates only on the line
+/// `go`; input that ends without it, or says anything else, is exit 3 with every row in
+/// place, so a caller that dies or whose earlier steps failed leaves nothing emptied.
+#[test]
+fn go_on_stdin_truncates_only_when_told_go() {
+    let Some(db) = fixture("gate") else { return };
+    let before = db.fingerprint();
+    let url = db.url();
+    let args = ["-d", url.as_str(), "--preset", "cornice", "--go-on-stdin"];
+    for input in ["", "no\n", "gone\n", "go"] {
+        let run = run_command("pgtruncate", &mut command(&args, &[]), Some(input));
+        run.expect_code(3);
+        let message = run.json["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("nothing was locked or truncated"),
+            "{input:?}: {message}"
+        );
+        assert_eq!(db.fingerprint(), before, "{input:?}: nothing touched");
+    }
+    // With a dry run or an undo there is nothing to wait for: a usage error.
+    for extra in [&["--dry-run"][..], &["--undo", "/nonexistent.sql.gz"][..]] {
+        let mut all: Vec<&str> = vec!["-d", url.as_str(), "--go-on-stdin"];
+        all.extend_from_slice(extra);
+        pgt(&all, &[]).expect_code(2);
+    }
+    let run = run_command("pgtruncate", &mut command(&args, &[]), Some("go\n"));
+    run.expect_code(0);
+    for table in RUNTIME {
+        assert_eq!(db.count(table), 0, "{table}");
+    }
+}

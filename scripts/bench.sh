@@ -9,8 +9,9 @@
 #   pgtruncate --undo F          vs  pg_restore --data-only -1 of that dump
 #   pgtruncate, many tables      vs  the same psql                 (1,000 tables; a table with 500 partitions)
 #   holdctl hibernate --yes      vs  the raw shell sequence (sed, systemctl stop+disable, psql)
-#   the fleet hibernate playbook vs  the playbook written without holdkit, and 4x ssh holdctl
-#                                    (scripts/bench/fleet.sh, 4 sandboxed hosts over ssh)
+#   the fleet hibernate playbook vs  the playbook written without holdkit, and Nx ssh holdctl
+#                                    (scripts/bench/fleet.sh, 4 then 12 sandboxed hosts over
+#                                    ssh, with the collection's recommended Ansible settings)
 #
 # Each comparison alternates A and B runs after an untimed setup (fresh file, started unit,
 # fresh database copy), and prints the medians, the median of the pair-by-pair ratios A/B,
@@ -190,8 +191,12 @@ ab "holdctl hibernate --yes (demo sandbox)" \
   "$in_sb $bin/holdctl --json=short hibernate --yes --env-file $work/cornice.env --lock $work/holdctl.lock --state-dir $work/state" \
   "$in_sb sh -c '$sed_floor $work/cornice.env && systemctl stop cornice cornice-monitor && systemctl disable -q cornice cornice-monitor && psql -X -q $base/copy -c \"TRUNCATE $runtime RESTART IDENTITY CASCADE\"'"
 
-# --- the fleet (holdkit.fleet on four sandboxed hosts) ----------------------------------
-fleet_runs=$(( runs < 5 ? runs : 5 ))  # a playbook run takes seconds: fewer pairs
-scripts/bench/fleet.sh --runs "$fleet_runs" --json-out "$results"
+# --- the fleet (holdkit.fleet on 4, then 12 sandboxed hosts) ----------------------------
+# A playbook run takes seconds, the one without holdkit on 12 hosts half a minute: fewer
+# pairs. `scripts/bench/fleet.sh --hosts "4 8 12"` alone draws the whole curve.
+fleet_runs=$(( runs < 5 ? runs : 5 ))
+fleet_hosts="4 12"
+[ "$runs" = 1 ] && fleet_hosts=4  # --quick: a smoke test
+scripts/bench/fleet.sh --hosts "$fleet_hosts" --runs "$fleet_runs" --json-out "$results"
 
 echo "results: $results"

@@ -13,7 +13,8 @@
 #                                      DIR/collections
 #   fleet.sh stop DIR                  stop every sandbox, drop the databases, remove DIR
 #   fleet.sh reset DIR                 every host as it was booted: env file, units enabled
-#                                      and running, database reloaded (for benchmarks)
+#                                      and running, database reloaded, no hold record (for
+#                                      benchmarks)
 #   fleet.sh sshd-stop DIR HOST        stop HOST's sshd (to make it unreachable)
 #   fleet.sh exec DIR HOST CMD...      run CMD inside HOST's sandbox
 #
@@ -235,6 +236,9 @@ reset() {
   rows=$(cat "$FLEET_DIR/rows")
   while IFS=$'\t' read -r name pid _ _ _ db env_file; do
     cp -p "$FLEET_DIR/$name/cornice.env.orig" "$env_file"
+    # No hold record either (the sandbox's own /var/lib/holdkit, a tmpfs): each run is a
+    # first hibernate, as on a host never put on hold.
+    nsenter -t "$pid" -m -p -- find /var/lib/holdkit -mindepth 1 -delete
     # shellcheck disable=SC2046 # one word per unit
     nsenter -t "$pid" -m -p -- systemctl enable --now $(cat "$FLEET_DIR/$name/cornice-units") >/dev/null 2>&1
     (psql_admin -d postgres -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" -c "CREATE DATABASE \"$db\"" \

@@ -9,6 +9,8 @@ use std::sync::Arc;
 pub struct Chain {
     pub out: Output,
     child_flags: Vec<&'static str>,
+    /// A dry run started before the survey ([`Chain::prestart_preflight`]).
+    prestarted: Option<Prestarted>,
     pub records: Vec<StepRecord>,
     pub not_run: Vec<StepName>,
     pub error: Option<ToolError>,
@@ -29,6 +31,7 @@ impl Chain {
         Chain {
             out,
             child_flags,
+            prestarted: None,
             records: Vec::new(),
             not_run: Vec::new(),
             error: None,
@@ -38,14 +41,31 @@ impl Chain {
     }
 
     /// A chain of its own for the dry run of the plan, sharing the interrupt flag: it
-    /// prints no progress (the plan is shown, or the run that follows says it all).
-    pub fn planner(&self) -> Chain {
-        Chain::new(
+    /// prints no progress (the plan is shown, or the run that follows says it all). It
+    /// takes over a dry run started ahead with [`Chain::prestart_preflight`].
+    pub fn planner(&mut self) -> Chain {
+        let mut planner = Chain::new(
             Output::silent(self.out.tool()),
             true,
             true,
             Arc::clone(&self.interrupted),
-        )
+        );
+        planner.prestarted = self.prestarted.take();
+        planner
+    }
+
+    /// Starts one dry run of the preflight before the survey that decides the plan, as
+    /// the planner would run it: when the plan holds the very same step, its result is
+    /// used there; otherwise (or when the run stops before) it is killed unread.
+    pub fn prestart_preflight(&mut self, step: Invocation) {
+        let planner_flags = ["--json=short", "-q"];
+        let silent = Output::silent(self.out.tool());
+        if let Ok(running) = start(&step, &planner_flags, &silent, false) {
+            self.prestarted = Some(Prestarted {
+                step,
+                running: Some(running),
+            });
+        }
     }
 
     /// Runs the steps in order, stopping at the first that fails; the rest are `not_run`.
@@ -126,10 +146,17 @@ impl Chain {
             .map(|(i, step)| self.announce(step, Some((i + 1, total))))
             .collect();
         let (flags, out) = (&self.child_flags, &self.out);
+        let mut ahead = self.prestarted.take();
         let results: Vec<StepResult> = std::thread::scope(|scope| {
             let running: Vec<_> = steps
                 .iter()
-                .map(|step| scope.spawn(move || run_step(step, flags, out)))
+                .map(|step| {
+                    let started = ahead.as_mut().and_then(|a| a.take_if_same(step));
+                    scope.spawn(move || match started {
+                        Some(running) => finish(step, running),
+                        None => run_step(step, flags, out),
+                    })
+                })
                 .collect();
             running
                 .into_iter()
@@ -217,5 +244,30 @@ impl Chain {
     /// Marks `names` as not run (a step that could not run for want of an earlier one).
     pub fn skip(&mut self, names: &[StepName]) {
         self.not_run.extend_from_slice(names);
+    }
+}
+
+/// A dry run started ahead of the plan; killed if the plan does not take it.
+struct Prestarted {
+    step: Invocation,
+    running: Option<Running>,
+}
+
+impl Prestarted {
+    /// The started child, when `step` is exactly the step it runs.
+    fn take_if_same(&mut self, step: &Invocation) -> Option<Running> {
+        if self.step == *step {
+            self.running.take()
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for Prestarted {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.kill();
+        }
     }
 }

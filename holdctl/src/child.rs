@@ -134,6 +134,16 @@ impl Running {
         }
     }
 
+    /// Ends a child whose result is no longer wanted (a dry run started ahead that the
+    /// plan did not need): killed, waited for, its output dropped.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(thread) = self.stderr.take() {
+            let _ = thread.join();
+        }
+    }
+
     /// Ends the input of a child started with `--go-on-stdin` without `go`, so it exits
     /// with nothing locked or touched, and waits for it.
     pub fn cancel(mut self) {

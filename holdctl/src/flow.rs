@@ -156,6 +156,11 @@ pub fn operate(
     if operation == Operation::Status {
         return status(cli, draft, &choice, database_url);
     }
+    if operation == Operation::Hibernate && !dry_run {
+        if let Some(step) = truncate_check_ahead(cli, &choice, &database_url) {
+            draft.chain.prestart_preflight(step);
+        }
+    }
     let survey = survey_host(draft, &choice)?;
     for other in survey.others.iter().filter(|u| !u.present) {
         if choice.explicit_others {
@@ -243,6 +248,39 @@ fn target(
         restore: None,
         dry_run,
     }
+}
+
+/// The preflight's dry run of the truncate when its arguments need nothing the survey
+/// reads (the database given, or the one env file given, which the survey must then find
+/// DATABASE_URL in), so it can run while the units and files are read; the preflight
+/// uses its result only if its own truncate step turns out the very same.
+fn truncate_check_ahead(
+    cli: &Cli,
+    choice: &Choice,
+    database_url: &Option<String>,
+) -> Option<crate::child::Invocation> {
+    if cli.archive.is_some() {
+        return None;
+    }
+    let file = match (&choice.files, database_url) {
+        (_, Some(_)) => PathBuf::new(),
+        (Some(files), None) if files.len() == 1 => files[0].clone(),
+        _ => return None,
+    };
+    let guess = Survey {
+        api: Unit {
+            name: choice.service.clone(),
+            present: true,
+            environment_files: vec![],
+        },
+        others: vec![],
+        units_now: vec![],
+        env: EnvLayout::single(file),
+    };
+    let dry = target(cli, choice, &guess, database_url.clone(), true);
+    steps::hibernate(&dry)
+        .into_iter()
+        .find(|s| s.name == StepName::Truncate)
 }
 
 /// `read_units` then `read_flags` of each env file (the choice's, which must exist;

@@ -51,7 +51,6 @@ pub struct EnvLayout {
 
 impl EnvLayout {
     /// One file, nothing read yet (everything goes there).
-    #[cfg(test)]
     pub fn single(file: PathBuf) -> EnvLayout {
         EnvLayout {
             files: vec![file],

@@ -125,6 +125,35 @@ fn preflight_failures_touch_nothing_and_write_no_record() {
     ));
 }
 
+/// holdctl beside the real tools, except `tool`, a wrapper that runs it with other
+/// arguments when its own match `case_arms` (sh `case` arms; `{real}` is the real tool)
+/// and as given otherwise.
+fn tools_with_one_changed(tool: &str, case_arms: &str) -> TempDir {
+    let tools = tempfile::Builder::new()
+        .prefix("holdkit-tools.")
+        .tempdir()
+        .unwrap();
+    std::fs::copy(bin("holdctl"), tools.path().join("holdctl")).unwrap();
+    for other in ["envpatch", "svcctl", "pgtruncate"]
+        .into_iter()
+        .filter(|t| *t != tool)
+    {
+        std::os::unix::fs::symlink(bin(other), tools.path().join(other)).unwrap();
+    }
+    let real = bin(tool).display().to_string();
+    let wrapper = tools.path().join(tool);
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in {} esac\nexec {real} \"$@\"\n",
+            case_arms.replace("{real}", &real)
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    tools
+}
+
 /// The dry runs of the preflight run at once, but the report reads as if one ran after
 /// the other: the first step that fails, in the plan's order, is the error (here the
 /// env file's, though the database, down too, may answer first), and the rest are not run.
@@ -136,27 +165,11 @@ fn the_first_failing_dry_run_in_the_plan_s_order_is_the_error() {
     let good = std::fs::read_to_string(&host.files[0]).unwrap();
     let down = good.replace(&format!(":{}/", host.db.cluster.port), ":1/");
     std::fs::write(&host.files[0], &down).unwrap();
-    let tools = tempfile::Builder::new()
-        .prefix("holdkit-order.")
-        .tempdir()
-        .unwrap();
-    std::fs::copy(bin("holdctl"), tools.path().join("holdctl")).unwrap();
-    for tool in ["svcctl", "pgtruncate"] {
-        std::os::unix::fs::symlink(bin(tool), tools.path().join(tool)).unwrap();
-    }
     // envpatch's dry run is pointed at a directory that does not exist (exit 4).
-    let wrapper = tools.path().join("envpatch");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\ncase \" $* \" in *' --dry-run '*) \
-             exec {real} --json=short -q --dry-run -- /nonexistent/holdkit.env HIBERNATE_MODE=true ;; esac\n\
-             exec {real} \"$@\"\n",
-            real = bin("envpatch").display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tools = tools_with_one_changed(
+        "envpatch",
+        "*' --dry-run '*) exec {real} --json=short -q --dry-run -- /nonexistent/holdkit.env HIBERNATE_MODE=true ;;",
+    );
     let before = (host.state(), host.rows());
     let mut cmd = host.sb.command(tools.path().join("holdctl"));
     cmd.args(host.args(&["--json=short", "hibernate", "--yes", "--keep-api"]));
@@ -194,27 +207,11 @@ fn a_truncate_started_early_empties_nothing_when_a_step_before_it_fails() {
         return;
     };
     let rows = host.rows();
-    let tools = tempfile::Builder::new()
-        .prefix("holdkit-early.")
-        .tempdir()
-        .unwrap();
-    std::fs::copy(bin("holdctl"), tools.path().join("holdctl")).unwrap();
-    for tool in ["envpatch", "pgtruncate"] {
-        std::os::unix::fs::symlink(bin(tool), tools.path().join(tool)).unwrap();
-    }
     // The real disable (not its dry run) names a unit svcctl refuses: exit 2.
-    let wrapper = tools.path().join("svcctl");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\ncase \" $* \" in *' --dry-run '*) ;; *' disable '*) \
-             exec {real} --json=short disable -- bad/name ;; esac\n\
-             exec {real} \"$@\"\n",
-            real = bin("svcctl").display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tools = tools_with_one_changed(
+        "svcctl",
+        "*' --dry-run '*) ;; *' disable '*) exec {real} --json=short disable -- bad/name ;;",
+    );
     let mut cmd = host.sb.command(tools.path().join("holdctl"));
     cmd.args(host.args(&["--json=short", "hibernate", "--yes", "--keep-api"]));
     let run = support::run::run_command("holdctl", &mut cmd, None);

@@ -11,6 +11,7 @@
 # - A directory written in must be writable by the caller alone (or root).
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import stat
@@ -157,3 +158,17 @@ def private_dir(dir_fd, name, caller, shown):
             " written there; chmod 700 it (as its owner), or choose another directory"
             % (shown, user_name(st.st_uid), stat.S_IMODE(st.st_mode), user_name(caller)))
     return fd, created
+
+
+def sha256_of(fd, chunk=1024 * 1024):
+    """(hex SHA-256, bytes) of an open file, read from its start: how an archive is judged
+    on the host and on the controller alike."""
+    h = hashlib.sha256()
+    size = 0
+    os.lseek(fd, 0, os.SEEK_SET)
+    while True:
+        data = os.read(fd, chunk)
+        if not data:
+            return h.hexdigest(), size
+        h.update(data)
+        size += len(data)

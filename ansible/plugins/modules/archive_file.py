@@ -101,24 +101,12 @@ from ansible_collections.holdkit.fleet.plugins.module_utils.trust import (
     TrustError,
     kind,
     open_parent,
+    sha256_of,
     user_name,
     writable_by_others_than,
 )
 
 CHUNK = 1024 * 1024
-
-
-def digest(fd):
-    """(sha256 hex, bytes) of an open file, read from its start."""
-    h = hashlib.sha256()
-    size = 0
-    os.lseek(fd, 0, os.SEEK_SET)
-    while True:
-        chunk = os.read(fd, CHUNK)
-        if not chunk:
-            return h.hexdigest(), size
-        h.update(chunk)
-        size += len(chunk)
 
 
 class Archive(object):
@@ -196,7 +184,7 @@ class Archive(object):
                           " of %s's alone: it is not used nor touched; look at who put it there"
                           % (self.path, kind(st), user_name(st.st_uid), stat.S_IMODE(st.st_mode),
                              st.st_nlink, user_name(self.caller)), "refused")
-            return digest(fd)
+            return sha256_of(fd)
         finally:
             if fd is not None:
                 os.close(fd)

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import stat
@@ -20,6 +19,7 @@ from ansible_collections.holdkit.fleet.plugins.module_utils.trust import (
     kind,
     open_parent,
     private_dir,
+    sha256_of,
     user_name,
     writable_by_others_than,
 )
@@ -29,19 +29,6 @@ CHUNK = 1024 * 1024
 
 class ArchiveStoreError(Exception):
     """Why an archive cannot be kept or read on the controller; the message says what to do."""
-
-
-def sha256_of(fd):
-    """(hex SHA-256, bytes) of an open file, from its start."""
-    h = hashlib.sha256()
-    size = 0
-    os.lseek(fd, 0, os.SEEK_SET)
-    while True:
-        chunk = os.read(fd, CHUNK)
-        if not chunk:
-            return h.hexdigest(), size
-        h.update(chunk)
-        size += len(chunk)
 
 
 class ArchiveStore(object):

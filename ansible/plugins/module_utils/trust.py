@@ -172,3 +172,18 @@ def sha256_of(fd, chunk=1024 * 1024):
             return h.hexdigest(), size
         h.update(data)
         size += len(data)
+
+
+def remove_stale(dir_fd, name):
+    """Removes NAME in DIR_FD, a temp file left by a run that died, if there is one."""
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+
+
+def create_private(dir_fd, name):
+    """A new file NAME in DIR_FD, mode 0600, created exclusively (never through a link or
+    over a file that is there); returns its descriptor, open for writing."""
+    return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                   0o600, dir_fd=dir_fd)

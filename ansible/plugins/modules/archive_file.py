@@ -99,8 +99,10 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.holdkit.fleet.plugins.module_utils.trust import (
     TrustError,
+    create_private,
     kind,
     open_parent,
+    remove_stale,
     sha256_of,
     user_name,
     writable_by_others_than,
@@ -204,12 +206,8 @@ class Archive(object):
         try:
             if not stat.S_ISREG(os.fstat(src_fd).st_mode):
                 self.fail("the copy to put back, %s, is not a regular file" % src, "usage")
-            try:
-                os.unlink(tmp, dir_fd=self.dir_fd)  # left by a run that died here
-            except FileNotFoundError:
-                pass
-            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          0o600, dir_fd=self.dir_fd)
+            remove_stale(self.dir_fd, tmp)
+            out = create_private(self.dir_fd, tmp)
             h = hashlib.sha256()
             size = 0
             try:

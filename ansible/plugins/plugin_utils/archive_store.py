@@ -16,9 +16,11 @@ import tempfile
 
 from ansible_collections.holdkit.fleet.plugins.module_utils.trust import (
     TrustError,
+    create_private,
     kind,
     open_parent,
     private_dir,
+    remove_stale,
     sha256_of,
     user_name,
     writable_by_others_than,
@@ -134,10 +136,7 @@ class ArchiveStore(object):
                     "the copy of %s fetched from the host has SHA-256 %s, not %s (holdctl's): it was"
                     " not kept, and the host's archive is left in place" % (name, digest, expected))
             part = ".%s.%d.part" % (name, os.getpid())
-            try:
-                os.unlink(part, dir_fd=self.host_fd)  # left by a run that died here
-            except FileNotFoundError:
-                pass
+            remove_stale(self.host_fd, part)
             try:
                 os.rename(landed, part, dst_dir_fd=self.host_fd)
             except OSError as e:
@@ -161,8 +160,7 @@ class ArchiveStore(object):
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _copy_in(self, src, part):
-        out = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                      0o600, dir_fd=self.host_fd)
+        out = create_private(self.host_fd, part)
         try:
             with open(src, "rb") as source:
                 while True:

@@ -24,7 +24,9 @@ import time
 
 from ansible_collections.holdkit.fleet.plugins.module_utils.trust import (
     TrustError,
+    create_private,
     kind as _kind,
+    remove_stale,
     resolve,
     user_name,
     writable_by_others_than,
@@ -203,12 +205,8 @@ class ReportFile(object):
             else:
                 document[host] = dict(current if current is not None else (fallback or {}), **{field: entry})
             tmp = ".%s.%d.tmp" % (self.name, os.getpid())
-            try:
-                os.unlink(tmp, dir_fd=self.dir_fd)  # left by a run that died here
-            except FileNotFoundError:
-                pass
-            out_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                             0o600, dir_fd=self.dir_fd)
+            remove_stale(self.dir_fd, tmp)
+            out_fd = create_private(self.dir_fd, tmp)
             with os.fdopen(out_fd, "w") as out:
                 json.dump(document, out, indent=2, sort_keys=True)
                 out.write("\n")

@@ -193,16 +193,21 @@ fn statement_and_commit(
         error,
         commit_unknown: false,
     };
-    if let Some(signal) = interrupt.received() {
-        rollback(conn);
-        return Err(failed(interrupted(
-            conn,
-            signal,
-            Vec::new(),
-            members,
-            interrupt,
-        )));
-    }
+    // An interrupt before the statement, or before COMMIT, rolls everything back.
+    let stop_if_interrupted = |conn: &mut Connection| match interrupt.received() {
+        Some(signal) => {
+            rollback(conn);
+            Err(failed(interrupted(
+                conn,
+                signal,
+                Vec::new(),
+                members,
+                interrupt,
+            )))
+        }
+        None => Ok(()),
+    };
+    stop_if_interrupted(conn)?;
     if let Err(e) = conn.client.batch_execute(f.statement) {
         rollback(conn);
         return Err(failed(fail(conn, e, Vec::new(), members, interrupt)));
@@ -222,16 +227,7 @@ fn statement_and_commit(
         rollback(conn);
         return Err(failed(ActError::Changed { changes }));
     }
-    if let Some(signal) = interrupt.received() {
-        rollback(conn);
-        return Err(failed(interrupted(
-            conn,
-            signal,
-            Vec::new(),
-            members,
-            interrupt,
-        )));
-    }
+    stop_if_interrupted(conn)?;
     if let Err(e) = conn.client.batch_execute("COMMIT") {
         let commit_unknown = e.as_db_error().is_none();
         rollback(conn);

@@ -44,23 +44,26 @@ impl Chain {
     /// prints no progress (the plan is shown, or the run that follows says it all). It
     /// takes over a dry run started ahead with [`Chain::prestart_preflight`].
     pub fn planner(&mut self) -> Chain {
-        let mut planner = Chain::new(
+        let mut planner = self.bare_planner();
+        planner.prestarted = self.prestarted.take();
+        planner
+    }
+
+    fn bare_planner(&self) -> Chain {
+        Chain::new(
             Output::silent(self.out.tool()),
             true,
             true,
             Arc::clone(&self.interrupted),
-        );
-        planner.prestarted = self.prestarted.take();
-        planner
+        )
     }
 
     /// Starts one dry run of the preflight before the survey that decides the plan, as
     /// the planner would run it: when the plan holds the very same step, its result is
     /// used there; otherwise (or when the run stops before) it is killed unread.
     pub fn prestart_preflight(&mut self, step: Invocation) {
-        let planner_flags = ["--json=short", "-q"];
-        let silent = Output::silent(self.out.tool());
-        if let Ok(running) = start(&step, &planner_flags, &silent, false) {
+        let planner = self.bare_planner();
+        if let Ok(running) = start(&step, &planner.child_flags, &planner.out, false) {
             self.prestarted = Some(Prestarted {
                 step,
                 running: Some(running),

@@ -138,16 +138,18 @@ impl Running {
     /// plan did not need): killed, waited for, its output dropped.
     pub fn kill(mut self) {
         let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(thread) = self.stderr.take() {
-            let _ = thread.join();
-        }
+        self.reap();
     }
 
     /// Ends the input of a child started with `--go-on-stdin` without `go`, so it exits
     /// with nothing locked or touched, and waits for it.
     pub fn cancel(mut self) {
         drop(self.child.stdin.take());
+        self.reap();
+    }
+
+    /// Waits for the child and its stderr, its report unread.
+    fn reap(mut self) {
         let _ = self.child.wait();
         if let Some(thread) = self.stderr.take() {
             let _ = thread.join();

@@ -4,11 +4,9 @@
 //! and says go once they succeeded; if they fail, or the caller dies, the input ends
 //! without `go` and pgtruncate exits with nothing touched.
 
-use crate::errors::interrupted_error;
 use crate::interrupt::Interrupt;
 use conventions::ToolError;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::collections::HashMap;
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -24,7 +22,7 @@ pub(crate) fn wait_for_go(interrupt: &Interrupt) -> Result<Duration, ToolError> 
     let mut line = Vec::new();
     loop {
         if let Some(signal) = interrupt.received() {
-            return Err(interrupted_error(signal, &[], &HashMap::new()));
+            return Err(interrupted(signal));
         }
         let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(POLL_MS)) {
@@ -48,6 +46,14 @@ pub(crate) fn wait_for_go(interrupt: &Interrupt) -> Result<Duration, ToolError> 
     } else {
         Err(not_told("its input is not the line `go`"))
     }
+}
+
+/// As an interrupt anywhere else (the same kind), but there was no statement yet.
+fn interrupted(signal: &str) -> ToolError {
+    ToolError::busy(format!(
+        "interrupted by {signal} while waiting for `go`: nothing was locked or truncated"
+    ))
+    .with("interrupted", signal)
 }
 
 fn not_told(why: &str) -> ToolError {

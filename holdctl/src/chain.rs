@@ -6,6 +6,15 @@ use reports::holdctl::StepName;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// A step whose child [`Chain::run_all_starting_early`] starts before its turn.
+pub struct Early {
+    pub step: StepName,
+    /// The step at whose beginning it is started.
+    pub start_with: StepName,
+    /// The step after whose success it may take its locks and run its statement.
+    pub lock_after: StepName,
+}
+
 pub struct Chain {
     pub out: Output,
     child_flags: Vec<&'static str>,
@@ -84,17 +93,13 @@ impl Chain {
     }
 
     /// Runs the steps in order like [`Chain::run_all`], except that the child of the
-    /// step `early` (a pgtruncate) is started when the step `with` begins, with
-    /// `--go-on-stdin`: it connects, plans and checks while the steps between run, and
-    /// locks and truncates only once it is told `go`, when its turn comes and every step
-    /// before it succeeded. Otherwise its input is closed: it ends with nothing locked or
-    /// touched, and the step is reported as not run.
-    pub fn run_all_starting_early(
-        &mut self,
-        steps: &[Invocation],
-        early: StepName,
-        with: StepName,
-    ) {
+    /// step `early.step` (a pgtruncate) is started when the step `early.start_with`
+    /// begins, with `--go-on-stdin`: it connects and plans while the steps between run.
+    /// Once `early.lock_after` has succeeded it is told `lock` (it takes its locks and
+    /// runs its statement, uncommitted), and when its turn comes, every step before it
+    /// having succeeded, `go` (it commits). Otherwise its input is closed: it rolls back
+    /// and ends with nothing emptied, and the step is reported as not run.
+    pub fn run_all_starting_early(&mut self, steps: &[Invocation], early: Early) {
         let total = steps.len();
         let mut started: Option<(Invocation, Running)> = None;
         for (i, step) in steps.iter().enumerate() {
@@ -102,8 +107,8 @@ impl Chain {
                 self.not_run.push(step.name);
                 continue;
             }
-            if step.name == with && started.is_none() {
-                if let Some(target) = steps.iter().find(|s| s.name == early) {
+            if step.name == early.start_with && started.is_none() {
+                if let Some(target) = steps.iter().find(|s| s.name == early.step) {
                     let mut gated = target.clone();
                     gated.args.push("--go-on-stdin".into());
                     // One that cannot be started runs, and fails, at its turn.
@@ -113,15 +118,20 @@ impl Chain {
                 }
             }
             match started.take() {
-                Some((gated, mut running)) if step.name == early => {
+                Some((gated, mut running)) if step.name == early.step => {
                     let label = self.announce(&gated, Some((i + 1, total)));
                     running.go();
                     let result = finish(&gated, running);
                     self.settle(&gated, &label, result);
                 }
-                waiting => {
+                mut waiting => {
+                    let succeeded = self.run(step, Some((i + 1, total))).is_some();
+                    if let (true, Some((_, running))) =
+                        (succeeded && step.name == early.lock_after, waiting.as_mut())
+                    {
+                        running.lock();
+                    }
                     started = waiting;
-                    self.run(step, Some((i + 1, total)));
                 }
             }
         }

@@ -124,6 +124,16 @@ pub struct Running {
 }
 
 impl Running {
+    /// Writes `lock` to a child started with `--go-on-stdin`: it locks and runs its
+    /// statement, and waits for `go` to commit. A child that has already ended is not an
+    /// error here, its report says why.
+    pub fn lock(&mut self) {
+        use std::io::Write;
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = stdin.write_all(b"lock\n");
+        }
+    }
+
     /// Writes `go` to a child started with `--go-on-stdin` and ends its input; a child
     /// that has already ended (it had nothing to lock) is not an error here, its report
     /// says what it did.

@@ -3,7 +3,7 @@
 //! change) → record → report ([`crate::report::finish`], the one exit path).
 
 use crate::archive;
-use crate::chain::Chain;
+use crate::chain::{Chain, Early};
 use crate::child::StepRecord;
 use crate::cli::{Cli, Operation};
 use crate::hold::{self, StateDir};
@@ -505,10 +505,16 @@ fn hibernate(
         draft.hold_file = Some(state.record_path().display().to_string());
     }
     draft.hold = record;
-    // pgtruncate connects and plans while the units stop; it truncates only after them.
-    draft
-        .chain
-        .run_all_starting_early(&plan, StepName::Truncate, StepName::StopUnits);
+    // pgtruncate connects and plans while the flags are set and the units stop, locks and
+    // empties the tables (uncommitted) while they are disabled, and commits after that.
+    draft.chain.run_all_starting_early(
+        &plan,
+        Early {
+            step: StepName::Truncate,
+            start_with: StepName::SetFlags,
+            lock_after: StepName::StopUnits,
+        },
+    );
     // The archive into the record once it is written (a rerun keeps the first one).
     if let (Some(record), Some(written)) = (&mut draft.hold, archive::written(&draft.chain.records))
     {

@@ -158,6 +158,7 @@ pub(crate) fn act_error(
         )),
         ActError::Db(e) => db_error(&e, "TRUNCATE failed"),
         ActError::Archive(e) => e.into_tool_error(),
+        ActError::Gate(e) => e,
     }
 }
 

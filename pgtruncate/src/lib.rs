@@ -101,9 +101,10 @@ pub struct Cli {
     /// Report what would be truncated; change nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Connect, plan and check, then wait for the line `go` on standard input before
-    /// locking anything; input that ends without it: exit 3, nothing touched (for a
-    /// caller that has steps to finish first)
+    /// Connect, plan and check, then wait on standard input: the line `lock` runs
+    /// everything but COMMIT and waits for `go`; `go` commits. Input that ends without
+    /// `go`: rolled back, exit 3, nothing emptied (for a caller with steps to finish
+    /// first)
     #[arg(long, conflicts_with_all = ["dry_run", "undo"])]
     pub go_on_stdin: bool,
     #[command(flatten)]

@@ -5,6 +5,7 @@
 
 use crate::catalog::{self, SessionInfo};
 use crate::errors::{act_error, catalog_error, interrupted_error};
+use crate::gate::{Gate, Word};
 use crate::gather::{self, Facts};
 use crate::interrupt::Interrupt;
 use crate::names::QualifiedName;
@@ -12,7 +13,7 @@ use crate::plan::Plan;
 use crate::preset::{self, Profile, Selection};
 use crate::recheck::{self, Verified};
 use crate::report::{Report, TableEntry};
-use crate::truncate::{self, Finish};
+use crate::truncate::{self, BeforeCommit, Finish};
 use crate::{is_system_schema, resolve_target, Cli};
 use conventions::{Output, ToolError};
 use pgconn::{ConnTarget, Connection};
@@ -100,10 +101,8 @@ pub(crate) fn execute(
     if let Some(changed) = finish_without_acting(cli, out, report, plan) {
         return Ok(changed);
     }
-    if cli.go_on_stdin {
-        // The wait is the caller's time, not the run's.
-        *started += crate::gate::wait_for_go(&interrupt)?;
-    }
+    let mut gate = cli.go_on_stdin.then(|| Gate::new(&interrupt));
+    let word = gate.as_mut().map(Gate::first).transpose()?;
 
     out.progress(&format!(
         "truncating {} table(s) in {}",
@@ -113,7 +112,19 @@ pub(crate) fn execute(
     let verified = recheck::lock_and_recheck(&mut db, &args, &session, &planned)?;
     // The transaction is open, the locks held, the plan verified: the archive is written
     // inside it, right before the statement.
-    act(&mut db, &args, &verified, archive.as_mut())?;
+    let mut wait_for_go = gate
+        .as_mut()
+        .filter(|_| word == Some(Word::Lock))
+        .map(|gate| move || gate.commit());
+    act(
+        &mut db,
+        &args,
+        &verified,
+        archive.as_mut(),
+        wait_for_go.as_mut().map(|w| w as BeforeCommit<'_>),
+    )?;
+    // The waits are the caller's time, not the run's.
+    *started += gate.map_or(Duration::ZERO, |g| g.waited);
     if let Some(job) = &archive {
         report.archive = job.report();
     }
@@ -511,6 +522,7 @@ fn act(
     args: &Args,
     verified: &Verified,
     archive: Option<&mut crate::archive::write::Job>,
+    before_commit: Option<BeforeCommit<'_>>,
 ) -> Result<(), ToolError> {
     let now = &verified.gathered;
     let Some(statement) = now.plan.statement.as_deref() else {
@@ -523,7 +535,7 @@ fn act(
         sequences: &now.plan.reset_oids,
     };
     let hook = archive.map(|j| j as &mut dyn truncate::BeforeTruncate);
-    truncate::finish(&mut db.conn, &finish, db.interrupt, hook).map_err(|e| {
+    truncate::finish(&mut db.conn, &finish, db.interrupt, hook, before_commit).map_err(|e| {
         act_error(
             e,
             &now.facts.relations,

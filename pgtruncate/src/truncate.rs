@@ -61,7 +61,14 @@ pub enum ActError {
     Db(postgres::Error),
     /// The archive could not be written.
     Archive(crate::archive::ArchiveError),
+    /// `--go-on-stdin`: the caller did not say `go` while the statement waited for
+    /// COMMIT (or a signal came): the gate's own error.
+    Gate(conventions::ToolError),
 }
+
+/// Between the statement and COMMIT: waits for the caller's word to commit
+/// (`--go-on-stdin`); an error rolls the transaction back.
+pub(crate) type BeforeCommit<'a> = &'a mut dyn FnMut() -> Result<(), conventions::ToolError>;
 
 /// Opens the transaction and takes ACCESS EXCLUSIVE on every planned table. On `Ok` the
 /// transaction is open and the locks held: the caller must `finish` or [`rollback`].
@@ -139,8 +146,8 @@ pub struct Finish<'a> {
 }
 
 /// Runs `before` (the archive) and the statement in the transaction [`lock`] opened,
-/// checks the statement locked (so touched) exactly the planned tables and sequences, and
-/// commits. On any error it has been rolled back: nothing was touched, and what `before`
+/// checks the statement locked (so touched) exactly the planned tables and sequences,
+/// waits for `before_commit` when there is one, and commits. On any error it has been rolled back: nothing was touched, and what `before`
 /// wrote is undone, unless the connection was lost while the COMMIT was on its way (its
 /// outcome is then unknown, and the archive is kept).
 pub(crate) fn finish(
@@ -148,6 +155,7 @@ pub(crate) fn finish(
     f: &Finish<'_>,
     interrupt: &Interrupt,
     mut before: Option<&mut dyn BeforeTruncate>,
+    before_commit: Option<BeforeCommit<'_>>,
 ) -> Result<(), ActError> {
     let members: Vec<u32> = f.members.iter().copied().collect();
     if let Some(hook) = before.as_mut() {
@@ -159,7 +167,7 @@ pub(crate) fn finish(
             return Err(ActError::Archive(e));
         }
     }
-    let outcome = statement_and_commit(conn, f, interrupt, &members);
+    let outcome = statement_and_commit(conn, f, interrupt, &members, before_commit);
     if let Err(Failure {
         error,
         commit_unknown,
@@ -188,6 +196,7 @@ fn statement_and_commit(
     f: &Finish<'_>,
     interrupt: &Interrupt,
     members: &[u32],
+    before_commit: Option<BeforeCommit<'_>>,
 ) -> Result<(), Failure> {
     let failed = |error| Failure {
         error,
@@ -226,6 +235,14 @@ fn statement_and_commit(
     if !changes.is_empty() {
         rollback(conn);
         return Err(failed(ActError::Changed { changes }));
+    }
+    if let Some(wait) = before_commit {
+        if let Err(e) = wait() {
+            // A signal there was the gate's to report; none may cancel the ROLLBACK.
+            interrupt.disarm();
+            rollback(conn);
+            return Err(failed(ActError::Gate(e)));
+        }
     }
     stop_if_interrupted(conn)?;
     if let Err(e) = conn.client.batch_execute("COMMIT") {

@@ -198,19 +198,39 @@ fn the_first_failing_dry_run_in_the_plan_s_order_is_the_error() {
     std::fs::write(&host.files[0], &good).unwrap();
 }
 
-/// pgtruncate is started while the units stop, to connect and plan meanwhile; when a
-/// step before it fails (here disable_units), it is never told to go: every row stays,
-/// and the truncate is reported as not run.
+/// pgtruncate is started with the run's first change, to connect and plan meanwhile; it
+/// takes its locks and runs its statement, uncommitted, once the units are stopped, and
+/// commits only when told `go`. When a step before it fails, it is never told: every row
+/// stays, and the truncate is reported as not run.
 #[test]
 fn a_truncate_started_early_empties_nothing_when_a_step_before_it_fails() {
+    // The real stop (not its dry run) names a unit svcctl refuses: exit 2, before `lock`.
+    early_truncate_then_a_failure(
+        "*' --dry-run '*) ;; *' stop '*) exec {real} --json=short stop -- bad/name ;;",
+        StepName::StopUnits,
+    );
+    // The real disable fails only once pgtruncate has emptied the tables in its open
+    // transaction: the failure must roll that back.
+    early_truncate_then_a_failure(
+        "*' --dry-run '*) ;; *' disable '*) {wait_for_statement} exec {real} --json=short disable -- bad/name ;;",
+        StepName::DisableUnits,
+    );
+}
+
+fn early_truncate_then_a_failure(case_arms: &str, failing: StepName) {
     let Some(host) = host(&["HIBERNATE_MODE=false\nINGEST_ENABLED=true\n"], true) else {
         return;
     };
     let rows = host.rows();
-    // The real disable (not its dry run) names a unit svcctl refuses: exit 2.
+    // Up to 30 s for pgtruncate's session to have written (a transaction id is assigned
+    // only then) and to sit idle in its transaction; a wrapper that gives up exits 9.
+    let wait_for_statement = format!(
+        "n=0; until [ \"$(psql -XAtq '{}' -c \"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgtruncate' AND state = 'idle in transaction' AND backend_xid IS NOT NULL\")\" = 1 ]; do n=$((n+1)); [ $n -lt 600 ] || exit 9; sleep 0.05; done;",
+        host.db.url()
+    );
     let tools = tools_with_one_changed(
         "svcctl",
-        "*' --dry-run '*) ;; *' disable '*) exec {real} --json=short disable -- bad/name ;;",
+        &case_arms.replace("{wait_for_statement}", &wait_for_statement),
     );
     let mut cmd = host.sb.command(tools.path().join("holdctl"));
     cmd.args(host.args(&["--json=short", "hibernate", "--yes", "--keep-api"]));
@@ -220,18 +240,19 @@ fn a_truncate_started_early_empties_nothing_when_a_step_before_it_fails() {
         .unwrap()
         .report
         .unwrap();
-    assert_eq!(
-        names(&report.steps),
-        [
-            StepName::ReadUnits,
-            StepName::ReadFlags,
-            StepName::SetFlags,
-            StepName::StopUnits,
-            StepName::DisableUnits
-        ]
-    );
-    assert_eq!(report.not_run, [StepName::Truncate, StepName::StartApi]);
-    assert_eq!(host.rows(), rows, "no row emptied");
+    let order = [
+        StepName::ReadUnits,
+        StepName::ReadFlags,
+        StepName::SetFlags,
+        StepName::StopUnits,
+        StepName::DisableUnits,
+        StepName::Truncate,
+        StepName::StartApi,
+    ];
+    let ran = order.iter().position(|s| *s == failing).unwrap() + 1;
+    assert_eq!(names(&report.steps), order[..ran], "{failing}");
+    assert_eq!(report.not_run, order[ran..], "{failing}");
+    assert_eq!(host.rows(), rows, "{failing}: no row emptied");
     // A rerun with the real tools finishes the job.
     let (run, _) = host.holdctl(&["hibernate", "--yes"]);
     run.expect_code(0);

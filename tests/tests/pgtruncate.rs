@@ -1297,14 +1297,36 @@ fn go_on_stdin_truncates_only_when_told_go() {
     let before = db.fingerprint();
     let url = db.url();
     let args = ["-d", url.as_str(), "--preset", "cornice", "--go-on-stdin"];
-    for input in ["", "no\n", "gone\n", "go"] {
+    // Refused before anything is locked, or after `lock` ran the statement and before
+    // COMMIT: either way every row and sequence is as it was.
+    let refusals = [
+        ("", "nothing was locked or truncated"),
+        ("no\n", "nothing was locked or truncated"),
+        ("gone\n", "nothing was locked or truncated"),
+        ("go", "nothing was locked or truncated"),
+        ("lock", "nothing was locked or truncated"),
+        (
+            "lock\n",
+            "the statement was rolled back: nothing was truncated",
+        ),
+        (
+            "lock\nlock\n",
+            "the statement was rolled back: nothing was truncated",
+        ),
+        (
+            "lock\nno\n",
+            "the statement was rolled back: nothing was truncated",
+        ),
+        (
+            "lock\ngo",
+            "the statement was rolled back: nothing was truncated",
+        ),
+    ];
+    for (input, says) in refusals {
         let run = run_command("pgtruncate", &mut command(&args, &[]), Some(input));
         run.expect_code(3);
         let message = run.json["error"]["message"].as_str().unwrap();
-        assert!(
-            message.contains("nothing was locked or truncated"),
-            "{input:?}: {message}"
-        );
+        assert!(message.contains(says), "{input:?}: {message}");
         assert_eq!(db.fingerprint(), before, "{input:?}: nothing touched");
     }
     // With a dry run or an undo there is nothing to wait for: a usage error.
@@ -1318,4 +1340,73 @@ fn go_on_stdin_truncates_only_when_told_go() {
     for table in RUNTIME {
         assert_eq!(db.count(table), 0, "{table}");
     }
+    // `lock` then `go`: the same result.
+    let Some(db) = fixture("gatelock") else {
+        return;
+    };
+    let url = db.url();
+    let args = ["-d", url.as_str(), "--preset", "cornice", "--go-on-stdin"];
+    let run = run_command("pgtruncate", &mut command(&args, &[]), Some("lock\ngo\n"));
+    run.expect_code(0);
+    for table in RUNTIME {
+        assert_eq!(db.count(table), 0, "{table}");
+    }
+}
+
+/// Waits until pgtruncate's session has written (the statement ran: a transaction id is
+/// assigned only then) and sits idle in its transaction, waiting for `go`.
+fn wait_until_statement_ran_uncommitted(db: &TestDb) {
+    let mut watch = db.client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = watch
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = current_database() AND application_name = 'pgtruncate'
+                    AND state = 'idle in transaction' AND backend_xid IS NOT NULL",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pgtruncate never ran its statement"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn after_lock_the_rows_stay_until_go_and_a_killed_run_empties_nothing() {
+    let Some(db) = fixture("gatekill") else {
+        return;
+    };
+    let before = db.fingerprint();
+    let url = db.url();
+    let args = ["-d", url.as_str(), "--preset", "cornice", "--go-on-stdin"];
+    let mut child = command(&args, &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut input, b"lock\n").unwrap();
+    wait_until_statement_ran_uncommitted(&db);
+    // The statement ran and holds its locks: another session waits rather than reads.
+    let mut other = db.client();
+    other.batch_execute("SET lock_timeout = '100ms'").unwrap();
+    let read = other.query_one("SELECT count(*) FROM requests", &[]);
+    assert_eq!(
+        read.unwrap_err().code(),
+        Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE)
+    );
+    // Killed before `go` (its caller never said it): the server rolls it back.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(input);
+    assert_eq!(db.fingerprint(), before, "nothing emptied");
 }

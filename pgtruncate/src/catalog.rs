@@ -78,6 +78,10 @@ impl RelKind {
 
 /// Resolves names to OIDs by exact match, in one query; `None` where nothing has the name.
 pub fn resolve(client: &mut Client, names: &[QualifiedName]) -> Result<Vec<Option<Found>>, Error> {
+    // A preset alone names no table: no round trip.
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
     let schemas: Vec<&str> = names.iter().map(|n| n.schema.as_str()).collect();
     let rels: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
     let rows = client.query_typed(

@@ -146,10 +146,7 @@ impl Chain {
     /// `not_run`.
     pub fn run_dry_runs_at_once(&mut self, steps: &[Invocation]) {
         // Only what changes nothing may run out of order.
-        if !steps
-            .iter()
-            .all(|s| s.args.iter().any(|a| a == "--dry-run"))
-        {
+        if !steps.iter().all(|s| s.read_only) {
             return self.run_all(steps);
         }
         let total = steps.len();

@@ -74,6 +74,8 @@ pub struct Invocation {
     pub args: Vec<String>,
     /// Extra environment (a database URL goes here, never into argv).
     pub env: Vec<(String, String)>,
+    /// Changes nothing (a read, or a `--dry-run`): may run at once with others.
+    pub read_only: bool,
 }
 
 /// A child's report, decoded into its tool's type where it was received.
@@ -427,6 +429,7 @@ mod tests {
             tool: Sibling::Pgtruncate,
             args: vec![],
             env: vec![],
+            read_only: false,
         }
     }
 

@@ -278,9 +278,7 @@ fn truncate_check_ahead(
         env: EnvLayout::single(file),
     };
     let dry = target(cli, choice, &guess, database_url.clone(), true);
-    steps::hibernate(&dry)
-        .into_iter()
-        .find(|s| s.name == StepName::Truncate)
+    Some(steps::hibernate_truncate(&dry))
 }
 
 /// `read_units` then `read_flags` of each env file (the choice's, which must exist;

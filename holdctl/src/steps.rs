@@ -119,12 +119,17 @@ pub fn hibernate(t: &Target) -> Vec<Invocation> {
             &["disable", "--if-present"],
             &units,
         ),
-        truncate(StepName::Truncate, t, t.dry_run),
+        hibernate_truncate(t),
     ]);
     if t.keep_api {
         steps.push(svcctl(StepName::StartApi, t, &["start"], &[&t.service]));
     }
     steps
+}
+
+/// The truncate step of [`hibernate`] alone.
+pub fn hibernate_truncate(t: &Target) -> Invocation {
+    truncate(StepName::Truncate, t, t.dry_run)
 }
 
 /// wake without a hold record (a host hibernated by hand): the profile's `wake_flags`
@@ -166,6 +171,7 @@ pub fn wake_from_record(t: &Target, record: &HoldRecord, now: &[UnitNow]) -> Vec
             tool: Sibling::Pgtruncate,
             args: undo.0,
             env: undo.1,
+            read_only: t.dry_run,
         });
     }
     let mut files: Vec<&str> = Vec::new();
@@ -194,6 +200,7 @@ pub fn wake_from_record(t: &Target, record: &HoldRecord, now: &[UnitNow]) -> Vec
             tool: Sibling::Envpatch,
             args,
             env: vec![],
+            read_only: t.dry_run,
         });
     }
     let running_now = |unit: &str| now.iter().any(|u| u.unit == unit && u.active);
@@ -244,6 +251,7 @@ pub fn read_flags(file: &Path, keys: &[String]) -> Invocation {
         tool: Sibling::Envpatch,
         args,
         env: vec![],
+        read_only: true,
     }
 }
 
@@ -258,6 +266,7 @@ pub fn units_status(units: &[String]) -> Invocation {
         tool: Sibling::Svcctl,
         args,
         env: vec![],
+        read_only: true,
     }
 }
 
@@ -293,6 +302,7 @@ fn set_flags(name: StepName, t: &Target, flags: &[(String, Option<String>)]) -> 
             tool: Sibling::Envpatch,
             args,
             env: vec![],
+            read_only: t.dry_run,
         });
     }
     steps
@@ -310,6 +320,7 @@ fn svcctl(name: StepName, t: &Target, verb_and_flags: &[&str], units: &[&str]) -
         tool: Sibling::Svcctl,
         args,
         env: vec![],
+        read_only: t.dry_run,
     }
 }
 
@@ -353,6 +364,7 @@ fn truncate(name: StepName, t: &Target, dry_run: bool) -> Invocation {
         tool: Sibling::Pgtruncate,
         args,
         env,
+        read_only: dry_run,
     }
 }
 
@@ -492,6 +504,12 @@ mod tests {
         t.dry_run = true;
         for step in hibernate(&t).iter().chain(wake_by_runbook(&t).iter()) {
             assert!(step.args.contains(&"--dry-run".to_string()), "{step:?}");
+            assert!(step.read_only, "{step:?}");
+        }
+        t.dry_run = false;
+        for step in hibernate(&t).iter().chain(wake_by_runbook(&t).iter()) {
+            assert!(!step.args.contains(&"--dry-run".to_string()), "{step:?}");
+            assert!(!step.read_only, "{step:?}");
         }
     }
 

@@ -164,26 +164,33 @@ impl TestDb {
     /// test to act while that session waits.
     #[track_caller]
     pub fn wait_for_lock_request(&self, mode: &str, relation: Option<&str>, app: Option<&str>) {
+        self.wait_until(
+            &format!("a {mode} request queued (relation {relation:?}, application {app:?})"),
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+              WHERE a.datname = current_database() AND l.mode = $1 AND NOT l.granted
+                AND ($2::text IS NULL OR l.relation = $2::text::regclass)
+                AND ($3::text IS NULL OR a.application_name = $3)",
+            &[&mode, &relation, &app],
+        );
+    }
+
+    /// Waits, up to 30 s, until `count_sql` (a `SELECT count(*)`, run from a session of
+    /// its own) counts something; panics naming `what` when it never does.
+    #[track_caller]
+    pub fn wait_until(
+        &self,
+        what: &str,
+        count_sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) {
         let mut watch = self.client();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let waiting: i64 = watch
-                .query_one(
-                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                      WHERE a.datname = current_database() AND l.mode = $1 AND NOT l.granted
-                        AND ($2::text IS NULL OR l.relation = $2::text::regclass)
-                        AND ($3::text IS NULL OR a.application_name = $3)",
-                    &[&mode, &relation, &app],
-                )
-                .unwrap()
-                .get(0);
-            if waiting > 0 {
+            let count: i64 = watch.query_one(count_sql, params).unwrap().get(0);
+            if count > 0 {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no {mode} request queued (relation {relation:?}, application {app:?})"
-            );
+            assert!(Instant::now() < deadline, "never happened: {what}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }

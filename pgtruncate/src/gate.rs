@@ -13,7 +13,7 @@ use crate::interrupt::Interrupt;
 use conventions::ToolError;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// How often the wait looks for a signal.
 const POLL_MS: u16 = 50;
@@ -53,19 +53,17 @@ impl Waiting {
     }
 }
 
-/// The caller's input and the time spent waiting on it (the caller's time, not the
-/// run's: it is left out of `duration_ms`).
+/// The caller's input. The time spent waiting on it is the caller's, not the run's: each
+/// wait moves the run's start later by as much, so `duration_ms` leaves it out, on error
+/// too.
 pub(crate) struct Gate<'a> {
     interrupt: &'a Interrupt,
-    pub waited: Duration,
+    started: &'a mut Instant,
 }
 
 impl<'a> Gate<'a> {
-    pub fn new(interrupt: &'a Interrupt) -> Self {
-        Gate {
-            interrupt,
-            waited: Duration::ZERO,
-        }
+    pub fn new(interrupt: &'a Interrupt, started: &'a mut Instant) -> Self {
+        Gate { interrupt, started }
     }
 
     /// Waits, nothing locked yet, for `lock` or `go`.
@@ -93,7 +91,7 @@ impl<'a> Gate<'a> {
     fn line(&mut self, at: Waiting) -> Result<Vec<u8>, ToolError> {
         let since = Instant::now();
         let line = self.read_line(at);
-        self.waited += since.elapsed();
+        *self.started += since.elapsed();
         line
     }
 

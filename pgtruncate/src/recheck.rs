@@ -28,6 +28,7 @@ pub(crate) fn lock_and_recheck(
     args: &Args,
     session: &SessionInfo,
     planned: &Gathered,
+    waits_for_caller: bool,
 ) -> Result<Verified, ToolError> {
     let table_list = planned
         .plan
@@ -41,6 +42,7 @@ pub(crate) fn lock_and_recheck(
         members: &planned.facts.closure.members,
         lock_timeout: args.lock_timeout,
         statement_timeout: args.statement_timeout,
+        waits_for_caller,
     };
     truncate::lock(&mut db.conn, session.pid, &request, db.interrupt).map_err(|e| {
         act_error(

@@ -101,7 +101,7 @@ pub(crate) fn execute(
     if let Some(changed) = finish_without_acting(cli, out, report, plan) {
         return Ok(changed);
     }
-    let mut gate = cli.go_on_stdin.then(|| Gate::new(&interrupt));
+    let mut gate = cli.go_on_stdin.then(|| Gate::new(&interrupt, started));
     let word = gate.as_mut().map(Gate::first).transpose()?;
 
     out.progress(&format!(
@@ -109,12 +109,13 @@ pub(crate) fn execute(
         plan.roots.len(),
         db.url
     ));
-    let verified = recheck::lock_and_recheck(&mut db, &args, &session, &planned)?;
+    let waits_for_go = word == Some(Word::Lock);
+    let verified = recheck::lock_and_recheck(&mut db, &args, &session, &planned, waits_for_go)?;
     // The transaction is open, the locks held, the plan verified: the archive is written
     // inside it, right before the statement.
     let mut wait_for_go = gate
         .as_mut()
-        .filter(|_| word == Some(Word::Lock))
+        .filter(|_| waits_for_go)
         .map(|gate| move || gate.commit());
     act(
         &mut db,
@@ -123,8 +124,6 @@ pub(crate) fn execute(
         archive.as_mut(),
         wait_for_go.as_mut().map(|w| w as BeforeCommit<'_>),
     )?;
-    // The waits are the caller's time, not the run's.
-    *started += gate.map_or(Duration::ZERO, |g| g.waited);
     if let Some(job) = &archive {
         report.archive = job.report();
     }

@@ -29,6 +29,11 @@ pub struct LockRequest<'a> {
     pub members: &'a BTreeSet<u32>,
     pub lock_timeout: Duration,
     pub statement_timeout: Duration,
+    /// The transaction will wait for its caller between the statement and COMMIT
+    /// (`--go-on-stdin`'s `lock`): the server's idle-in-transaction timeout must not end
+    /// the session meanwhile (the caller bounds that wait, and ending its input rolls
+    /// back).
+    pub waits_for_caller: bool,
 }
 
 /// Work done inside the transaction once the tables are locked and re-checked, right
@@ -80,11 +85,14 @@ pub fn lock(
     interrupt: &Interrupt,
 ) -> Result<(), ActError> {
     let members: Vec<u32> = req.members.iter().copied().collect();
-    let begin = format!(
+    let mut begin = format!(
         "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
         req.lock_timeout.as_millis(),
         req.statement_timeout.as_millis()
     );
+    if req.waits_for_caller {
+        begin.push_str("; SET LOCAL idle_in_transaction_session_timeout = 0");
+    }
     let lock = format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", req.table_list);
 
     // The usual case costs one round trip: nobody holds a conflicting lock.

@@ -1369,3 +1369,40 @@ fn after_lock_the_rows_stay_until_go_and_a_killed_run_empties_nothing() {
     drop(input);
     assert_eq!(db.fingerprint(), before, "nothing emptied");
 }
+
+/// The wait between `lock` and `go` is its caller's (holdctl disables the units
+/// meanwhile): a server's idle-in-transaction timeout shorter than that wait must not end
+/// the session and so the run.
+#[test]
+fn a_server_idle_in_transaction_timeout_does_not_end_the_wait_for_go() {
+    let Some(db) = fixture("gateidle") else {
+        return;
+    };
+    db.exec(&format!(
+        "ALTER DATABASE \"{}\" SET idle_in_transaction_session_timeout = '100ms'",
+        db.name
+    ));
+    let url = db.url();
+    let args = ["-d", url.as_str(), "--preset", "cornice", "--go-on-stdin"];
+    let mut child = command(&args, &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut input, b"lock\n").unwrap();
+    wait_until_statement_ran_uncommitted(&db);
+    // Five times the server's timeout, idle in the transaction.
+    std::thread::sleep(Duration::from_millis(500));
+    std::io::Write::write_all(&mut input, b"go\n").unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let code = out.status.code().unwrap();
+    check_envelope("pgtruncate", &parse_one_object(&stdout).unwrap(), code);
+    assert_eq!(code, 0, "{stdout}");
+    for table in RUNTIME {
+        assert_eq!(db.count(table), 0, "{table}");
+    }
+}

@@ -150,6 +150,13 @@ impl Cluster {
     }
 }
 
+/// What [`TestDb::fingerprint_keyed`] names a table or sequence by.
+#[derive(Clone, Copy)]
+enum Key {
+    Name,
+    Oid,
+}
+
 /// A database of one test's own.
 #[derive(Debug)]
 pub struct TestDb {
@@ -233,39 +240,63 @@ impl TestDb {
     }
 
     /// Every row (count and md5 of the rows in order) of every table and the position of
-    /// every sequence (`last_value`, `is_called`: what the next `nextval` returns).
+    /// every sequence (`last_value`, `is_called`: what the next `nextval` returns), keyed
+    /// by qualified name: the state a "nothing was touched" claim is checked against.
     pub fn fingerprint(&self) -> BTreeMap<String, String> {
-        let mut client = self.client();
-        let mut out = BTreeMap::new();
-        let tables = client
-            .query(
-                "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
-                   JOIN pg_namespace n ON n.oid = c.relnamespace
-                  WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-                    AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1",
-                &[],
-            )
-            .unwrap();
-        for row in tables {
-            let t: String = row.get(0);
-            let sql = format!(
-                "SELECT count(*)::text || ' ' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM ONLY {t} x"
-            );
-            out.insert(t, client.query_one(&sql, &[]).unwrap().get(0));
+        self.fingerprint_keyed(Key::Name)
+    }
+
+    /// [`Self::fingerprint`] keyed by OID, for tests whose attacker renames tables: a
+    /// renamed table is still the same table with the same rows.
+    pub fn fingerprint_by_oid(&self) -> BTreeMap<String, String> {
+        self.fingerprint_keyed(Key::Oid)
+    }
+
+    /// [`Self::fingerprint`] without the md5 of the rows: row counts and sequence
+    /// positions, to compare two databases loaded apart (their `now()` defaults differ).
+    pub fn counts(&self) -> BTreeMap<String, String> {
+        let mut print = self.fingerprint();
+        for (key, value) in print.iter_mut() {
+            if !key.starts_with("seq ") {
+                value.truncate(value.find(' ').unwrap_or(value.len()));
+            }
         }
-        let seqs = client
+        print
+    }
+
+    fn fingerprint_keyed(&self, key: Key) -> BTreeMap<String, String> {
+        let mut client = self.client();
+        // Only the built-ins: a database owner's look-alike functions and operators, put
+        // ahead in the database's search_path, must not run in this superuser session.
+        client
+            .batch_execute("SET search_path = pg_catalog")
+            .unwrap();
+        let mut out = BTreeMap::new();
+        let relations = client
             .query(
-                "SELECT format('%I.%I', schemaname, sequencename) FROM pg_sequences ORDER BY 1",
+                "SELECT c.oid, c.relkind = 'S', format('%I.%I', n.nspname, c.relname) FROM pg_class c
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relkind IN ('r', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                    AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 3",
                 &[],
             )
             .unwrap();
-        for row in seqs {
-            let s: String = row.get(0);
-            let sql = format!("SELECT last_value::text || ' ' || is_called::text FROM {s}");
-            out.insert(
-                format!("seq {s}"),
-                client.query_one(&sql, &[]).unwrap().get(0),
-            );
+        for row in relations {
+            let (oid, is_sequence, name): (u32, bool, String) =
+                (row.get(0), row.get(1), row.get(2));
+            let sql = if is_sequence {
+                format!("SELECT last_value::text || ' ' || is_called::text FROM {name}")
+            } else {
+                format!(
+                    "SELECT count(*)::text || ' ' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM ONLY {name} x"
+                )
+            };
+            let id = match key {
+                Key::Name => name,
+                Key::Oid => oid.to_string(),
+            };
+            let id = if is_sequence { format!("seq {id}") } else { id };
+            out.insert(id, client.query_one(&sql, &[]).unwrap().get(0));
         }
         out
     }

@@ -1,9 +1,8 @@
 //! pgtruncate against a real PostgreSQL (scripts/sandbox/pg.sh): the Cornice fixture
 //! (scripts/sandbox/cornice.sql), the cornice preset, the cascade guard, locks, names,
 //! connections and secrets. Every failure test proves nothing was touched by comparing
-//! row counts and sequence positions before and after.
+//! every table's rows and every sequence's position before and after.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,38 +37,6 @@ fn pgt(args: &[&str], env: &[(&str, &str)]) -> ToolRun {
     run_command("pgtruncate", &mut command(args, env), None)
 }
 
-/// Row counts of every fixture table plus the position of every sequence: the state
-/// a "nothing was touched" claim is checked against.
-fn state(db: &TestDb) -> BTreeMap<String, i64> {
-    let mut client = db.client();
-    let mut out = BTreeMap::new();
-    let tables = client
-        .query(
-            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
-              WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
-            &[],
-        )
-        .unwrap();
-    for row in tables {
-        let t: String = row.get(0);
-        let n: i64 = client
-            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
-            .unwrap()
-            .get(0);
-        out.insert(t, n);
-    }
-    let seqs = client
-        .query(
-            "SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value, 0) FROM pg_sequences",
-            &[],
-        )
-        .unwrap();
-    for row in seqs {
-        out.insert(format!("seq {}", row.get::<_, String>(0)), row.get(1));
-    }
-    out
-}
-
 fn names(list: &serde_json::Value) -> Vec<String> {
     list.as_array()
         .unwrap_or_else(|| panic!("not a list: {list}"))
@@ -87,7 +54,7 @@ fn the_default_preset_empties_runtime_tables_keeps_the_rest_and_a_rerun_changes_
     let Some(db) = fixture("pgt_default") else {
         return;
     };
-    let before = state(&db);
+    let before = db.fingerprint();
     let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
     run.expect_code(0);
     let j = &run.json;
@@ -100,12 +67,10 @@ fn the_default_preset_empties_runtime_tables_keeps_the_rest_and_a_rerun_changes_
     let kept_by_default = CORNICE_KEPT_TABLES
         .into_iter()
         .chain(["opportunities", "alembic_version"]);
+    let after = db.fingerprint();
     for t in kept_by_default {
-        assert_eq!(
-            db.count(t),
-            before[&format!("public.{t}")],
-            "{t} must be intact"
-        );
+        let key = format!("public.{t}");
+        assert_eq!(after[&key], before[&key], "{t} must be intact");
     }
     // One entry per named table; the partitioned table sums its three partitions.
     let truncated = names(&j["truncated"]);
@@ -213,10 +178,10 @@ fn a_dry_run_reports_sizes_and_touches_nothing() {
         return;
     };
     db.exec("CREATE PUBLICATION pub_requests FOR TABLE requests");
-    let before = state(&db);
+    let before = db.fingerprint();
     let run = pgt(&["-d", &db.url(), "--preset", "cornice", "--dry-run"], &[]);
     run.expect_code(0);
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
     let j = &run.json;
     assert_eq!(j["dry_run"], true);
     assert_eq!(j["changed"], true, "a dry run says what would change");
@@ -249,10 +214,10 @@ fn the_cascade_guard_refuses_to_reach_kept_tables_and_reports_every_hop() {
          CREATE TABLE audit_digest (id serial PRIMARY KEY, audit_id int REFERENCES request_audit(id));
          INSERT INTO audit_digest (audit_id) VALUES (1), (2);",
     );
-    let before = state(&db);
+    let before = db.fingerprint();
     let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
     run.expect_code(3);
-    assert_eq!(state(&db), before, "a refusal touches nothing");
+    assert_eq!(db.fingerprint(), before, "a refusal touches nothing");
     let paths = run.json["error"]["cascade_paths"].as_array().unwrap();
     assert_eq!(paths.len(), 2, "{paths:?}");
     let audit = paths
@@ -292,7 +257,7 @@ fn the_cascade_guard_refuses_to_reach_kept_tables_and_reports_every_hop() {
         &[],
     );
     protected.expect_code(3);
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 
     // With --allow-cascade the reached tables are truncated and listed with their path.
     let allowed = pgt(
@@ -363,7 +328,7 @@ fn a_lock_held_by_an_idle_transaction_is_exit_5_with_the_blocker_named() {
     };
     let cluster = Cluster::from_env().unwrap();
     let (mut blocker, blocker_pid) = idle_in_transaction(&cluster, &db);
-    let before = state(&db);
+    let before = db.fingerprint();
     let started = Instant::now();
     let run = pgt(
         &[
@@ -407,7 +372,7 @@ fn a_lock_held_by_an_idle_transaction_is_exit_5_with_the_blocker_named() {
     );
     assert!(message.contains("--lock-timeout"), "{message}");
     blocker.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(state(&db), before, "a lock timeout touches nothing");
+    assert_eq!(db.fingerprint(), before, "a lock timeout touches nothing");
 }
 
 #[test]
@@ -417,7 +382,7 @@ fn ctrl_c_during_a_lock_wait_cancels_rolls_back_and_exits_promptly() {
     };
     let cluster = Cluster::from_env().unwrap();
     let (mut blocker, _) = idle_in_transaction(&cluster, &db);
-    let before = state(&db);
+    let before = db.fingerprint();
     let mut cmd = command(
         &[
             "-d",
@@ -497,7 +462,7 @@ fn ctrl_c_during_a_lock_wait_cancels_rolls_back_and_exits_promptly() {
         std::thread::sleep(Duration::from_millis(50));
     }
     blocker.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 #[test]
@@ -604,7 +569,7 @@ fn an_unknown_table_a_view_or_a_sequence_is_exit_4_and_nothing_is_truncated() {
     let Some(db) = fixture("pgt_unknown") else {
         return;
     };
-    let before = state(&db);
+    let before = db.fingerprint();
     let run = pgt(&["-d", &db.url(), "requests", "no_such_table"], &[]);
     run.expect_code(4);
     assert_eq!(
@@ -629,7 +594,7 @@ fn an_unknown_table_a_view_or_a_sequence_is_exit_4_and_nothing_is_truncated() {
         &[],
     )
     .expect_code(4);
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 #[test]
@@ -645,7 +610,7 @@ fn a_role_without_truncate_privilege_is_exit_6_and_its_password_never_shows() {
          GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};
          GRANT TRUNCATE ON simulator_runs, simulator_trades TO {role};"
     ));
-    let before = state(&db);
+    let before = db.fingerprint();
     let url = db.cluster.url_as(&role, password, &db.name);
     let run = pgt(&["-d", &url, "--preset", "cornice"], &[]);
     run.expect_code(6);
@@ -662,7 +627,7 @@ fn a_role_without_truncate_privilege_is_exit_6_and_its_password_never_shows() {
         .unwrap()
         .contains("RESTART IDENTITY"));
     assert!(!seq.all_output().contains(password));
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
     db.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role};"));
 }
 
@@ -671,7 +636,7 @@ fn passwords_never_appear_in_any_output_error_paths_included() {
     let Some(db) = fixture("pgt_secret") else {
         return;
     };
-    let before = state(&db);
+    let before = db.fingerprint();
     // A wrong password: exit 6, the planted value nowhere.
     let wrong = "planted-wrong-pw-93kd";
     let url = db.cluster.url_as("postgres", wrong, &db.name);
@@ -718,7 +683,7 @@ fn passwords_never_appear_in_any_output_error_paths_included() {
         .as_str()
         .unwrap()
         .contains("127.0.0.1:1/nowhere"));
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 #[test]
@@ -770,7 +735,7 @@ fn tls_with_sslmode_require_and_certificate_verification() {
     let Some(db) = fixture("pgt_tls") else {
         return;
     };
-    let before = state(&db);
+    let before = db.fingerprint();
     // The sandbox's self-signed server certificate doubles as its own CA.
     let cert =
         PathBuf::from(std::env::var("HOLD_PG_DIR").unwrap_or_default()).join("data/server.crt");
@@ -791,7 +756,7 @@ fn tls_with_sslmode_require_and_certificate_verification() {
         let m = mismatch.json["error"]["message"].as_str().unwrap();
         assert!(m.contains("could not be verified"), "{m}");
         assert!(!mismatch.all_output().contains(&db.cluster.password));
-        assert_eq!(state(&db), before);
+        assert_eq!(db.fingerprint(), before);
         // verify-ca checks the chain only: it connects.
         pgt(
             &[
@@ -817,7 +782,7 @@ fn tls_with_sslmode_require_and_certificate_verification() {
         .as_str()
         .unwrap()
         .contains("root.crt"));
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
     // require: encrypted, not verified (the driver fails rather than fall back to
     // plaintext when the server declines TLS, so success means TLS).
     let run = pgt(&["-d", &url_with(&db, "sslmode=require"), "requests"], &[]);
@@ -902,7 +867,7 @@ fn a_database_owner_cannot_plant_functions_or_operators_that_run_as_the_operator
         .unwrap();
     drop(owner);
     assert!(!is_superuser(&db, &app));
-    let before = state(&db);
+    let before = db.fingerprint();
 
     // A dry run, a run whose URL also asks for the owner's search_path, and a real run.
     pgt(&["-d", &db.url(), "--preset", "cornice", "--dry-run"], &[]).expect_code(0);
@@ -910,7 +875,7 @@ fn a_database_owner_cannot_plant_functions_or_operators_that_run_as_the_operator
         !is_superuser(&db, &app),
         "a dry run made the owner superuser"
     );
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
     let with_options = url_with(&db, "options=-c%20search_path%3Devil%2Cpg_catalog");
     pgt(
         &["-d", &with_options, "--preset", "cornice", "--dry-run"],
@@ -963,7 +928,7 @@ fn a_user_defined_on_truncate_trigger_is_refused_unless_allowed() {
          CREATE TRIGGER requests_truncated AFTER TRUNCATE ON requests
            FOR EACH STATEMENT EXECUTE FUNCTION log_truncate();",
     );
-    let before = state(&db);
+    let before = db.fingerprint();
     let url = db.url();
     for dry in [false, true] {
         let mut args = vec!["-d", url.as_str(), "--preset", "cornice"];
@@ -984,7 +949,7 @@ fn a_user_defined_on_truncate_trigger_is_refused_unless_allowed() {
         );
         let message = run.json["error"]["message"].as_str().unwrap();
         assert!(message.contains("--allow-triggers"), "{message}");
-        assert_eq!(state(&db), before, "a refused run touches nothing");
+        assert_eq!(db.fingerprint(), before, "a refused run touches nothing");
     }
     // Allowed: the trigger fires once, and the run says it had triggers.
     let run = pgt(
@@ -1014,7 +979,7 @@ fn an_inheritance_child_is_refused_with_its_path_unless_allow_cascade() {
         "CREATE TABLE requests_archive () INHERITS (requests);
          INSERT INTO requests_archive SELECT * FROM ONLY requests LIMIT 50;",
     );
-    let before = state(&db);
+    let before = db.fingerprint();
     let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
     run.expect_code(3);
     let paths = run.json["error"]["cascade_paths"].as_array().unwrap();
@@ -1030,7 +995,7 @@ fn an_inheritance_child_is_refused_with_its_path_unless_allow_cascade() {
         .as_str()
         .unwrap()
         .starts_with("unclassified"));
-    assert_eq!(state(&db), before, "a refused run touches nothing");
+    assert_eq!(db.fingerprint(), before, "a refused run touches nothing");
     assert_eq!(db.count("ONLY requests_archive"), 50);
 
     let run = pgt(
@@ -1148,7 +1113,7 @@ fn a_blockers_query_text_never_carries_its_string_literals() {
     }
     query.push_str(" OR 'planted-cut-pw-which-goes-on-past-the-cut' = ''; ");
     blocker.batch_execute(&query).unwrap();
-    let before = state(&db);
+    let before = db.fingerprint();
     let run = pgt(
         &[
             "-d",
@@ -1174,7 +1139,7 @@ fn a_blockers_query_text_never_carries_its_string_literals() {
         run.all_output()
     );
     blocker.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 /// A TCP server that accepts connections and never says a word, and its port.

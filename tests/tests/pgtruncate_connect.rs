@@ -3,7 +3,6 @@
 //! fall-back to another database, root's credentials kept from targets another user
 //! names, and the target shown in full but for its password.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -29,19 +28,6 @@ fn small_db(cluster: &Cluster, prefix: &str) -> TestDb {
 
 fn cluster() -> Option<Cluster> {
     require("PostgreSQL test cluster", Cluster::from_env())
-}
-
-/// Row counts and sequence positions: what "nothing was touched" is checked against.
-fn state(db: &TestDb) -> BTreeMap<String, i64> {
-    let mut out = BTreeMap::new();
-    for t in ["requests", "executions"] {
-        out.insert(t.to_string(), db.count(t));
-    }
-    out.insert(
-        "seq".into(),
-        db.query_i64("SELECT coalesce(last_value, 0) FROM pg_sequences WHERE sequencename = 'requests_id_seq'"),
-    );
-    out
 }
 
 fn command(args: &[&str], env: &[(&str, &str)], home: &Path) -> Command {
@@ -74,7 +60,7 @@ fn a_named_env_file_without_database_url_is_exit_4_and_no_other_database_is_empt
     let Some(c) = cluster() else { return };
     let app = small_db(&c, "pgtc_app");
     let other = small_db(&c, "pgtc_otherdb");
-    let (app_before, other_before) = (state(&app), state(&other));
+    let (app_before, other_before) = (app.fingerprint(), other.fingerprint());
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     let port = c.port.to_string();
@@ -106,11 +92,11 @@ fn a_named_env_file_without_database_url_is_exit_4_and_no_other_database_is_empt
         }
     }
     assert_eq!(
-        state(&other),
+        other.fingerprint(),
         other_before,
         "the other database was touched"
     );
-    assert_eq!(state(&app), app_before);
+    assert_eq!(app.fingerprint(), app_before);
 }
 
 #[test]
@@ -299,7 +285,7 @@ fn roots_credentials_never_reach_a_server_named_by_a_file_another_user_can_write
     };
     let Some(c) = cluster() else { return };
     let db = small_db(&c, "pgtc_trust");
-    let before = state(&db);
+    let before = db.fingerprint();
     let pgpass_secret = "pgpass-root-secret-81x";
     let env_secret = "pgpassword-root-secret-27q";
     let home = home_with_pgpass(&format!("*:*:*:postgres:{pgpass_secret}"));
@@ -390,14 +376,14 @@ fn roots_credentials_never_reach_a_server_named_by_a_file_another_user_can_write
         run.stderr
     );
     assert!(!run.all_output().contains(&c.password));
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 #[test]
 fn the_report_and_errors_show_user_host_port_and_database_but_no_password() {
     let Some(c) = cluster() else { return };
     let db = small_db(&c, "pgtc_shown");
-    let before = state(&db);
+    let before = db.fingerprint();
     let home = home_with_pgpass(&format!("*:*:*:{}:{}", c.user, c.password));
     // No password in the URL (it comes from ~/.pgpass): nothing of it is secret.
     let url = format!("postgresql://{}@{}:{}/{}", c.user, c.host, c.port, db.name);
@@ -441,14 +427,14 @@ fn the_report_and_errors_show_user_host_port_and_database_but_no_password() {
         "{}",
         run.stdout
     );
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 #[test]
 fn a_password_holding_hash_question_mark_colon_or_at_appears_in_no_output() {
     let Some(c) = cluster() else { return };
     let db = small_db(&c, "pgtc_hash");
-    let before = state(&db);
+    let before = db.fingerprint();
     let home = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (password, code) in [
@@ -494,7 +480,7 @@ fn a_password_holding_hash_question_mark_colon_or_at_appears_in_no_output() {
             .unwrap()
             .contains("app@127.0.0.1:1/db"));
     }
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 #[test]
@@ -632,7 +618,7 @@ fn a_file_nobody_owns_never_reaches_the_server_over_a_unix_socket() {
     };
     let Some(c) = cluster() else { return };
     let db = small_db(&c, "pgtc_socket");
-    let before = state(&db);
+    let before = db.fingerprint();
     let home = tempfile::tempdir().unwrap();
     let dir = env_dir();
     let _default = DefaultSocketLink::new(&c);
@@ -662,7 +648,7 @@ fn a_file_nobody_owns_never_reaches_the_server_over_a_unix_socket() {
         assert_refused(&run, &file, "host");
         let message = decode(&run).error.unwrap().message;
         assert!(message.contains("--allow-socket"), "{message}");
-        assert_eq!(state(&db), before, "{url}: the server was reached");
+        assert_eq!(db.fingerprint(), before, "{url}: the server was reached");
     }
     for url in &urls {
         // The operator's explicit say-so lets it connect; a root-owned file needs none.
@@ -700,7 +686,7 @@ fn a_file_nobody_owns_never_reaches_the_server_over_a_unix_socket() {
             .unwrap()
             .contains(&format!(":{port}/")));
     }
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 #[test]
@@ -710,7 +696,7 @@ fn server_options_from_a_file_nobody_owns_never_reach_the_session_even_in_a_dry_
     };
     let Some(c) = cluster() else { return };
     let db = small_db(&c, "pgtc_options");
-    let before = state(&db);
+    let before = db.fingerprint();
     let home = tempfile::tempdir().unwrap();
     let dir = env_dir();
     // A library that is not there: a session that got the option fails loudly (FATAL)
@@ -751,7 +737,7 @@ fn server_options_from_a_file_nobody_owns_never_reach_the_session_even_in_a_dry_
         home.path(),
     );
     assert_refused(&run, &file, "options");
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
     // The operator's own file keeps today's behaviour: options reach the server.
     let root_file = write_env(dir.path(), "root.env", &format!("DATABASE_URL='{tcp}'\n"));
     let run = pgt(
@@ -770,7 +756,7 @@ fn server_options_from_a_file_nobody_owns_never_reach_the_session_even_in_a_dry_
         "{}",
         run.all_output()
     );
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 /// A directory only root can enter, holding a client certificate and key, a pgpass file
@@ -829,7 +815,7 @@ fn root_only_files_tickets_and_name_are_refused_to_a_file_nobody_owns() {
     };
     let Some(c) = cluster() else { return };
     let db = small_db(&c, "pgtc_rootfiles");
-    let before = state(&db);
+    let before = db.fingerprint();
     let f = root_files(&c);
     // ~/.postgresql/root.crt is what verify-full reads when no sslrootcert is given.
     let home = tempfile::tempdir().unwrap();
@@ -870,7 +856,11 @@ fn root_only_files_tickets_and_name_are_refused_to_a_file_nobody_owns() {
         );
         assert_refused(&run, &file, keyword);
         assert!(!run.all_output().contains(&c.password));
-        assert_eq!(state(&db), before, "{keyword}: the server was reached");
+        assert_eq!(
+            db.fingerprint(),
+            before,
+            "{keyword}: the server was reached"
+        );
     }
     for (url, keyword) in [
         (format!("{with_pw}?sslcrl={}", f.cert), "sslcrl"),
@@ -897,7 +887,7 @@ fn root_only_files_tickets_and_name_are_refused_to_a_file_nobody_owns() {
         assert!(!run.all_output().contains(&c.password));
         assert!(!run.all_output().contains("key-pass"));
     }
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
     // The same URLs from a file only root can write are root's own choice.
     for (url, keyword) in &cases {
         let file = write_env(dir.path(), "root.env", &format!("DATABASE_URL='{url}'\n"));
@@ -915,5 +905,5 @@ fn root_only_files_tickets_and_name_are_refused_to_a_file_nobody_owns() {
         assert!(decode(&run).error.is_none(), "{keyword}");
         assert!(!run.all_output().contains(&c.password));
     }
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }

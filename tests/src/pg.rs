@@ -3,7 +3,7 @@
 
 use postgres::{Client, NoTls};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,21 @@ pub fn pgtruncate_command(args: &[&str], env: &[(&str, &str)], home: &Path) -> C
         cmd.env(k, v);
     }
     cmd
+}
+
+/// Runs [`pgtruncate_command`] and checks the envelope, as [`crate::run::run_command`].
+#[track_caller]
+pub fn run_pgtruncate(args: &[&str], env: &[(&str, &str)], home: &Path) -> crate::ToolRun {
+    crate::run::run_command("pgtruncate", &mut pgtruncate_command(args, env, home), None)
+}
+
+/// One shared, always-empty HOME (no ~/.pgpass, no ~/.postgresql/root.crt) below `tmp`,
+/// the test file's `env!("CARGO_TARGET_TMPDIR")` (cargo sets it for test files only):
+/// the build's own directory, not a predictable path in /tmp that anyone could plant.
+pub fn empty_home(tmp: &str) -> PathBuf {
+    let dir = Path::new(tmp).join("pgtruncate-empty-home");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// `cmd` (and what it runs) with none of the caller's connection settings, and `home`

@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::pg::{Cluster, TestDb, CORNICE_KEPT_TABLES, CORNICE_RUNTIME_TABLES as RUNTIME};
+use support::pg::{
+    empty_home, Cluster, TestDb, CORNICE_KEPT_TABLES, CORNICE_RUNTIME_TABLES as RUNTIME,
+};
 use support::require;
 use support::run::{check_envelope, parse_one_object, run_command, ToolRun};
 
@@ -21,15 +23,7 @@ fn fixture(prefix: &str) -> Option<TestDb> {
 /// A pgtruncate command that sees none of the caller's connection settings (no
 /// DATABASE_URL, no PG* variables, a HOME without ~/.pgpass).
 fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
-    support::pg::pgtruncate_command(args, env, &empty_home())
-}
-
-/// One shared, always-empty directory (no ~/.pgpass, no ~/.postgresql/root.crt), in the
-/// build's own temp dir rather than a predictable path in /tmp that anyone could plant.
-fn empty_home() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pgtruncate-empty-home");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    support::pg::pgtruncate_command(args, env, &empty_home(env!("CARGO_TARGET_TMPDIR")))
 }
 
 #[track_caller]

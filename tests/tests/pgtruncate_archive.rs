@@ -11,7 +11,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use support::pg::{Cluster, TestDb};
+use support::pg::{empty_home, Cluster, TestDb};
 use support::require;
 use support::run::{run_command, ToolRun};
 
@@ -21,15 +21,8 @@ fn database(prefix: &str) -> Option<TestDb> {
     Some(cluster.create_database(prefix))
 }
 
-/// One shared, always-empty HOME (no ~/.pgpass), in the build's own temp dir.
-fn empty_home() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pgtruncate-empty-home");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn command(args: &[&str]) -> Command {
-    support::pg::pgtruncate_command(args, &[], &empty_home())
+    support::pg::pgtruncate_command(args, &[], &empty_home(env!("CARGO_TARGET_TMPDIR")))
 }
 
 #[track_caller]

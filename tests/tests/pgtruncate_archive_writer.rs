@@ -5,9 +5,8 @@
 //! is queued behind it, as the test sees in `pg_locks`.
 
 use reports::pgtruncate::Report;
-use std::path::PathBuf;
 use std::process::Command;
-use support::pg::{Cluster, TestDb};
+use support::pg::{empty_home, Cluster, TestDb};
 use support::require;
 use support::run::{run_command, ToolRun};
 
@@ -18,13 +17,6 @@ fn database(prefix: &str) -> Option<TestDb> {
     require("root", support::root())?;
     let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
     Some(cluster.create_database(prefix))
-}
-
-/// One shared, always-empty HOME (no ~/.pgpass), in the build's own temp dir.
-fn empty_home() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pgtruncate-empty-home");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The report, decoded (the envelope's own fields left out).
@@ -70,7 +62,7 @@ fn a_writer_during_the_archive_waits_and_its_row_is_never_lost() {
             "events",
         ],
         &[],
-        &empty_home(),
+        &empty_home(env!("CARGO_TARGET_TMPDIR")),
     );
     let truncate = std::thread::spawn(move || run_command("pgtruncate", &mut cmd, None));
     db.wait_for_lock_request(

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::pg::{Cluster, TestDb};
+use support::pg::{pgtruncate_command, run_pgtruncate, Cluster, TestDb};
 use support::require;
 use support::run::{run_command, ToolRun};
 
@@ -28,15 +28,6 @@ fn small_db(cluster: &Cluster, prefix: &str) -> TestDb {
 
 fn cluster() -> Option<Cluster> {
     require("PostgreSQL test cluster", Cluster::from_env())
-}
-
-fn command(args: &[&str], env: &[(&str, &str)], home: &Path) -> Command {
-    support::pg::pgtruncate_command(args, env, home)
-}
-
-#[track_caller]
-fn pgt(args: &[&str], env: &[(&str, &str)], home: &Path) -> ToolRun {
-    run_command("pgtruncate", &mut command(args, env, home), None)
 }
 
 fn write_env(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -83,7 +74,7 @@ fn a_named_env_file_without_database_url_is_exit_4_and_no_other_database_is_empt
         let file = write_env(dir.path(), name, text);
         let shown = file.to_str().unwrap();
         for env in [&shell[..], &with_url[..]] {
-            let run = pgt(&["--env-file", shown, "requests"], env, home.path());
+            let run = run_pgtruncate(&["--env-file", shown, "requests"], env, home.path());
             run.expect_code(4);
             let message = run.json["error"]["message"].as_str().unwrap();
             assert!(message.contains(shown), "{message}");
@@ -128,7 +119,7 @@ fn the_env_file_is_read_as_python_dotenv_reads_it() {
         ),
     ] {
         let file = write_env(dir.path(), file, &text);
-        let run = pgt(
+        let run = run_pgtruncate(
             &["--env-file", file.to_str().unwrap(), "--dry-run", "requests"],
             &[],
             home.path(),
@@ -160,7 +151,7 @@ fn a_fifo_or_a_directory_as_env_file_is_a_usage_error_not_a_hang() {
     std::os::unix::fs::symlink(&real, &link).unwrap();
     // The caller's own symlink is followed like any path root made (another user's is
     // refused: tests/trust_files.rs): it leads to the real file's URL, port 1, refused.
-    pgt(
+    run_pgtruncate(
         &["--env-file", link.to_str().unwrap(), "requests"],
         &[],
         home.path(),
@@ -169,7 +160,7 @@ fn a_fifo_or_a_directory_as_env_file_is_a_usage_error_not_a_hang() {
     for path in [&fifo, &dir.path().to_path_buf()] {
         // Under timeout(1): a pgtruncate stuck opening the FIFO is killed and the test
         // fails on its missing report instead of hanging.
-        let inner = command(
+        let inner = pgtruncate_command(
             &["--env-file", path.to_str().unwrap(), "requests"],
             &[],
             home.path(),
@@ -192,7 +183,7 @@ fn a_fifo_or_a_directory_as_env_file_is_a_usage_error_not_a_hang() {
         assert!(message.contains(path.to_str().unwrap()), "{message}");
     }
     let missing = dir.path().join("missing.env");
-    pgt(
+    run_pgtruncate(
         &["--env-file", missing.to_str().unwrap(), "requests"],
         &[],
         home.path(),
@@ -313,7 +304,7 @@ fn roots_credentials_never_reach_a_server_named_by_a_file_another_user_can_write
             nix::unistd::chown(&file, Some(uid), None).unwrap();
         }
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
-        let run = pgt(
+        let run = run_pgtruncate(
             &["--env-file", file.to_str().unwrap(), "requests"],
             &[("PGPASSWORD", env_secret)],
             home.path(),
@@ -359,7 +350,7 @@ fn roots_credentials_never_reach_a_server_named_by_a_file_another_user_can_write
             c.user, c.host, c.port, db.name
         ),
     );
-    let run = pgt(
+    let run = run_pgtruncate(
         &[
             "--env-file",
             file.to_str().unwrap(),
@@ -387,12 +378,12 @@ fn the_report_and_errors_show_user_host_port_and_database_but_no_password() {
     let home = home_with_pgpass(&format!("*:*:*:{}:{}", c.user, c.password));
     // No password in the URL (it comes from ~/.pgpass): nothing of it is secret.
     let url = format!("postgresql://{}@{}:{}/{}", c.user, c.host, c.port, db.name);
-    let run = pgt(&["-d", &url, "--dry-run", "requests"], &[], home.path());
+    let run = run_pgtruncate(&["-d", &url, "--dry-run", "requests"], &[], home.path());
     run.expect_code(0);
     assert_eq!(run.json["database"], format!("{url}?sslmode=prefer"));
     assert!(!run.all_output().contains(&c.password));
     // An unreachable server: the message names it in full.
-    let run = pgt(
+    let run = run_pgtruncate(
         &[
             "-d",
             "postgresql://cornice@127.0.0.1:1/cornice",
@@ -410,7 +401,7 @@ fn the_report_and_errors_show_user_host_port_and_database_but_no_password() {
     let message = run.json["error"]["message"].as_str().unwrap();
     assert!(message.contains("cornice@127.0.0.1:1/cornice"), "{message}");
     // A bare scheme hides nothing either.
-    let run = pgt(
+    let run = run_pgtruncate(
         &["-d", "postgresql://", "--dry-run", "requests"],
         &[],
         home.path(),
@@ -450,7 +441,7 @@ fn a_password_holding_hash_question_mark_colon_or_at_appears_in_no_output() {
         );
         let plain = password.replace("%23", "#").replace("%40", "@");
         let head = &password[..10];
-        let run = pgt(&["-d", &url, "requests"], &[], home.path());
+        let run = run_pgtruncate(&["-d", &url, "requests"], &[], home.path());
         run.expect_code(code);
         for s in [password, plain.as_str(), head] {
             assert!(!run.all_output().contains(s), "{s}: {}", run.all_output());
@@ -466,7 +457,7 @@ fn a_password_holding_hash_question_mark_colon_or_at_appears_in_no_output() {
             "hash.env",
             &format!("DATABASE_URL=\"postgresql://app:{password}@127.0.0.1:1/db\"\n"),
         );
-        let run = pgt(
+        let run = run_pgtruncate(
             &["--env-file", file.to_str().unwrap(), "requests"],
             &[],
             home.path(),
@@ -523,7 +514,7 @@ fn what_libpq_refuses_is_a_usage_error_before_any_connection() {
             "invalid URI query parameter",
         ),
     ] {
-        let run = pgt(&["-d", &url, "--dry-run", "requests"], &[], home.path());
+        let run = run_pgtruncate(&["-d", &url, "--dry-run", "requests"], &[], home.path());
         run.expect_code(2);
         let message = run.json["error"]["message"].as_str().unwrap();
         assert!(message.contains(says), "{url}: {message}");
@@ -640,7 +631,7 @@ fn a_file_nobody_owns_never_reaches_the_server_over_a_unix_socket() {
     for url in &urls {
         let file = nobody_env(dir.path(), "socket.env", url);
         // A real run, not a dry run: had it connected, the tables would be empty.
-        let run = pgt(
+        let run = run_pgtruncate(
             &["--env-file", file.to_str().unwrap(), "requests"],
             &[],
             home.path(),
@@ -653,7 +644,7 @@ fn a_file_nobody_owns_never_reaches_the_server_over_a_unix_socket() {
     for url in &urls {
         // The operator's explicit say-so lets it connect; a root-owned file needs none.
         let file = nobody_env(dir.path(), "socket.env", url);
-        let allowed = pgt(
+        let allowed = run_pgtruncate(
             &[
                 "--env-file",
                 file.to_str().unwrap(),
@@ -668,7 +659,7 @@ fn a_file_nobody_owns_never_reaches_the_server_over_a_unix_socket() {
         let report = decode(&allowed).report.unwrap();
         assert_eq!(report.truncated[0].table, "public.requests");
         let root_file = write_env(dir.path(), "root.env", &format!("DATABASE_URL='{url}'\n"));
-        let run = pgt(
+        let run = run_pgtruncate(
             &[
                 "--env-file",
                 root_file.to_str().unwrap(),
@@ -721,7 +712,7 @@ fn server_options_from_a_file_nobody_owns_never_reach_the_session_even_in_a_dry_
         let mut args = vec!["--env-file", file.to_str().unwrap()];
         args.extend(flags);
         args.push("requests");
-        let run = pgt(&args, &[], home.path());
+        let run = run_pgtruncate(&args, &[], home.path());
         assert_refused(&run, &file, "options");
         assert!(!run.all_output().contains(&c.password));
     }
@@ -731,7 +722,7 @@ fn server_options_from_a_file_nobody_owns_never_reach_the_session_even_in_a_dry_
         c.user, c.password, c.host, c.port, db.name
     );
     let file = nobody_env(dir.path(), "options.env", &tcp_name);
-    let run = pgt(
+    let run = run_pgtruncate(
         &["--env-file", file.to_str().unwrap(), "requests"],
         &[],
         home.path(),
@@ -740,7 +731,7 @@ fn server_options_from_a_file_nobody_owns_never_reach_the_session_even_in_a_dry_
     assert_eq!(db.fingerprint(), before);
     // The operator's own file keeps today's behaviour: options reach the server.
     let root_file = write_env(dir.path(), "root.env", &format!("DATABASE_URL='{tcp}'\n"));
-    let run = pgt(
+    let run = run_pgtruncate(
         &[
             "--env-file",
             root_file.to_str().unwrap(),
@@ -849,7 +840,7 @@ fn root_only_files_tickets_and_name_are_refused_to_a_file_nobody_owns() {
     ];
     for (url, keyword) in &cases {
         let file = nobody_env(dir.path(), "files.env", url);
-        let run = pgt(
+        let run = run_pgtruncate(
             &["--env-file", file.to_str().unwrap(), "requests"],
             &[],
             home.path(),
@@ -878,7 +869,7 @@ fn root_only_files_tickets_and_name_are_refused_to_a_file_nobody_owns() {
         ),
     ] {
         let file = nobody_env(dir.path(), "files.env", &url);
-        let run = pgt(
+        let run = run_pgtruncate(
             &["--env-file", file.to_str().unwrap(), "requests"],
             &[],
             home.path(),
@@ -891,7 +882,7 @@ fn root_only_files_tickets_and_name_are_refused_to_a_file_nobody_owns() {
     // The same URLs from a file only root can write are root's own choice.
     for (url, keyword) in &cases {
         let file = write_env(dir.path(), "root.env", &format!("DATABASE_URL='{url}'\n"));
-        let run = pgt(
+        let run = run_pgtruncate(
             &[
                 "--env-file",
                 file.to_str().unwrap(),

@@ -11,9 +11,9 @@ use reports::pgtruncate::Report;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use support::pg::{Cluster, TestDb, LEDGER_SQL};
+use support::pg::{empty_home, run_pgtruncate, Cluster, TestDb, LEDGER_SQL};
 use support::require;
-use support::run::{run_command, ToolRun};
+use support::run::ToolRun;
 use tempfile::TempDir;
 
 const NOBODY: u32 = 65534;
@@ -104,18 +104,11 @@ fn chown(path: &Path, uid: u32) {
     .unwrap();
 }
 
-fn empty_home() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pgtruncate-profile-home");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[track_caller]
 fn pgt(files: &Files, args: &[&str]) -> ToolRun {
     let dir = files.profile_dir();
     let env = [("HOLDKIT_PROFILE_DIR", dir.to_str().unwrap())];
-    let mut cmd = support::pg::pgtruncate_command(args, &env, &empty_home());
-    run_command("pgtruncate", &mut cmd, None)
+    run_pgtruncate(args, &env, &empty_home(env!("CARGO_TARGET_TMPDIR")))
 }
 
 fn report(run: &ToolRun) -> Envelope<Report> {

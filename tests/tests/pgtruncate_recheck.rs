@@ -10,9 +10,8 @@
 use reports::envelope::{decode, Envelope, ErrorKind};
 use reports::pgtruncate::Report;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Stdio;
-use support::pg::{Cluster, TestDb};
+use support::pg::{empty_home, Cluster, TestDb};
 use support::require;
 use support::run::{check_envelope, parse_one_object};
 
@@ -144,7 +143,8 @@ impl Scene {
         let url = self.db.url();
         let mut args = vec!["-d", url.as_str(), "--lock-timeout", "60s"];
         args.extend(TARGETS);
-        let mut cmd = support::pg::pgtruncate_command(&args, &[], &empty_home());
+        let mut cmd =
+            support::pg::pgtruncate_command(&args, &[], &empty_home(env!("CARGO_TARGET_TMPDIR")));
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let child = cmd.spawn().unwrap();
         // A session already holding a lock is queued ahead of this waiter.
@@ -181,13 +181,6 @@ impl Scene {
         );
         assert_eq!(&self.state(), before, "nothing may be emptied or reset");
     }
-}
-
-/// One shared, always-empty HOME (no ~/.pgpass), in the build's own temp dir.
-fn empty_home() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pgtruncate-recheck-home");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A finished run, its report decoded.
@@ -380,7 +373,7 @@ fn a_sequence_a_kept_table_draws_on_is_not_reset_and_its_ids_are_not_reused() {
     let mut args = vec!["-d", url.as_str()];
     args.extend(TARGETS);
     args.push("plain");
-    let out = support::pg::pgtruncate_command(&args, &[], &empty_home())
+    let out = support::pg::pgtruncate_command(&args, &[], &empty_home(env!("CARGO_TARGET_TMPDIR")))
         .output()
         .unwrap();
     let run = Run::new(out);
@@ -508,7 +501,7 @@ fn a_foreign_table_partition_is_refused_before_anything_is_locked() {
     let mut args = vec!["-d", url.as_str()];
     args.extend(TARGETS);
     let run = Run::new(
-        support::pg::pgtruncate_command(&args, &[], &empty_home())
+        support::pg::pgtruncate_command(&args, &[], &empty_home(env!("CARGO_TARGET_TMPDIR")))
             .output()
             .unwrap(),
     );

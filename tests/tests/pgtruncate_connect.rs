@@ -30,6 +30,16 @@ fn cluster() -> Option<Cluster> {
     require("PostgreSQL test cluster", Cluster::from_env())
 }
 
+/// pgtruncate on `requests` of the database that `file`'s DATABASE_URL names, `flags`
+/// added: how most tests here run it.
+#[track_caller]
+fn run_env_file(file: &Path, flags: &[&str], env: &[(&str, &str)], home: &Path) -> ToolRun {
+    let mut args = vec!["--env-file", file.to_str().unwrap()];
+    args.extend(flags);
+    args.push("requests");
+    run_pgtruncate(&args, env, home)
+}
+
 fn write_env(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -74,7 +84,7 @@ fn a_named_env_file_without_database_url_is_exit_4_and_no_other_database_is_empt
         let file = write_env(dir.path(), name, text);
         let shown = file.to_str().unwrap();
         for env in [&shell[..], &with_url[..]] {
-            let run = run_pgtruncate(&["--env-file", shown, "requests"], env, home.path());
+            let run = run_env_file(&file, &[], env, home.path());
             run.expect_code(4);
             let message = run.json["error"]["message"].as_str().unwrap();
             assert!(message.contains(shown), "{message}");
@@ -119,11 +129,7 @@ fn the_env_file_is_read_as_python_dotenv_reads_it() {
         ),
     ] {
         let file = write_env(dir.path(), file, &text);
-        let run = run_pgtruncate(
-            &["--env-file", file.to_str().unwrap(), "--dry-run", "requests"],
-            &[],
-            home.path(),
-        );
+        let run = run_env_file(&file, &["--dry-run"], &[], home.path());
         run.expect_code(0);
         let database = run.json["database"].as_str().unwrap();
         assert!(
@@ -151,12 +157,7 @@ fn a_fifo_or_a_directory_as_env_file_is_a_usage_error_not_a_hang() {
     std::os::unix::fs::symlink(&real, &link).unwrap();
     // The caller's own symlink is followed like any path root made (another user's is
     // refused: tests/trust_files.rs): it leads to the real file's URL, port 1, refused.
-    run_pgtruncate(
-        &["--env-file", link.to_str().unwrap(), "requests"],
-        &[],
-        home.path(),
-    )
-    .expect_code(1);
+    run_env_file(&link, &[], &[], home.path()).expect_code(1);
     for path in [&fifo, &dir.path().to_path_buf()] {
         // Under timeout(1): a pgtruncate stuck opening the FIFO is killed and the test
         // fails on its missing report instead of hanging.
@@ -183,12 +184,7 @@ fn a_fifo_or_a_directory_as_env_file_is_a_usage_error_not_a_hang() {
         assert!(message.contains(path.to_str().unwrap()), "{message}");
     }
     let missing = dir.path().join("missing.env");
-    run_pgtruncate(
-        &["--env-file", missing.to_str().unwrap(), "requests"],
-        &[],
-        home.path(),
-    )
-    .expect_code(4);
+    run_env_file(&missing, &[], &[], home.path()).expect_code(4);
 }
 
 /// What a fake server on 127.0.0.1 received: it declines TLS, takes the startup packet,
@@ -304,11 +300,7 @@ fn roots_credentials_never_reach_a_server_named_by_a_file_another_user_can_write
             nix::unistd::chown(&file, Some(uid), None).unwrap();
         }
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
-        let run = run_pgtruncate(
-            &["--env-file", file.to_str().unwrap(), "requests"],
-            &[("PGPASSWORD", env_secret)],
-            home.path(),
-        );
+        let run = run_env_file(&file, &[], &[("PGPASSWORD", env_secret)], home.path());
         let received = server.finish();
         let text = String::from_utf8_lossy(&received);
         assert!(
@@ -350,16 +342,7 @@ fn roots_credentials_never_reach_a_server_named_by_a_file_another_user_can_write
             c.user, c.host, c.port, db.name
         ),
     );
-    let run = run_pgtruncate(
-        &[
-            "--env-file",
-            file.to_str().unwrap(),
-            "--dry-run",
-            "requests",
-        ],
-        &[],
-        home.path(),
-    );
+    let run = run_env_file(&file, &["--dry-run"], &[], home.path());
     run.expect_code(0);
     assert!(
         !run.stderr.contains("credentials it carries itself"),
@@ -457,11 +440,7 @@ fn a_password_holding_hash_question_mark_colon_or_at_appears_in_no_output() {
             "hash.env",
             &format!("DATABASE_URL=\"postgresql://app:{password}@127.0.0.1:1/db\"\n"),
         );
-        let run = run_pgtruncate(
-            &["--env-file", file.to_str().unwrap(), "requests"],
-            &[],
-            home.path(),
-        );
+        let run = run_env_file(&file, &[], &[], home.path());
         run.expect_code(1);
         for s in [password, plain.as_str(), head] {
             assert!(!run.all_output().contains(s), "{s}: {}", run.all_output());
@@ -631,11 +610,7 @@ fn a_file_nobody_owns_never_reaches_the_server_over_a_unix_socket() {
     for url in &urls {
         let file = nobody_env(dir.path(), "socket.env", url);
         // A real run, not a dry run: had it connected, the tables would be empty.
-        let run = run_pgtruncate(
-            &["--env-file", file.to_str().unwrap(), "requests"],
-            &[],
-            home.path(),
-        );
+        let run = run_env_file(&file, &[], &[], home.path());
         assert_refused(&run, &file, "host");
         let message = decode(&run).error.unwrap().message;
         assert!(message.contains("--allow-socket"), "{message}");
@@ -644,31 +619,12 @@ fn a_file_nobody_owns_never_reaches_the_server_over_a_unix_socket() {
     for url in &urls {
         // The operator's explicit say-so lets it connect; a root-owned file needs none.
         let file = nobody_env(dir.path(), "socket.env", url);
-        let allowed = run_pgtruncate(
-            &[
-                "--env-file",
-                file.to_str().unwrap(),
-                "--allow-socket",
-                "--dry-run",
-                "requests",
-            ],
-            &[],
-            home.path(),
-        );
+        let allowed = run_env_file(&file, &["--allow-socket", "--dry-run"], &[], home.path());
         allowed.expect_code(0);
         let report = decode(&allowed).report.unwrap();
         assert_eq!(report.truncated[0].table, "public.requests");
         let root_file = write_env(dir.path(), "root.env", &format!("DATABASE_URL='{url}'\n"));
-        let run = run_pgtruncate(
-            &[
-                "--env-file",
-                root_file.to_str().unwrap(),
-                "--dry-run",
-                "requests",
-            ],
-            &[],
-            home.path(),
-        );
+        let run = run_env_file(&root_file, &["--dry-run"], &[], home.path());
         run.expect_code(0);
         assert!(decode(&run)
             .report
@@ -709,10 +665,7 @@ fn server_options_from_a_file_nobody_owns_never_reach_the_session_even_in_a_dry_
         (&tcp, &["--dry-run"][..]),
     ] {
         let file = nobody_env(dir.path(), "options.env", url);
-        let mut args = vec!["--env-file", file.to_str().unwrap()];
-        args.extend(flags);
-        args.push("requests");
-        let run = run_pgtruncate(&args, &[], home.path());
+        let run = run_env_file(&file, flags, &[], home.path());
         assert_refused(&run, &file, "options");
         assert!(!run.all_output().contains(&c.password));
     }
@@ -722,25 +675,12 @@ fn server_options_from_a_file_nobody_owns_never_reach_the_session_even_in_a_dry_
         c.user, c.password, c.host, c.port, db.name
     );
     let file = nobody_env(dir.path(), "options.env", &tcp_name);
-    let run = run_pgtruncate(
-        &["--env-file", file.to_str().unwrap(), "requests"],
-        &[],
-        home.path(),
-    );
+    let run = run_env_file(&file, &[], &[], home.path());
     assert_refused(&run, &file, "options");
     assert_eq!(db.fingerprint(), before);
     // The operator's own file keeps today's behaviour: options reach the server.
     let root_file = write_env(dir.path(), "root.env", &format!("DATABASE_URL='{tcp}'\n"));
-    let run = run_pgtruncate(
-        &[
-            "--env-file",
-            root_file.to_str().unwrap(),
-            "--dry-run",
-            "requests",
-        ],
-        &[],
-        home.path(),
-    );
+    let run = run_env_file(&root_file, &["--dry-run"], &[], home.path());
     run.expect_code(1);
     assert!(
         decode(&run).error.unwrap().message.contains(&planted),
@@ -840,11 +780,7 @@ fn root_only_files_tickets_and_name_are_refused_to_a_file_nobody_owns() {
     ];
     for (url, keyword) in &cases {
         let file = nobody_env(dir.path(), "files.env", url);
-        let run = run_pgtruncate(
-            &["--env-file", file.to_str().unwrap(), "requests"],
-            &[],
-            home.path(),
-        );
+        let run = run_env_file(&file, &[], &[], home.path());
         assert_refused(&run, &file, keyword);
         assert!(!run.all_output().contains(&c.password));
         assert_eq!(
@@ -869,11 +805,7 @@ fn root_only_files_tickets_and_name_are_refused_to_a_file_nobody_owns() {
         ),
     ] {
         let file = nobody_env(dir.path(), "files.env", &url);
-        let run = run_pgtruncate(
-            &["--env-file", file.to_str().unwrap(), "requests"],
-            &[],
-            home.path(),
-        );
+        let run = run_env_file(&file, &[], &[], home.path());
         assert_refused(&run, &file, keyword);
         assert!(!run.all_output().contains(&c.password));
         assert!(!run.all_output().contains("key-pass"));
@@ -882,16 +814,7 @@ fn root_only_files_tickets_and_name_are_refused_to_a_file_nobody_owns() {
     // The same URLs from a file only root can write are root's own choice.
     for (url, keyword) in &cases {
         let file = write_env(dir.path(), "root.env", &format!("DATABASE_URL='{url}'\n"));
-        let run = run_pgtruncate(
-            &[
-                "--env-file",
-                file.to_str().unwrap(),
-                "--dry-run",
-                "requests",
-            ],
-            &[],
-            home.path(),
-        );
+        let run = run_env_file(&file, &["--dry-run"], &[], home.path());
         run.expect_code(0);
         assert!(decode(&run).error.is_none(), "{keyword}");
         assert!(!run.all_output().contains(&c.password));

@@ -141,7 +141,7 @@ fn every_compression_round_trips_through_undo_and_through_the_postgresql_tools()
                 .rows,
             40_000
         );
-        let run = pgt(&["-d", &db.url(), "--undo", file.to_str().unwrap()]);
+        let run = undo(&db, &file, &[]);
         run.expect_code(0);
         assert_eq!(
             report(&run).archive.unwrap().compression,
@@ -150,10 +150,7 @@ fn every_compression_round_trips_through_undo_and_through_the_postgresql_tools()
         assert_eq!(db.fingerprint(), before, "{ext}: --undo put every row back");
 
         let file = dir.path().join(format!("tools.{ext}"));
-        archive(&db, &file, &tables);
-        assert_eq!(rows_of(&db.fingerprint()), 0, "{ext}: every table emptied");
-        db.psql_restore(&file);
-        assert_eq!(db.fingerprint(), before, "{ext}: psql put every row back");
+        round_trip_through_psql(&db, &file, &tables, 0, &before);
     }
 }
 
@@ -198,7 +195,7 @@ fn cornice_with_auth_round_trips_through_undo_and_through_psql() {
         .expect("users_id_seq in the archive");
     assert!(users_seq.is_called);
 
-    let run = pgt(&["-d", &db.url(), "--undo", first.to_str().unwrap()]);
+    let run = undo(&db, &first, &[]);
     run.expect_code(0);
     assert_eq!(run.json["changed"], true);
     let u = report(&run);
@@ -213,14 +210,7 @@ fn cornice_with_auth_round_trips_through_undo_and_through_psql() {
 
     // The same, with psql alone.
     let second = dir.path().join("again.sql.gz");
-    archive(&db, &second, &preset);
-    assert_eq!(rows_of(&db.fingerprint()), kept_rows);
-    db.psql_restore(&second);
-    assert_eq!(
-        db.fingerprint(),
-        before,
-        "psql put every row and sequence back"
-    );
+    round_trip_through_psql(&db, &second, &preset, kept_rows, &before);
     assert_eq!(entries(dir.path()), ["again.sql.gz", "cornice.sql.gz"]);
 }
 
@@ -337,7 +327,7 @@ fn keys_partitions_inheritance_generated_identity_and_awkward_values_round_trip(
         "no password in the archive"
     );
 
-    let run = pgt(&["-d", &db.url(), "--undo", plain.to_str().unwrap()]);
+    let run = undo(&db, &plain, &[]);
     run.expect_code(0);
     assert_eq!(
         db.fingerprint(),
@@ -346,14 +336,7 @@ fn keys_partitions_inheritance_generated_identity_and_awkward_values_round_trip(
     );
 
     let gz = dir.path().join("edge.sql.gz");
-    archive(&db, &gz, &EDGE_TABLES);
-    assert_eq!(rows_of(&db.fingerprint()), 0);
-    db.psql_restore(&gz);
-    assert_eq!(
-        db.fingerprint(),
-        before,
-        "psql put every row and sequence back"
-    );
+    round_trip_through_psql(&db, &gz, &EDGE_TABLES, 0, &before);
     // The next values are the ones before, not a fresh start.
     let next: i64 = db.query_i64("SELECT nextval('edge.events_id_seq')");
     assert_eq!(next, 31);
@@ -408,16 +391,13 @@ fn dry_run_existing_file_and_an_open_directory() {
     let file = dir.path().join("d.sql.gz");
     let url = db.url();
     let path = file.to_str().unwrap();
+    let archive_cornice = |to: &str, flags: &[&str]| {
+        let mut args = vec!["-d", url.as_str(), "--preset", "cornice", "--archive", to];
+        args.extend(flags);
+        pgt(&args)
+    };
 
-    let run = pgt(&[
-        "-d",
-        &url,
-        "--preset",
-        "cornice",
-        "--archive",
-        path,
-        "--dry-run",
-    ]);
+    let run = archive_cornice(path, &["--dry-run"]);
     run.expect_code(0);
     let a = report(&run).archive.unwrap();
     assert_eq!(a.path, path);
@@ -426,21 +406,14 @@ fn dry_run_existing_file_and_an_open_directory() {
     assert!(entries(dir.path()).is_empty());
 
     std::fs::write(&file, b"keep me").unwrap();
-    let run = pgt(&["-d", &url, "--preset", "cornice", "--archive", path]);
+    let run = archive_cornice(path, &[]);
     run.expect_code(2);
     assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
 
     // A link, even one of root's pointing nowhere yet, is never written through.
     let link = dir.path().join("link.sql.gz");
     std::os::unix::fs::symlink(dir.path().join("elsewhere.sql.gz"), &link).unwrap();
-    let run = pgt(&[
-        "-d",
-        &url,
-        "--preset",
-        "cornice",
-        "--archive",
-        link.to_str().unwrap(),
-    ]);
+    let run = archive_cornice(link.to_str().unwrap(), &[]);
     run.expect_code(2);
     assert!(!dir.path().join("elsewhere.sql.gz").exists());
     std::fs::remove_file(&link).unwrap();
@@ -449,25 +422,11 @@ fn dry_run_existing_file_and_an_open_directory() {
     std::fs::create_dir(&open).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let inside = open.join("a.sql.gz");
-    let run = pgt(&[
-        "-d",
-        &url,
-        "--preset",
-        "cornice",
-        "--archive",
-        inside.to_str().unwrap(),
-    ]);
+    let run = archive_cornice(inside.to_str().unwrap(), &[]);
     run.expect_code(3);
     assert!(entries(&open).is_empty());
 
-    let run = pgt(&[
-        "-d",
-        &url,
-        "--preset",
-        "cornice",
-        "--archive",
-        &format!("{path}.zip"),
-    ]);
+    let run = archive_cornice(&format!("{path}.zip"), &[]);
     run.expect_code(2);
     assert_eq!(db.fingerprint(), before, "nothing emptied");
 }
@@ -568,7 +527,7 @@ fn sigkill_at_any_moment_never_leaves_rows_gone_without_a_complete_archive() {
     let started = Instant::now();
     pgt(&args).expect_code(0);
     let whole = started.elapsed();
-    pgt(&["-d", &url, "--undo", &path]).expect_code(0);
+    undo(&db, &file, &[]).expect_code(0);
     std::fs::remove_file(&file).unwrap();
     assert_eq!(db.fingerprint(), before);
 
@@ -596,7 +555,7 @@ fn sigkill_at_any_moment_never_leaves_rows_gone_without_a_complete_archive() {
         if rows == 0 {
             emptied += 1;
             // Rows gone: the archive must be complete, and put them back.
-            pgt(&["-d", &url, "--undo", &path]).expect_code(0);
+            undo(&db, &file, &[]).expect_code(0);
             std::fs::remove_file(&file).unwrap();
         } else {
             kept += 1;
@@ -694,10 +653,40 @@ fn archived(prefix: &str, name: &str) -> Option<(TestDb, tempfile::TempDir, Path
     Some((db, dir, file))
 }
 
+/// `pgtruncate -d DB --undo FILE`, `flags` added.
+#[track_caller]
+fn undo(db: &TestDb, file: &Path, flags: &[&str]) -> ToolRun {
+    let url = db.url();
+    let mut args = vec!["-d", url.as_str(), "--undo", file.to_str().unwrap()];
+    args.extend(flags);
+    pgt(&args)
+}
+
+/// Archives `selection` to `file` (`kept_rows` rows stay) and restores it with psql
+/// alone: every row and sequence must be back as in `before`.
+#[track_caller]
+fn round_trip_through_psql(
+    db: &TestDb,
+    file: &Path,
+    selection: &[&str],
+    kept_rows: i64,
+    before: &BTreeMap<String, String>,
+) {
+    archive(db, file, selection);
+    let name = file.display();
+    assert_eq!(rows_of(&db.fingerprint()), kept_rows, "{name}: rows left");
+    db.psql_restore(file);
+    assert_eq!(
+        &db.fingerprint(),
+        before,
+        "{name}: psql put every row and sequence back"
+    );
+}
+
 #[track_caller]
 fn undo_refused(db: &TestDb, file: &Path, code: i32) -> String {
     let before = db.fingerprint();
-    let run = pgt(&["-d", &db.url(), "--undo", file.to_str().unwrap()]);
+    let run = undo(db, file, &[]);
     run.expect_code(code);
     assert_eq!(db.fingerprint(), before, "nothing touched");
     run.json["error"]["message"].as_str().unwrap().to_string()
@@ -721,14 +710,7 @@ fn undo_refuses_tables_holding_rows_and_tables_that_are_gone() {
     let message = undo_refused(&db, &file, 3);
     assert!(message.contains("ON INSERT trigger spy"), "{message}");
     assert_eq!(db.count("marks"), 0);
-    let run = pgt(&[
-        "-d",
-        &db.url(),
-        "--undo",
-        file.to_str().unwrap(),
-        "--allow-triggers",
-        "--dry-run",
-    ]);
+    let run = undo(&db, &file, &["--allow-triggers", "--dry-run"]);
     run.expect_code(0);
     assert!(report(&run).warnings[0].contains("ON INSERT trigger spy"));
     assert_eq!(
@@ -771,9 +753,7 @@ fn undo_proves_the_foreign_keys_of_the_rows_it_loads() {
          CREATE TRIGGER pass BEFORE INSERT ON loaded FOR EACH ROW EXECUTE FUNCTION pass();",
     );
     let before = db.fingerprint();
-    let path = file.to_str().unwrap();
-    let url = db.url();
-    let run = pgt(&["-d", &url, "--undo", path, "--allow-triggers"]);
+    let run = undo(&db, &file, &["--allow-triggers"]);
     run.expect_code(1);
     assert!(run.json["error"]["message"]
         .as_str()
@@ -782,10 +762,10 @@ fn undo_proves_the_foreign_keys_of_the_rows_it_loads() {
     assert_eq!(db.fingerprint(), before);
     // With the row back, both paths load every row.
     db.exec("INSERT INTO kept VALUES (17, 17)");
-    pgt(&["-d", &url, "--undo", path, "--allow-triggers"]).expect_code(0);
+    undo(&db, &file, &["--allow-triggers"]).expect_code(0);
     assert_eq!(db.count("loaded"), 51);
     db.exec("TRUNCATE loaded; DROP TRIGGER pass ON loaded");
-    pgt(&["-d", &url, "--undo", path]).expect_code(0);
+    undo(&db, &file, &[]).expect_code(0);
     assert_eq!(db.count("loaded"), 51);
 }
 
@@ -819,22 +799,19 @@ fn undo_runs_nothing_from_a_cut_edited_or_planted_archive() {
     // Cut.
     let cut = write("cut.sql", &text[..text.len() * 2 / 3]);
     assert!(undo_refused(&db, &cut, 3).contains("not a valid archive"));
-    let gz = dir.path().join("b.sql.gz");
-    db.exec(
-        "INSERT INTO parent (name) VALUES ('x'); INSERT INTO child (parent_id) SELECT id FROM parent",
-    );
-    archive(&db, &gz, &["parent", "child"]);
-    let gz_bytes = std::fs::read(&gz).unwrap();
-    let cut_gz = write("cut.sql.gz", &gz_bytes[..gz_bytes.len() / 2]);
-    assert!(undo_refused(&db, &cut_gz, 3).contains("not a valid archive"));
-    let zst = dir.path().join("c.sql.zst");
-    db.exec(
-        "INSERT INTO parent (name) VALUES ('x'); INSERT INTO child (parent_id) SELECT id FROM parent",
-    );
-    archive(&db, &zst, &["parent", "child"]);
-    let zst_bytes = std::fs::read(&zst).unwrap();
-    let cut_zst = write("cut.sql.zst", &zst_bytes[..zst_bytes.len() / 2]);
-    assert!(undo_refused(&db, &cut_zst, 3).contains("not a valid archive"));
+    for (name, cut_name) in [("b.sql.gz", "cut.sql.gz"), ("c.sql.zst", "cut.sql.zst")] {
+        let compressed = dir.path().join(name);
+        db.exec(
+            "INSERT INTO parent (name) VALUES ('x'); INSERT INTO child (parent_id) SELECT id FROM parent",
+        );
+        archive(&db, &compressed, &["parent", "child"]);
+        let bytes = std::fs::read(&compressed).unwrap();
+        let cut = write(cut_name, &bytes[..bytes.len() / 2]);
+        assert!(
+            undo_refused(&db, &cut, 3).contains("not a valid archive"),
+            "{cut_name}"
+        );
+    }
     // Edited: one digit of one row.
     let s = String::from_utf8(text.clone()).unwrap();
     let edited = write("edited.sql", s.replacen("\tp7\n", "\tp8\n", 1).as_bytes());
@@ -887,6 +864,6 @@ fn undo_refuses_an_archive_another_user_owns_or_links_to() {
     assert!(message.contains("nobody"), "{message}");
     // Back to root, it loads.
     std::os::unix::fs::chown(&file, Some(0), None).unwrap();
-    pgt(&["-d", &db.url(), "--undo", file.to_str().unwrap()]).expect_code(0);
+    undo(&db, &file, &[]).expect_code(0);
     assert_eq!(db.count("child"), 90);
 }

@@ -1,6 +1,7 @@
 //! The throwaway PostgreSQL cluster that scripts/test.sh starts (scripts/sandbox/pg.sh)
 //! and announces through `HOLD_PG_*`; each test works in a database of its own.
 
+use postgres::types::ToSql;
 use postgres::{Client, NoTls};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -186,26 +187,36 @@ impl TestDb {
     /// test to act while that session waits.
     #[track_caller]
     pub fn wait_for_lock_request(&self, mode: &str, relation: Option<&str>, app: Option<&str>) {
+        self.wait_until(
+            "SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+              WHERE a.datname = current_database() AND l.mode = $1 AND NOT l.granted
+                AND ($2::text IS NULL OR l.relation = $2::text::regclass)
+                AND ($3::text IS NULL OR a.application_name = $3))",
+            &[&mode, &relation, &app],
+            Duration::from_secs(30),
+            &format!("no {mode} request queued (relation {relation:?}, application {app:?})"),
+        );
+    }
+
+    /// Waits until `sql` (one boolean, `params` bound) is true, failing with `what` after
+    /// `within`: a test waits for a state of the server (a lock queued, a session gone),
+    /// never for a time.
+    #[track_caller]
+    pub fn wait_until(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        within: Duration,
+        what: &str,
+    ) {
         let mut watch = self.client();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let waiting: i64 = watch
-                .query_one(
-                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                      WHERE a.datname = current_database() AND l.mode = $1 AND NOT l.granted
-                        AND ($2::text IS NULL OR l.relation = $2::text::regclass)
-                        AND ($3::text IS NULL OR a.application_name = $3)",
-                    &[&mode, &relation, &app],
-                )
-                .unwrap()
-                .get(0);
-            if waiting > 0 {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {mode} request queued (relation {relation:?}, application {app:?})"
-            );
+        let deadline = Instant::now() + within;
+        while !watch
+            .query_one(sql, params)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get::<_, bool>(0)
+        {
+            assert!(Instant::now() < deadline, "{what}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }

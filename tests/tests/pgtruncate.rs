@@ -391,27 +391,14 @@ fn ctrl_c_during_a_lock_wait_cancels_rolls_back_and_exits_promptly() {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().unwrap();
     // Wait until it really waits for the lock.
-    let mut watch = db.client();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let waiting: i64 = watch
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity
-                  WHERE datname = current_database()
-                    AND application_name = 'pgtruncate' AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "pgtruncate never waited for the lock"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    db.wait_until(
+        "SELECT EXISTS (SELECT FROM pg_stat_activity
+          WHERE datname = current_database()
+            AND application_name = 'pgtruncate' AND wait_event_type = 'Lock')",
+        &[],
+        Duration::from_secs(20),
+        "pgtruncate never waited for the lock",
+    );
     let sent = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -436,25 +423,13 @@ fn ctrl_c_during_a_lock_wait_cancels_rolls_back_and_exits_promptly() {
         .contains("nothing was truncated"));
     // The waiting session ends (its backend exits a moment after the client) and
     // nothing changed.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let still: i64 = watch
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity
-                  WHERE datname = current_database() AND application_name = 'pgtruncate'",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        if still == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "pgtruncate's session outlived it"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    db.wait_until(
+        "SELECT NOT EXISTS (SELECT FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'pgtruncate')",
+        &[],
+        Duration::from_secs(10),
+        "pgtruncate's session outlived it",
+    );
     blocker.batch_execute("ROLLBACK").unwrap();
     assert_eq!(db.fingerprint(), before);
 }
@@ -1314,28 +1289,16 @@ fn go_on_stdin_truncates_only_when_told_go() {
 
 /// Waits until pgtruncate's session has written (the statement ran: a transaction id is
 /// assigned only then) and sits idle in its transaction, waiting for `go`.
+#[track_caller]
 fn wait_until_statement_ran_uncommitted(db: &TestDb) {
-    let mut watch = db.client();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let waiting: i64 = watch
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity
-                  WHERE datname = current_database() AND application_name = 'pgtruncate'
-                    AND state = 'idle in transaction' AND backend_xid IS NOT NULL",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "pgtruncate never ran its statement"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    db.wait_until(
+        "SELECT EXISTS (SELECT FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'pgtruncate'
+            AND state = 'idle in transaction' AND backend_xid IS NOT NULL)",
+        &[],
+        Duration::from_secs(30),
+        "pgtruncate never ran its statement",
+    );
 }
 
 #[test]

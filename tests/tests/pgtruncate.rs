@@ -31,6 +31,15 @@ fn pgt(args: &[&str], env: &[(&str, &str)]) -> ToolRun {
     run_command("pgtruncate", &mut command(args, env), None)
 }
 
+/// `pgtruncate -d DB --preset cornice`, `flags` added: the run most tests here make.
+#[track_caller]
+fn cornice(db: &TestDb, flags: &[&str]) -> ToolRun {
+    let url = db.url();
+    let mut args = vec!["-d", url.as_str(), "--preset", "cornice"];
+    args.extend(flags);
+    pgt(&args, &[])
+}
+
 fn names(list: &serde_json::Value) -> Vec<String> {
     list.as_array()
         .unwrap_or_else(|| panic!("not a list: {list}"))
@@ -49,7 +58,7 @@ fn the_default_preset_empties_runtime_tables_keeps_the_rest_and_a_rerun_changes_
         return;
     };
     let before = db.fingerprint();
-    let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    let run = cornice(&db, &[]);
     run.expect_code(0);
     let j = &run.json;
     assert_eq!(j["changed"], true);
@@ -108,7 +117,7 @@ fn the_default_preset_empties_runtime_tables_keeps_the_rest_and_a_rerun_changes_
     );
     db.exec("TRUNCATE requests RESTART IDENTITY");
     // A rerun: nothing left to do, and it says so.
-    let again = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    let again = cornice(&db, &[]);
     again.expect_code(0);
     assert_eq!(again.json["changed"], false, "{}", again.stdout);
     assert_eq!(again.json["bytes_freed"], 0);
@@ -119,33 +128,14 @@ fn include_opportunities_and_include_auth_widen_the_set_as_the_runbook_says() {
     let Some(db) = fixture("pgt_groups") else {
         return;
     };
-    let run = pgt(
-        &[
-            "-d",
-            &db.url(),
-            "--preset",
-            "cornice",
-            "--include-opportunities",
-        ],
-        &[],
-    );
+    let run = cornice(&db, &["--include-opportunities"]);
     run.expect_code(0);
     assert_eq!(db.count("opportunities"), 0);
     assert_eq!(db.count("users"), 5);
     assert_eq!(db.count("markets"), 12);
 
     db.exec("CREATE TABLE app_settings (k text PRIMARY KEY, v text); INSERT INTO app_settings VALUES ('a', 'b');");
-    let all = pgt(
-        &[
-            "-d",
-            &db.url(),
-            "--preset",
-            "cornice",
-            "--include-opportunities",
-            "--include-auth",
-        ],
-        &[],
-    );
+    let all = cornice(&db, &["--include-opportunities", "--include-auth"]);
     all.expect_code(0);
     for t in [
         "users",
@@ -173,7 +163,7 @@ fn a_dry_run_reports_sizes_and_touches_nothing() {
     };
     db.exec("CREATE PUBLICATION pub_requests FOR TABLE requests");
     let before = db.fingerprint();
-    let run = pgt(&["-d", &db.url(), "--preset", "cornice", "--dry-run"], &[]);
+    let run = cornice(&db, &["--dry-run"]);
     run.expect_code(0);
     assert_eq!(db.fingerprint(), before);
     let j = &run.json;
@@ -209,7 +199,7 @@ fn the_cascade_guard_refuses_to_reach_kept_tables_and_reports_every_hop() {
          INSERT INTO audit_digest (audit_id) VALUES (1), (2);",
     );
     let before = db.fingerprint();
-    let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    let run = cornice(&db, &[]);
     run.expect_code(3);
     assert_eq!(db.fingerprint(), before, "a refusal touches nothing");
     let paths = run.json["error"]["cascade_paths"].as_array().unwrap();
@@ -238,26 +228,12 @@ fn the_cascade_guard_refuses_to_reach_kept_tables_and_reports_every_hop() {
     assert!(run.stderr.contains("--allow-cascade"), "{}", run.stderr);
 
     // An --except table is never reached, not even with --allow-cascade.
-    let protected = pgt(
-        &[
-            "-d",
-            &db.url(),
-            "--preset",
-            "cornice",
-            "--allow-cascade",
-            "--except",
-            "audit_digest",
-        ],
-        &[],
-    );
+    let protected = cornice(&db, &["--allow-cascade", "--except", "audit_digest"]);
     protected.expect_code(3);
     assert_eq!(db.fingerprint(), before);
 
     // With --allow-cascade the reached tables are truncated and listed with their path.
-    let allowed = pgt(
-        &["-d", &db.url(), "--preset", "cornice", "--allow-cascade"],
-        &[],
-    );
+    let allowed = cornice(&db, &["--allow-cascade"]);
     allowed.expect_code(0);
     assert_eq!(
         names(&allowed.json["cascaded"]),
@@ -324,17 +300,7 @@ fn a_lock_held_by_an_idle_transaction_is_exit_5_with_the_blocker_named() {
     let (mut blocker, blocker_pid) = idle_in_transaction(&cluster, &db);
     let before = db.fingerprint();
     let started = Instant::now();
-    let run = pgt(
-        &[
-            "-d",
-            &db.url(),
-            "--preset",
-            "cornice",
-            "--lock-timeout",
-            "1s",
-        ],
-        &[],
-    );
+    let run = cornice(&db, &["--lock-timeout", "1s"]);
     let took = started.elapsed();
     run.expect_code(5);
     assert!(took < Duration::from_secs(15), "it must not hang: {took:?}");
@@ -523,7 +489,7 @@ fn a_preset_table_missing_from_the_database_is_reported_and_skipped() {
         return;
     };
     db.exec("DROP TABLE arb_observations");
-    let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    let run = cornice(&db, &[]);
     run.expect_code(0);
     assert_eq!(
         run.json["missing"],
@@ -558,11 +524,7 @@ fn an_unknown_table_a_view_or_a_sequence_is_exit_4_and_nothing_is_truncated() {
             .starts_with(&format!("public.{other} is a")));
     }
     // An --except naming nothing is not a silent no-op either.
-    pgt(
-        &["-d", &db.url(), "--preset", "cornice", "--except", "userz"],
-        &[],
-    )
-    .expect_code(4);
+    cornice(&db, &["--except", "userz"]).expect_code(4);
     assert_eq!(db.fingerprint(), before);
 }
 
@@ -839,7 +801,7 @@ fn a_database_owner_cannot_plant_functions_or_operators_that_run_as_the_operator
     let before = db.fingerprint();
 
     // A dry run, a run whose URL also asks for the owner's search_path, and a real run.
-    pgt(&["-d", &db.url(), "--preset", "cornice", "--dry-run"], &[]).expect_code(0);
+    cornice(&db, &["--dry-run"]).expect_code(0);
     assert!(
         !is_superuser(&db, &app),
         "a dry run made the owner superuser"
@@ -852,7 +814,7 @@ fn a_database_owner_cannot_plant_functions_or_operators_that_run_as_the_operator
     )
     .expect_code(0);
     assert!(!is_superuser(&db, &app), "the URL's search_path won");
-    pgt(&["-d", &db.url(), "--preset", "cornice"], &[]).expect_code(0);
+    cornice(&db, &[]).expect_code(0);
     assert!(!is_superuser(&db, &app), "a run made the owner superuser");
     for t in RUNTIME {
         assert_eq!(db.count(t), 0, "{t} should be empty");
@@ -921,10 +883,7 @@ fn a_user_defined_on_truncate_trigger_is_refused_unless_allowed() {
         assert_eq!(db.fingerprint(), before, "a refused run touches nothing");
     }
     // Allowed: the trigger fires once, and the run says it had triggers.
-    let run = pgt(
-        &["-d", &db.url(), "--preset", "cornice", "--allow-triggers"],
-        &[],
-    );
+    let run = cornice(&db, &["--allow-triggers"]);
     run.expect_code(0);
     assert!(
         run.json["warnings"]
@@ -949,7 +908,7 @@ fn an_inheritance_child_is_refused_with_its_path_unless_allow_cascade() {
          INSERT INTO requests_archive SELECT * FROM ONLY requests LIMIT 50;",
     );
     let before = db.fingerprint();
-    let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    let run = cornice(&db, &[]);
     run.expect_code(3);
     let paths = run.json["error"]["cascade_paths"].as_array().unwrap();
     let archive = paths
@@ -967,10 +926,7 @@ fn an_inheritance_child_is_refused_with_its_path_unless_allow_cascade() {
     assert_eq!(db.fingerprint(), before, "a refused run touches nothing");
     assert_eq!(db.count("ONLY requests_archive"), 50);
 
-    let run = pgt(
-        &["-d", &db.url(), "--preset", "cornice", "--allow-cascade"],
-        &[],
-    );
+    let run = cornice(&db, &["--allow-cascade"]);
     run.expect_code(0);
     assert!(names(&run.json["cascaded"]).contains(&"public.requests_archive".to_string()));
     assert!(!names(&run.json["kept"]).contains(&"public.requests_archive".to_string()));
@@ -995,18 +951,7 @@ fn a_preset_never_reaches_a_system_schema_or_an_extensions_table() {
         "pg_toast",
         "pg_anything",
     ] {
-        let run = pgt(
-            &[
-                "-d",
-                &db.url(),
-                "--preset",
-                "cornice",
-                "--include-auth",
-                "--schema",
-                schema,
-            ],
-            &[],
-        );
+        let run = cornice(&db, &["--include-auth", "--schema", schema]);
         run.expect_code(3);
         assert!(
             run.json["error"]["message"]
@@ -1038,10 +983,7 @@ fn a_preset_never_reaches_a_system_schema_or_an_extensions_table() {
          INSERT INTO spatial_ref_sys VALUES (4326, 'EPSG'), (3857, 'EPSG');
          ALTER EXTENSION {extension} ADD TABLE spatial_ref_sys;"
     ));
-    let run = pgt(
-        &["-d", &db.url(), "--preset", "cornice", "--include-auth"],
-        &[],
-    );
+    let run = cornice(&db, &["--include-auth"]);
     run.expect_code(0);
     assert_eq!(db.count("spatial_ref_sys"), 2);
     assert_eq!(db.count("users"), 0, "the run itself went ahead");
@@ -1083,17 +1025,7 @@ fn a_blockers_query_text_never_carries_its_string_literals() {
     query.push_str(" OR 'planted-cut-pw-which-goes-on-past-the-cut' = ''; ");
     blocker.batch_execute(&query).unwrap();
     let before = db.fingerprint();
-    let run = pgt(
-        &[
-            "-d",
-            &db.url(),
-            "--preset",
-            "cornice",
-            "--lock-timeout",
-            "1s",
-        ],
-        &[],
-    );
+    let run = cornice(&db, &["--lock-timeout", "1s"]);
     run.expect_code(5);
     let blockers = run.json["error"]["blockers"].as_array().unwrap();
     let text = blockers

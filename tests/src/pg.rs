@@ -144,8 +144,14 @@ impl Cluster {
 
     /// A superuser connection to `db` over the Unix socket.
     pub fn connect(&self, db: &str) -> Client {
+        self.connect_as_app(db, "holdkit-tests")
+    }
+
+    /// [`Self::connect`] with `app` as `application_name`: the application a test's
+    /// session stands in for, as pgtruncate names blockers by it.
+    pub fn connect_as_app(&self, db: &str, app: &str) -> Client {
         let conninfo = format!(
-            "host={} port={} user={} dbname={} application_name=holdkit-tests",
+            "host={} port={} user={} dbname={} application_name={app}",
             self.socket, self.port, self.user, db
         );
         Client::connect(&conninfo, NoTls)
@@ -219,6 +225,20 @@ impl TestDb {
             assert!(Instant::now() < deadline, "{what}");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// A session like a running Cornice that left a transaction open on `requests` (a
+    /// lock a truncate waits behind), and its pid.
+    pub fn idle_in_transaction(&self) -> (Client, i32) {
+        let mut client = self.cluster.connect_as_app(&self.name, "cornice");
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .unwrap()
+            .get(0);
+        client
+            .batch_execute("BEGIN; SELECT count(*) FROM requests;")
+            .unwrap();
+        (client, pid)
     }
 
     /// Loads the Cornice-like fixture with `rows` rows per runtime table.

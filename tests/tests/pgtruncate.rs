@@ -271,33 +271,12 @@ fn a_partition_can_be_truncated_alone() {
     assert_eq!(db.count("hourly_prices"), october + november);
 }
 
-/// A session like a running Cornice that left a transaction open on `requests`, and its pid.
-fn idle_in_transaction(cluster: &Cluster, db: &TestDb) -> (postgres::Client, i32) {
-    let mut client = postgres::Client::connect(
-        &format!(
-            "host={} port={} user={} dbname={} application_name=cornice",
-            cluster.socket, cluster.port, cluster.user, db.name
-        ),
-        postgres::NoTls,
-    )
-    .unwrap();
-    let pid: i32 = client
-        .query_one("SELECT pg_backend_pid()", &[])
-        .unwrap()
-        .get(0);
-    client
-        .batch_execute("BEGIN; SELECT count(*) FROM requests;")
-        .unwrap();
-    (client, pid)
-}
-
 #[test]
 fn a_lock_held_by_an_idle_transaction_is_exit_5_with_the_blocker_named() {
     let Some(db) = fixture("pgt_lock") else {
         return;
     };
-    let cluster = Cluster::from_env().unwrap();
-    let (mut blocker, blocker_pid) = idle_in_transaction(&cluster, &db);
+    let (mut blocker, blocker_pid) = db.idle_in_transaction();
     let before = db.fingerprint();
     let started = Instant::now();
     let run = cornice(&db, &["--lock-timeout", "1s"]);
@@ -340,8 +319,7 @@ fn ctrl_c_during_a_lock_wait_cancels_rolls_back_and_exits_promptly() {
     let Some(db) = fixture("pgt_sigint") else {
         return;
     };
-    let cluster = Cluster::from_env().unwrap();
-    let (mut blocker, _) = idle_in_transaction(&cluster, &db);
+    let (mut blocker, _) = db.idle_in_transaction();
     let before = db.fingerprint();
     let mut cmd = command(
         &[
@@ -1005,15 +983,7 @@ fn a_blockers_query_text_never_carries_its_string_literals() {
     let Some(db) = fixture("pgt_literals") else {
         return;
     };
-    let cluster = Cluster::from_env().unwrap();
-    let mut blocker = postgres::Client::connect(
-        &format!(
-            "host={} port={} user={} dbname={} application_name=cornice",
-            cluster.socket, cluster.port, cluster.user, db.name
-        ),
-        postgres::NoTls,
-    )
-    .unwrap();
+    let mut blocker = db.cluster.connect_as_app(&db.name, "cornice");
     // The last query: literals of every kind, the last one cut by the 160-character cut.
     let mut query = String::from(
         "BEGIN; SELECT count(*) FROM requests WHERE 'planted-plain-pw' <> $t$planted-dollar-pw$t$ \

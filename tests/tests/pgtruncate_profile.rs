@@ -9,14 +9,10 @@
 use reports::envelope::{decode, Envelope, ErrorKind};
 use reports::pgtruncate::Report;
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use support::pg::{empty_home, run_pgtruncate, Cluster, TestDb, LEDGER_SQL};
-use support::require;
 use support::run::ToolRun;
-use tempfile::TempDir;
-
-const NOBODY: u32 = 65534;
+use support::{require, ProfileScene};
 
 fn cornice_db(prefix: &str) -> Option<TestDb> {
     let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
@@ -55,57 +51,18 @@ fn ledger_db(prefix: &str) -> Option<TestDb> {
     Some(db)
 }
 
-/// A root-owned scene directory (0755) for profile files, and an empty profile
-/// directory so that no /etc/holdkit/profiles of the machine steers a run.
-struct Files {
-    top: TempDir,
-}
-
-impl Files {
-    fn new() -> Files {
-        let top = tempfile::Builder::new()
-            .prefix("holdkit-profile.")
-            .tempdir()
-            .unwrap();
-        std::fs::set_permissions(top.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::create_dir(top.path().join("profiles")).unwrap();
-        Files { top }
+/// A directory owned by `nobody` in the scene, as a service user owns its home.
+fn attacker_dir(files: &ProfileScene) -> PathBuf {
+    let dir = files.path("home-nobody");
+    if !dir.exists() {
+        std::fs::create_dir(&dir).unwrap();
+        support::give_to_nobody(&dir);
     }
-
-    fn profile_dir(&self) -> PathBuf {
-        self.top.path().join("profiles")
-    }
-
-    /// Writes `name` in the scene directory, mode `mode`, owned by root.
-    fn write(&self, name: &str, text: &str, mode: u32) -> PathBuf {
-        let path = self.top.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        path
-    }
-
-    /// A directory owned by `nobody`, as a service user owns its home.
-    fn attacker_dir(&self) -> PathBuf {
-        let dir = self.top.path().join("home-nobody");
-        if !dir.exists() {
-            std::fs::create_dir(&dir).unwrap();
-            chown(&dir, NOBODY);
-        }
-        dir
-    }
-}
-
-fn chown(path: &Path, uid: u32) {
-    nix::unistd::chown(
-        path,
-        Some(nix::unistd::Uid::from_raw(uid)),
-        Some(nix::unistd::Gid::from_raw(uid)),
-    )
-    .unwrap();
+    dir
 }
 
 #[track_caller]
-fn pgt(files: &Files, args: &[&str]) -> ToolRun {
+fn pgt(files: &ProfileScene, args: &[&str]) -> ToolRun {
     let dir = files.profile_dir();
     let env = [("HOLDKIT_PROFILE_DIR", dir.to_str().unwrap())];
     run_pgtruncate(args, &env, &empty_home(env!("CARGO_TARGET_TMPDIR")))
@@ -146,7 +103,7 @@ fn the_built_in_cornice_profile_and_its_text_in_a_file_plan_and_do_the_same() {
     if require("root", support::root()).is_none() {
         return;
     }
-    let files = Files::new();
+    let files = ProfileScene::new("holdkit-profile.");
     let text = std::fs::read_to_string(support::repo_root().join("profile/profiles/cornice.toml"))
         .unwrap();
     // Outside the profile directory, under the same name: the plans must be identical,
@@ -189,7 +146,7 @@ fn a_second_applications_profile_is_planned_and_truncated_in_its_own_schema() {
     if require("root", support::root()).is_none() {
         return;
     }
-    let files = Files::new();
+    let files = ProfileScene::new("holdkit-profile.");
     std::fs::write(files.profile_dir().join("ledger.toml"), LEDGER_PROFILE).unwrap();
     let before = db.fingerprint();
 
@@ -292,7 +249,7 @@ fn includes_a_profile_does_not_define_are_usage_errors_touching_nothing() {
     if require("root", support::root()).is_none() {
         return;
     }
-    let files = Files::new();
+    let files = ProfileScene::new("holdkit-profile.");
     let file = files.write("ledger.toml", LEDGER_PROFILE, 0o644);
     let before = db.fingerprint();
     for (extra, says) in [
@@ -335,7 +292,7 @@ fn greedy_profile() -> String {
 }
 
 #[track_caller]
-fn expect_refused(files: &Files, db: &TestDb, preset: &Path, says: &str) {
+fn expect_refused(files: &ProfileScene, db: &TestDb, preset: &Path, says: &str) {
     let before = db.fingerprint();
     let run = pgt(
         files,
@@ -358,11 +315,11 @@ fn profiles_root_must_not_trust_are_refused_before_they_are_read() {
     if require("root", support::root()).is_none() {
         return;
     }
-    let files = Files::new();
+    let files = ProfileScene::new("holdkit-profile.");
     // Each would parse: a refusal, not a usage error naming a line, shows the trust
     // check came first. And one is not even TOML, to show no byte of it was parsed.
     let owned = files.write("owned.toml", &greedy_profile(), 0o644);
-    chown(&owned, NOBODY);
+    support::give_to_nobody(&owned);
     expect_refused(&files, &db, &owned, "is owned by nobody");
 
     let group = files.write("group.toml", &greedy_profile(), 0o664);
@@ -372,7 +329,7 @@ fn profiles_root_must_not_trust_are_refused_before_they_are_read() {
 
     // nobody's symlink, in nobody's directory, to root's own profile.
     let roots = files.write("roots.toml", &greedy_profile(), 0o644);
-    let link = files.attacker_dir().join("ledger.toml");
+    let link = attacker_dir(&files).join("ledger.toml");
     let out = support::as_nobody("ln")
         .arg("-s")
         .arg(&roots)
@@ -386,7 +343,7 @@ fn profiles_root_must_not_trust_are_refused_before_they_are_read() {
     // never passed over for the built-in profile of the same name.
     let named = files.profile_dir().join("cornice.toml");
     std::fs::write(&named, greedy_profile()).unwrap();
-    chown(&named, NOBODY);
+    support::give_to_nobody(&named);
     let before = db.fingerprint();
     let run = pgt(&files, &["-d", &db.url(), "--preset", "cornice"]);
     run.expect_code(3);
@@ -400,7 +357,7 @@ fn profiles_root_must_not_trust_are_refused_before_they_are_read() {
 
     // A hard link to root's profile in nobody's directory (made here by root: the
     // kernel's protected_hardlinks may or may not stop nobody, the tool must not care).
-    let hard = files.attacker_dir().join("hard.toml");
+    let hard = attacker_dir(&files).join("hard.toml");
     std::fs::hard_link(&roots, &hard).unwrap();
     expect_refused(&files, &db, &hard, "has 2 hard links");
 }
@@ -413,7 +370,7 @@ fn broken_profiles_are_usage_errors_naming_the_file_and_line() {
     if require("root", support::root()).is_none() {
         return;
     }
-    let files = Files::new();
+    let files = ProfileScene::new("holdkit-profile.");
     let before = db.fingerprint();
     let two_groups = LEDGER_PROFILE.replace(
         "history = [\"postings_archive\"]",
@@ -447,7 +404,7 @@ fn broken_profiles_are_usage_errors_naming_the_file_and_line() {
     // A name with no file and no built-in, and a path that is not there.
     let run = pgt(&files, &["-d", &db.url(), "--preset", "ledger"]);
     run.expect_code(2);
-    let missing = files.top.path().join("missing.toml");
+    let missing = files.path("missing.toml");
     let run = pgt(
         &files,
         &["-d", &db.url(), "--preset", missing.to_str().unwrap()],

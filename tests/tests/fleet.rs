@@ -11,19 +11,22 @@ use serde_json::{json, Value};
 
 const HOSTS: [&str; 4] = ["cornice1", "cornice2", "cornice3", "cornice4"];
 
+/// Asserts `name`'s env file holds the flags of a hibernated host (`hibernated`) or of
+/// an awake one: hibernate and wake set the same two flags, opposite ways.
+#[track_caller]
+fn assert_flags(name: &str, state: &HostState, hibernated: bool) {
+    for line in [
+        format!("\nHIBERNATE_MODE={hibernated}\n"),
+        format!("\nINGEST_ENABLED={}\n", !hibernated),
+    ] {
+        assert!(state.env.contains(&line), "{name}: {}", state.env);
+    }
+}
+
 fn hibernated(fleet: &Fleet, name: &str, before: &HostState) {
     let host = fleet.host(name);
     let state = fleet.state(host);
-    assert!(
-        state.env.contains("\nHIBERNATE_MODE=true\n"),
-        "{name}: {}",
-        state.env
-    );
-    assert!(
-        state.env.contains("\nINGEST_ENABLED=false\n"),
-        "{name}: {}",
-        state.env
-    );
+    assert_flags(name, &state, true);
     assert_eq!(
         state.units[0], "cornice.service: inactive/disabled",
         "{name}"
@@ -47,16 +50,7 @@ fn hibernated(fleet: &Fleet, name: &str, before: &HostState) {
 
 fn awake(fleet: &Fleet, name: &str) {
     let state = fleet.state(fleet.host(name));
-    assert!(
-        state.env.contains("\nHIBERNATE_MODE=false\n"),
-        "{name}: {}",
-        state.env
-    );
-    assert!(
-        state.env.contains("\nINGEST_ENABLED=true\n"),
-        "{name}: {}",
-        state.env
-    );
+    assert_flags(name, &state, false);
     assert_eq!(state.units[0], "cornice.service: active/enabled", "{name}");
     if name == "cornice4" {
         assert_eq!(

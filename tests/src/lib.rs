@@ -126,6 +126,16 @@ impl ProfileScene {
     }
 }
 
+/// The names in `dir`, sorted: where a temp file left behind or a file planted shows.
+pub fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// The uid and gid of `nobody`, the attacker of the trust tests.
 pub const NOBODY: u32 = 65534;
 

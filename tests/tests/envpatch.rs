@@ -12,7 +12,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use support::run::run_command;
-use support::{bin, require, run_tool, ToolRun};
+use support::{bin, listing, require, run_tool, ToolRun};
 use tempfile::TempDir;
 
 fn envpatch<I, S>(args: I) -> ToolRun
@@ -67,15 +67,6 @@ fn snapshot(path: &Path) -> Snapshot {
         uid: meta.uid(),
         gid: meta.gid(),
     }
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[track_caller]

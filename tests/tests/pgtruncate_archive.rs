@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 use support::pg::{empty_home, Cluster, TestDb};
-use support::require;
 use support::run::{run_command, ToolRun};
+use support::{listing, require};
 
 fn database(prefix: &str) -> Option<TestDb> {
     require("root", support::root())?;
@@ -66,16 +66,6 @@ fn sha256_of(bytes: &[u8]) -> String {
     child.stdin.take().unwrap().write_all(bytes).unwrap();
     let out = child.wait_with_output().unwrap();
     String::from_utf8(out.stdout).unwrap()[..64].to_string()
-}
-
-/// Entries of a directory (a temp file left behind would show here).
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// Archives, checks the file and its report, and that the tables were emptied.
@@ -211,7 +201,7 @@ fn cornice_with_auth_round_trips_through_undo_and_through_psql() {
     // The same, with psql alone.
     let second = dir.path().join("again.sql.gz");
     round_trip_through_psql(&db, &second, &preset, kept_rows, &before);
-    assert_eq!(entries(dir.path()), ["again.sql.gz", "cornice.sql.gz"]);
+    assert_eq!(listing(dir.path()), ["again.sql.gz", "cornice.sql.gz"]);
 }
 
 const EDGE_SCHEMA: &str = r#"
@@ -376,7 +366,7 @@ fn a_cycle_of_keys_no_order_satisfies_is_refused_before_anything_is_emptied() {
             .unwrap()
             .contains("public.x.x_y"));
         assert_eq!(db.fingerprint(), before);
-        assert!(entries(dir.path()).is_empty());
+        assert!(listing(dir.path()).is_empty());
     }
 }
 
@@ -403,7 +393,7 @@ fn dry_run_existing_file_and_an_open_directory() {
     assert_eq!(a.path, path);
     assert!(a.bytes_estimate.unwrap() > 0);
     assert_eq!((a.bytes, a.sha256), (None, None));
-    assert!(entries(dir.path()).is_empty());
+    assert!(listing(dir.path()).is_empty());
 
     std::fs::write(&file, b"keep me").unwrap();
     let run = archive_cornice(path, &[]);
@@ -424,7 +414,7 @@ fn dry_run_existing_file_and_an_open_directory() {
     let inside = open.join("a.sql.gz");
     let run = archive_cornice(inside.to_str().unwrap(), &[]);
     run.expect_code(3);
-    assert!(entries(&open).is_empty());
+    assert!(listing(&open).is_empty());
 
     let run = archive_cornice(&format!("{path}.zip"), &[]);
     run.expect_code(2);
@@ -488,7 +478,7 @@ fn a_filesystem_too_small_for_the_archive_empties_nothing_and_leaves_nothing() {
         .as_str()
         .unwrap()
         .contains("free"));
-    assert!(entries(&tiny.0).is_empty());
+    assert!(listing(&tiny.0).is_empty());
     assert_eq!(db.fingerprint(), before);
     // Not clearly too small, and full half-way: ENOSPC, met by the compressor's thread,
     // rolls back.
@@ -503,7 +493,7 @@ fn a_filesystem_too_small_for_the_archive_empties_nothing_and_leaves_nothing() {
             "{name}: {message}"
         );
         assert!(
-            entries(&small.0).is_empty(),
+            listing(&small.0).is_empty(),
             "{name}: no temp file, no archive"
         );
         assert_eq!(db.fingerprint(), before, "{name}: nothing emptied");
@@ -543,7 +533,7 @@ fn sigkill_at_any_moment_never_leaves_rows_gone_without_a_complete_archive() {
         std::thread::sleep(delay);
         let _ = child.kill();
         let _ = child.wait();
-        if entries(dir.path())
+        if listing(dir.path())
             .iter()
             .any(|n| n.ends_with(".pgtruncate-partial"))
         {
@@ -574,7 +564,7 @@ fn sigkill_at_any_moment_never_leaves_rows_gone_without_a_complete_archive() {
     }
     // The next run removes what killed runs left behind.
     pgt(&args).expect_code(0);
-    assert_eq!(entries(dir.path()), ["big.sql.gz"]);
+    assert_eq!(listing(dir.path()), ["big.sql.gz"]);
     eprintln!(
         "kills: {kept} left the rows, {emptied} emptied them (archive complete), {partial_seen} left a temp file; a whole run took {whole:?}"
     );
@@ -605,7 +595,7 @@ fn ctrl_c_mid_archive_and_a_lock_timeout_roll_back_and_leave_no_file() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + std::time::Duration::from_secs(60);
-    while !entries(dir.path())
+    while !listing(dir.path())
         .iter()
         .any(|n| n.ends_with(".pgtruncate-partial"))
     {
@@ -618,7 +608,7 @@ fn ctrl_c_mid_archive_and_a_lock_timeout_roll_back_and_leave_no_file() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(5), "{json}");
     assert_eq!(json["error"]["interrupted"], "SIGINT");
-    assert!(entries(dir.path()).is_empty(), "no temp file, no archive");
+    assert!(listing(dir.path()).is_empty(), "no temp file, no archive");
     assert_eq!(db.fingerprint(), before, "nothing emptied");
 
     // A lock held by the app: nothing is written at all.
@@ -628,7 +618,7 @@ fn ctrl_c_mid_archive_and_a_lock_timeout_roll_back_and_leave_no_file() {
     let mut with_timeout = args.to_vec();
     with_timeout.extend(["--lock-timeout", "1s"]);
     pgt(&with_timeout).expect_code(5);
-    assert!(entries(dir.path()).is_empty());
+    assert!(listing(dir.path()).is_empty());
     app.batch_execute("ROLLBACK").unwrap();
     assert_eq!(db.fingerprint(), before);
 }

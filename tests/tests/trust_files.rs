@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::as_nobody;
 use support::run::run_command;
-use support::{bin, require, run_tool, ToolRun, NOBODY};
+use support::{bin, listing, require, run_tool, ToolRun, NOBODY};
 use tempfile::TempDir;
 
 /// A scene: a root-only directory holding the victim (a stand-in for /etc/shadow), and
@@ -71,15 +71,6 @@ fn nobody_runs(program: &str, args: &[&str]) {
         out.status.success(),
         "{program} {args:?} as nobody: {out:?}"
     );
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 fn p(path: &Path) -> &str {

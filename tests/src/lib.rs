@@ -126,6 +126,23 @@ impl ProfileScene {
     }
 }
 
+/// A tool's short view on a terminal: no JSON, at most 40 lines, `last` starting the last
+/// line.
+#[track_caller]
+pub fn assert_short_view(screen: &str, last: &str) {
+    let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() <= 40, "{} lines:\n{screen}", lines.len());
+    assert!(
+        !screen.contains("\"tool\"") && !lines.iter().any(|l| l.starts_with('{')),
+        "JSON on the terminal:\n{screen}"
+    );
+    let end = lines.last().copied().unwrap_or_default();
+    assert!(
+        end.starts_with(last),
+        "last line {end:?}, not {last:?}:\n{screen}"
+    );
+}
+
 /// The names in `dir`, sorted: where a temp file left behind or a file planted shows.
 pub fn listing(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

@@ -8,8 +8,8 @@ use holdctl_support::{host, Host, MONITOR};
 use reports::holdctl::{Report, StepName};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
-use support::bin;
 use support::pg::CORNICE_RUNTIME_TABLES as RUNTIME;
+use support::{assert_short_view, bin};
 
 #[test]
 fn a_missing_monitor_warns_and_status_reads_what_it_can() {
@@ -160,21 +160,6 @@ fn on_terminal(host: &Host, args: &[&str], wait_for: Option<&str>, input: &str) 
     reader.join().unwrap();
     let text = String::from_utf8_lossy(&screen.lock().unwrap()).replace('\r', "");
     (status.code().unwrap_or(-1), text)
-}
-
-/// A short view: no JSON, at most 40 lines, the summary line last.
-fn assert_short_view(screen: &str, summary_starts: &str) {
-    let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert!(lines.len() <= 40, "{} lines:\n{screen}", lines.len());
-    assert!(
-        !screen.contains("\"tool\""),
-        "JSON on the terminal:\n{screen}"
-    );
-    let last = lines.last().copied().unwrap_or_default();
-    assert!(
-        last.starts_with(summary_starts),
-        "last line {last:?}:\n{screen}"
-    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use support::pg::{Cluster, TestDb, CORNICE_RUNTIME_TABLES as RUNTIME};
 use support::systemd::{service_unit, Sandbox};
-use support::{bin, require};
+use support::{assert_short_view, bin, require};
 
 /// `script` runs a command on a pseudo-terminal of its own: stdout is a terminal.
 fn have_script() -> bool {
@@ -62,22 +62,6 @@ fn args(tool: &str, rest: &[&str]) -> Vec<String> {
     std::iter::once(bin(tool).display().to_string())
         .chain(rest.iter().map(|s| s.to_string()))
         .collect()
-}
-
-/// A short view: no JSON, at most 40 lines, `last` starting the last line.
-#[track_caller]
-fn assert_short_view(screen: &str, last: &str) {
-    let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert!(lines.len() <= 40, "{} lines:\n{screen}", lines.len());
-    assert!(
-        !screen.contains("\"tool\"") && !lines.iter().any(|l| l.starts_with('{')),
-        "JSON on the terminal:\n{screen}"
-    );
-    let end = lines.last().copied().unwrap_or_default();
-    assert!(
-        end.starts_with(last),
-        "last line {end:?}, not {last:?}:\n{screen}"
-    );
 }
 
 #[track_caller]

@@ -46,6 +46,17 @@ pub fn run_pgtruncate(args: &[&str], env: &[(&str, &str)], home: &Path) -> crate
     crate::run::run_command("pgtruncate", &mut pgtruncate_command(args, env, home), None)
 }
 
+/// pgtruncate's report, decoded (the envelope's own fields left out).
+#[track_caller]
+pub fn pgtruncate_report(run: &crate::ToolRun) -> reports::pgtruncate::Report {
+    let mut value = run.json.clone();
+    let object = value.as_object_mut().expect("a JSON object");
+    for field in reports::ENVELOPE_FIELDS {
+        object.remove(field);
+    }
+    serde_json::from_value(value).unwrap_or_else(|e| panic!("report: {e}\n{}", run.stdout))
+}
+
 /// One shared, always-empty HOME (no ~/.pgpass, no ~/.postgresql/root.crt) below `tmp`,
 /// the test file's `env!("CARGO_TARGET_TMPDIR")` (cargo sets it for test files only):
 /// the build's own directory, not a predictable path in /tmp that anyone could plant.

@@ -11,7 +11,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use support::pg::{empty_home, Cluster, TestDb};
+use support::pg::{empty_home, pgtruncate_report, Cluster, TestDb};
 use support::run::{run_command, ToolRun};
 use support::{listing, require};
 
@@ -28,17 +28,6 @@ fn command(args: &[&str]) -> Command {
 #[track_caller]
 fn pgt(args: &[&str]) -> ToolRun {
     run_command("pgtruncate", &mut command(args), None)
-}
-
-/// The report, decoded (the envelope's own fields left out).
-#[track_caller]
-fn report(run: &ToolRun) -> Report {
-    let mut value = run.json.clone();
-    let object = value.as_object_mut().expect("a JSON object");
-    for field in reports::ENVELOPE_FIELDS {
-        object.remove(field);
-    }
-    serde_json::from_value(value).unwrap_or_else(|e| panic!("report: {e}\n{}", run.stdout))
 }
 
 /// A directory of root's own (0700) for archives.
@@ -77,7 +66,7 @@ fn archive(db: &TestDb, file: &Path, selection: &[&str]) -> Report {
     args.extend_from_slice(selection);
     let run = pgt(&args);
     run.expect_code(0);
-    let r = report(&run);
+    let r = pgtruncate_report(&run);
     let a = r.archive.clone().expect("the report has the archive");
     let bytes = std::fs::read(file).unwrap();
     let meta = std::fs::metadata(file).unwrap();
@@ -134,7 +123,7 @@ fn every_compression_round_trips_through_undo_and_through_the_postgresql_tools()
         let run = undo(&db, &file, &[]);
         run.expect_code(0);
         assert_eq!(
-            report(&run).archive.unwrap().compression,
+            pgtruncate_report(&run).archive.unwrap().compression,
             compression_of(&file)
         );
         assert_eq!(db.fingerprint(), before, "{ext}: --undo put every row back");
@@ -188,7 +177,7 @@ fn cornice_with_auth_round_trips_through_undo_and_through_psql() {
     let run = undo(&db, &first, &[]);
     run.expect_code(0);
     assert_eq!(run.json["changed"], true);
-    let u = report(&run);
+    let u = pgtruncate_report(&run);
     assert_eq!(u.restored, a.tables);
     assert_eq!(u.sequences, a.sequences);
     assert_eq!(u.archive.unwrap().sha256, a.sha256);
@@ -389,7 +378,7 @@ fn dry_run_existing_file_and_an_open_directory() {
 
     let run = archive_cornice(path, &["--dry-run"]);
     run.expect_code(0);
-    let a = report(&run).archive.unwrap();
+    let a = pgtruncate_report(&run).archive.unwrap();
     assert_eq!(a.path, path);
     assert!(a.bytes_estimate.unwrap() > 0);
     assert_eq!((a.bytes, a.sha256), (None, None));
@@ -702,7 +691,7 @@ fn undo_refuses_tables_holding_rows_and_tables_that_are_gone() {
     assert_eq!(db.count("marks"), 0);
     let run = undo(&db, &file, &["--allow-triggers", "--dry-run"]);
     run.expect_code(0);
-    assert!(report(&run).warnings[0].contains("ON INSERT trigger spy"));
+    assert!(pgtruncate_report(&run).warnings[0].contains("ON INSERT trigger spy"));
     assert_eq!(
         (db.count("child"), db.count("marks")),
         (0, 0),

@@ -4,11 +4,10 @@
 //! statement emptied). Deterministic: a holder keeps pgtruncate queued until the writer
 //! is queued behind it, as the test sees in `pg_locks`.
 
-use reports::pgtruncate::Report;
 use std::process::Command;
-use support::pg::{empty_home, Cluster, TestDb};
+use support::pg::{empty_home, pgtruncate_report, Cluster, TestDb};
 use support::require;
-use support::run::{run_command, ToolRun};
+use support::run::run_command;
 
 const OLD_ROWS: u64 = 500;
 const WRITTEN: &str = "written while the hold was taken";
@@ -17,16 +16,6 @@ fn database(prefix: &str) -> Option<TestDb> {
     require("root", support::root())?;
     let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
     Some(cluster.create_database(prefix))
-}
-
-/// The report, decoded (the envelope's own fields left out).
-fn report(run: &ToolRun) -> Report {
-    let mut value = run.json.clone();
-    let object = value.as_object_mut().expect("a JSON object");
-    for field in reports::ENVELOPE_FIELDS {
-        object.remove(field);
-    }
-    serde_json::from_value(value).unwrap_or_else(|e| panic!("report: {e}\n{}", run.stdout))
 }
 
 #[test]
@@ -86,7 +75,7 @@ fn a_writer_during_the_archive_waits_and_its_row_is_never_lost() {
     writer.join().unwrap().expect("the writer's INSERT");
 
     // The archive holds exactly the rows that were emptied.
-    let archive = report(&run)
+    let archive = pgtruncate_report(&run)
         .archive
         .expect("the report names the archive it wrote");
     let archived: Vec<(String, u64)> = archive

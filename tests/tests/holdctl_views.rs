@@ -88,7 +88,7 @@ fn a_missing_monitor_warns_and_status_reads_what_it_can() {
 
     // An archive directory others can write, and a restore with no hold to restore,
     // are refused before anything is touched.
-    let before = (host.state(), host.rows());
+    let before = (host.state(), host.db.fingerprint());
     for (args, says) in [
         (
             &["hibernate", "--yes", "--archive=/tmp"][..],
@@ -100,7 +100,7 @@ fn a_missing_monitor_warns_and_status_reads_what_it_can() {
         run.expect_code(3);
         let message = run.json["error"]["message"].as_str().unwrap();
         assert!(message.contains(says), "{message}");
-        assert_eq!((host.state(), host.rows()), before, "{args:?}");
+        assert_eq!((host.state(), host.db.fingerprint()), before, "{args:?}");
         assert!(!host.record_file().exists());
     }
 }
@@ -167,7 +167,7 @@ fn on_a_terminal_holdctl_shows_a_short_view_and_ctrl_c_at_the_question_stops_it(
     let Some(host) = host(&["HIBERNATE_MODE=false\nINGEST_ENABLED=true\n"], true) else {
         return;
     };
-    let before = (host.state(), host.rows());
+    let before = (host.state(), host.db.fingerprint());
     let (code, screen) = on_terminal(&host, &["plan"], None, "");
     assert_eq!(code, 0, "{screen}");
     assert_short_view(&screen, "holdctl: plan: hibernate would");
@@ -181,7 +181,7 @@ fn on_a_terminal_holdctl_shows_a_short_view_and_ctrl_c_at_the_question_stops_it(
     assert_eq!(code, 3, "{screen}");
     assert!(screen.contains("interrupted"), "{screen}");
     assert_eq!(
-        (host.state(), host.rows()),
+        (host.state(), host.db.fingerprint()),
         before,
         "Ctrl-C touched nothing"
     );

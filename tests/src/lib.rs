@@ -91,6 +91,78 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// A root-owned directory (0755) for one test's files, holding an empty `profiles`
+/// directory (for `HOLDKIT_PROFILE_DIR`) so that no /etc/holdkit/profiles of the machine
+/// steers a run.
+pub struct ProfileScene {
+    top: tempfile::TempDir,
+}
+
+impl ProfileScene {
+    pub fn new(prefix: &str) -> ProfileScene {
+        use std::os::unix::fs::PermissionsExt;
+        let top = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+        std::fs::set_permissions(top.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::create_dir(top.path().join("profiles")).unwrap();
+        ProfileScene { top }
+    }
+
+    /// `name` in the scene directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.top.path().join(name)
+    }
+
+    pub fn profile_dir(&self) -> PathBuf {
+        self.path("profiles")
+    }
+
+    /// Writes `name` in the scene directory, mode `mode`, owned by root.
+    pub fn write(&self, name: &str, text: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+}
+
+/// A tool's short view on a terminal: no JSON, at most 40 lines, `last` starting the last
+/// line.
+#[track_caller]
+pub fn assert_short_view(screen: &str, last: &str) {
+    let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() <= 40, "{} lines:\n{screen}", lines.len());
+    assert!(
+        !screen.contains("\"tool\"") && !lines.iter().any(|l| l.starts_with('{')),
+        "JSON on the terminal:\n{screen}"
+    );
+    let end = lines.last().copied().unwrap_or_default();
+    assert!(
+        end.starts_with(last),
+        "last line {end:?}, not {last:?}:\n{screen}"
+    );
+}
+
+/// The names in `dir`, sorted: where a temp file left behind or a file planted shows.
+pub fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The uid and gid of `nobody`, the attacker of the trust tests.
+pub const NOBODY: u32 = 65534;
+
+/// Gives `path` to `nobody` (user and group): the attacker's own file or directory.
+pub fn give_to_nobody(path: &std::path::Path) {
+    let id = Some(nix::unistd::Uid::from_raw(NOBODY));
+    nix::unistd::chown(path, id, Some(nix::unistd::Gid::from_raw(NOBODY)))
+        .unwrap_or_else(|e| panic!("chown nobody {}: {e}", path.display()));
+}
+
 /// A command run as the local user `nobody`, the attacker of the trust tests (setpriv,
 /// no supplementary groups).
 pub fn as_nobody(program: &str) -> std::process::Command {

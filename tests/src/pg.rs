@@ -1,9 +1,10 @@
 //! The throwaway PostgreSQL cluster that scripts/test.sh starts (scripts/sandbox/pg.sh)
 //! and announces through `HOLD_PG_*`; each test works in a database of its own.
 
+use postgres::types::ToSql;
 use postgres::{Client, NoTls};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,32 @@ pub fn pgtruncate_command(args: &[&str], env: &[(&str, &str)], home: &Path) -> C
         cmd.env(k, v);
     }
     cmd
+}
+
+/// Runs [`pgtruncate_command`] and checks the envelope, as [`crate::run::run_command`].
+#[track_caller]
+pub fn run_pgtruncate(args: &[&str], env: &[(&str, &str)], home: &Path) -> crate::ToolRun {
+    crate::run::run_command("pgtruncate", &mut pgtruncate_command(args, env, home), None)
+}
+
+/// pgtruncate's report, decoded (the envelope's own fields left out).
+#[track_caller]
+pub fn pgtruncate_report(run: &crate::ToolRun) -> reports::pgtruncate::Report {
+    let mut value = run.json.clone();
+    let object = value.as_object_mut().expect("a JSON object");
+    for field in reports::ENVELOPE_FIELDS {
+        object.remove(field);
+    }
+    serde_json::from_value(value).unwrap_or_else(|e| panic!("report: {e}\n{}", run.stdout))
+}
+
+/// One shared, always-empty HOME (no ~/.pgpass, no ~/.postgresql/root.crt) below `tmp`,
+/// the test file's `env!("CARGO_TARGET_TMPDIR")` (cargo sets it for test files only):
+/// the build's own directory, not a predictable path in /tmp that anyone could plant.
+pub fn empty_home(tmp: &str) -> PathBuf {
+    let dir = Path::new(tmp).join("pgtruncate-empty-home");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// `cmd` (and what it runs) with none of the caller's connection settings, and `home`
@@ -128,8 +155,14 @@ impl Cluster {
 
     /// A superuser connection to `db` over the Unix socket.
     pub fn connect(&self, db: &str) -> Client {
+        self.connect_as_app(db, "holdkit-tests")
+    }
+
+    /// [`Self::connect`] with `app` as `application_name`: the application a test's
+    /// session stands in for, as pgtruncate names blockers by it.
+    pub fn connect_as_app(&self, db: &str, app: &str) -> Client {
         let conninfo = format!(
-            "host={} port={} user={} dbname={} application_name=holdkit-tests",
+            "host={} port={} user={} dbname={} application_name={app}",
             self.socket, self.port, self.user, db
         );
         Client::connect(&conninfo, NoTls)
@@ -150,6 +183,13 @@ impl Cluster {
     }
 }
 
+/// What [`TestDb::fingerprint_keyed`] names a table or sequence by.
+#[derive(Clone, Copy)]
+enum Key {
+    Name,
+    Oid,
+}
+
 /// A database of one test's own.
 #[derive(Debug)]
 pub struct TestDb {
@@ -165,34 +205,51 @@ impl TestDb {
     #[track_caller]
     pub fn wait_for_lock_request(&self, mode: &str, relation: Option<&str>, app: Option<&str>) {
         self.wait_until(
-            &format!("a {mode} request queued (relation {relation:?}, application {app:?})"),
-            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            "SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
               WHERE a.datname = current_database() AND l.mode = $1 AND NOT l.granted
                 AND ($2::text IS NULL OR l.relation = $2::text::regclass)
-                AND ($3::text IS NULL OR a.application_name = $3)",
+                AND ($3::text IS NULL OR a.application_name = $3))",
             &[&mode, &relation, &app],
+            Duration::from_secs(30),
+            &format!("no {mode} request queued (relation {relation:?}, application {app:?})"),
         );
     }
 
-    /// Waits, up to 30 s, until `count_sql` (a `SELECT count(*)`, run from a session of
-    /// its own) counts something; panics naming `what` when it never does.
+    /// Waits until `sql` (one boolean, `params` bound) is true, failing with `what` after
+    /// `within`: a test waits for a state of the server (a lock queued, a session gone),
+    /// never for a time.
     #[track_caller]
     pub fn wait_until(
         &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        within: Duration,
         what: &str,
-        count_sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
     ) {
         let mut watch = self.client();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let count: i64 = watch.query_one(count_sql, params).unwrap().get(0);
-            if count > 0 {
-                return;
-            }
-            assert!(Instant::now() < deadline, "never happened: {what}");
+        let deadline = Instant::now() + within;
+        while !watch
+            .query_one(sql, params)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get::<_, bool>(0)
+        {
+            assert!(Instant::now() < deadline, "{what}");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// A session like a running Cornice that left a transaction open on `requests` (a
+    /// lock a truncate waits behind), and its pid.
+    pub fn idle_in_transaction(&self) -> (Client, i32) {
+        let mut client = self.cluster.connect_as_app(&self.name, "cornice");
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .unwrap()
+            .get(0);
+        client
+            .batch_execute("BEGIN; SELECT count(*) FROM requests;")
+            .unwrap();
+        (client, pid)
     }
 
     /// Loads the Cornice-like fixture with `rows` rows per runtime table.
@@ -240,39 +297,63 @@ impl TestDb {
     }
 
     /// Every row (count and md5 of the rows in order) of every table and the position of
-    /// every sequence (`last_value`, `is_called`: what the next `nextval` returns).
+    /// every sequence (`last_value`, `is_called`: what the next `nextval` returns), keyed
+    /// by qualified name: the state a "nothing was touched" claim is checked against.
     pub fn fingerprint(&self) -> BTreeMap<String, String> {
-        let mut client = self.client();
-        let mut out = BTreeMap::new();
-        let tables = client
-            .query(
-                "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
-                   JOIN pg_namespace n ON n.oid = c.relnamespace
-                  WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-                    AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1",
-                &[],
-            )
-            .unwrap();
-        for row in tables {
-            let t: String = row.get(0);
-            let sql = format!(
-                "SELECT count(*)::text || ' ' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM ONLY {t} x"
-            );
-            out.insert(t, client.query_one(&sql, &[]).unwrap().get(0));
+        self.fingerprint_keyed(Key::Name)
+    }
+
+    /// [`Self::fingerprint`] keyed by OID, for tests whose attacker renames tables: a
+    /// renamed table is still the same table with the same rows.
+    pub fn fingerprint_by_oid(&self) -> BTreeMap<String, String> {
+        self.fingerprint_keyed(Key::Oid)
+    }
+
+    /// [`Self::fingerprint`] without the md5 of the rows: row counts and sequence
+    /// positions, to compare two databases loaded apart (their `now()` defaults differ).
+    pub fn counts(&self) -> BTreeMap<String, String> {
+        let mut print = self.fingerprint();
+        for (key, value) in print.iter_mut() {
+            if !key.starts_with("seq ") {
+                value.truncate(value.find(' ').unwrap_or(value.len()));
+            }
         }
-        let seqs = client
+        print
+    }
+
+    fn fingerprint_keyed(&self, key: Key) -> BTreeMap<String, String> {
+        let mut client = self.client();
+        // Only the built-ins: a database owner's look-alike functions and operators, put
+        // ahead in the database's search_path, must not run in this superuser session.
+        client
+            .batch_execute("SET search_path = pg_catalog")
+            .unwrap();
+        let mut out = BTreeMap::new();
+        let relations = client
             .query(
-                "SELECT format('%I.%I', schemaname, sequencename) FROM pg_sequences ORDER BY 1",
+                "SELECT c.oid, c.relkind = 'S', format('%I.%I', n.nspname, c.relname) FROM pg_class c
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relkind IN ('r', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                    AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 3",
                 &[],
             )
             .unwrap();
-        for row in seqs {
-            let s: String = row.get(0);
-            let sql = format!("SELECT last_value::text || ' ' || is_called::text FROM {s}");
-            out.insert(
-                format!("seq {s}"),
-                client.query_one(&sql, &[]).unwrap().get(0),
-            );
+        for row in relations {
+            let (oid, is_sequence, name): (u32, bool, String) =
+                (row.get(0), row.get(1), row.get(2));
+            let sql = if is_sequence {
+                format!("SELECT last_value::text || ' ' || is_called::text FROM {name}")
+            } else {
+                format!(
+                    "SELECT count(*)::text || ' ' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM ONLY {name} x"
+                )
+            };
+            let id = match key {
+                Key::Name => name,
+                Key::Oid => oid.to_string(),
+            };
+            let id = if is_sequence { format!("seq {id}") } else { id };
+            out.insert(id, client.query_one(&sql, &[]).unwrap().get(0));
         }
         out
     }

@@ -12,7 +12,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use support::run::run_command;
-use support::{bin, require, run_tool, ToolRun};
+use support::{bin, listing, require, run_tool, ToolRun};
 use tempfile::TempDir;
 
 fn envpatch<I, S>(args: I) -> ToolRun
@@ -67,15 +67,6 @@ fn snapshot(path: &Path) -> Snapshot {
         uid: meta.uid(),
         gid: meta.gid(),
     }
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[track_caller]
@@ -248,12 +239,7 @@ fn a_symlink_is_edited_at_its_target_keeping_mode_owner_and_group() {
     };
     let (dir, target) = env_file(b"A=1\n");
     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
-    nix::unistd::chown(
-        &target,
-        Some(nix::unistd::Uid::from_raw(65534)),
-        Some(nix::unistd::Gid::from_raw(65534)),
-    )
-    .unwrap();
+    support::give_to_nobody(&target);
     let links = dir.path().join("links");
     std::fs::create_dir(&links).unwrap();
     let link = links.join("env");

@@ -11,19 +11,22 @@ use serde_json::{json, Value};
 
 const HOSTS: [&str; 4] = ["cornice1", "cornice2", "cornice3", "cornice4"];
 
+/// Asserts `name`'s env file holds the flags of a hibernated host (`hibernated`) or of
+/// an awake one: hibernate and wake set the same two flags, opposite ways.
+#[track_caller]
+fn assert_flags(name: &str, state: &HostState, hibernated: bool) {
+    for line in [
+        format!("\nHIBERNATE_MODE={hibernated}\n"),
+        format!("\nINGEST_ENABLED={}\n", !hibernated),
+    ] {
+        assert!(state.env.contains(&line), "{name}: {}", state.env);
+    }
+}
+
 fn hibernated(fleet: &Fleet, name: &str, before: &HostState) {
     let host = fleet.host(name);
     let state = fleet.state(host);
-    assert!(
-        state.env.contains("\nHIBERNATE_MODE=true\n"),
-        "{name}: {}",
-        state.env
-    );
-    assert!(
-        state.env.contains("\nINGEST_ENABLED=false\n"),
-        "{name}: {}",
-        state.env
-    );
+    assert_flags(name, &state, true);
     assert_eq!(
         state.units[0], "cornice.service: inactive/disabled",
         "{name}"
@@ -47,16 +50,7 @@ fn hibernated(fleet: &Fleet, name: &str, before: &HostState) {
 
 fn awake(fleet: &Fleet, name: &str) {
     let state = fleet.state(fleet.host(name));
-    assert!(
-        state.env.contains("\nHIBERNATE_MODE=false\n"),
-        "{name}: {}",
-        state.env
-    );
-    assert!(
-        state.env.contains("\nINGEST_ENABLED=true\n"),
-        "{name}: {}",
-        state.env
-    );
+    assert_flags(name, &state, false);
     assert_eq!(state.units[0], "cornice.service: active/enabled", "{name}");
     if name == "cornice4" {
         assert_eq!(
@@ -331,6 +325,19 @@ fn expect_ok(result: &Value, changed: bool) {
     assert_eq!(result["holdkit"]["ok"], true, "{result}");
 }
 
+/// `module` on cornice1 in check mode with --diff: it would change something, and the
+/// diff shows `shows`. The result, for more checks.
+#[track_caller]
+fn check_mode(fleet: &Fleet, module: &str, args: &Value, shows: &str) -> Value {
+    let (_, check) = fleet.module("cornice1", module, args, &["--check", "--diff"]);
+    expect_ok(&check, true);
+    assert!(
+        check["diff"]["after"].as_str().unwrap().contains(shows),
+        "{check}"
+    );
+    check
+}
+
 #[test]
 fn hold_module_hibernates_and_check_mode_touches_nothing() {
     let Some(fleet) = one_host() else { return };
@@ -340,16 +347,8 @@ fn hold_module_hibernates_and_check_mode_touches_nothing() {
     let bin = support::bin_dir().display().to_string();
     let args = json!({"state": "hibernated", "database_url": url, "bin_dir": bin});
 
-    let (_, check) = fleet.module("cornice1", "hold", &args, &["--check", "--diff"]);
-    expect_ok(&check, true);
+    let check = check_mode(&fleet, "hold", &args, "HIBERNATE_MODE=true");
     assert_eq!(check["holdkit"]["dry_run"], true);
-    assert!(
-        check["diff"]["after"]
-            .as_str()
-            .unwrap()
-            .contains("HIBERNATE_MODE=true"),
-        "{check}"
-    );
     assert_eq!(fleet.state(&host), before, "check mode changed the host");
 
     let (_, real) = fleet.module("cornice1", "hold", &args, &[]);
@@ -419,15 +418,7 @@ fn envpatch_module_sets_keys_and_never_shows_a_secret_value() {
                       "unset": ["INGEST_ENABLED"], "bin_dir": bin});
     let before = std::fs::read(&host.env_file).unwrap();
 
-    let (_, check) = fleet.module("cornice1", "envpatch", &args, &["--check", "--diff"]);
-    expect_ok(&check, true);
-    assert!(
-        check["diff"]["after"]
-            .as_str()
-            .unwrap()
-            .contains("HIBERNATE_MODE=true"),
-        "{check}"
-    );
+    check_mode(&fleet, "envpatch", &args, "HIBERNATE_MODE=true");
     assert_eq!(
         std::fs::read(&host.env_file).unwrap(),
         before,
@@ -463,14 +454,11 @@ fn svcctl_module_stops_units_and_reports_their_real_state() {
     let args = json!({"verb": "disable", "now": true, "units": ["cornice", "cornice-monitor"],
                       "bin_dir": bin});
 
-    let (_, check) = fleet.module("cornice1", "svcctl", &args, &["--check", "--diff"]);
-    expect_ok(&check, true);
-    assert!(
-        check["diff"]["after"]
-            .as_str()
-            .unwrap()
-            .contains("cornice.service: inactive/disabled"),
-        "{check}"
+    check_mode(
+        &fleet,
+        "svcctl",
+        &args,
+        "cornice.service: inactive/disabled",
     );
     assert_eq!(fleet.unit(&host, "cornice.service"), "active/enabled");
 
@@ -517,15 +505,7 @@ fn pgtruncate_module_empties_tables_with_the_url_from_its_environment() {
     let requests = fleet.count(&host, "requests");
     assert!(requests > 0);
 
-    let (_, check) = fleet.module("cornice1", "pgtruncate", &args, &["--check", "--diff"]);
-    expect_ok(&check, true);
-    assert!(
-        check["diff"]["after"]
-            .as_str()
-            .unwrap()
-            .contains("public.requests: emptied"),
-        "{check}"
-    );
+    check_mode(&fleet, "pgtruncate", &args, "public.requests: emptied");
     assert_eq!(
         fleet.count(&host, "requests"),
         requests,

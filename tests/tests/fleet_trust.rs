@@ -17,14 +17,8 @@ use std::time::Duration;
 use support::as_nobody;
 use tempfile::TempDir;
 
-const NOBODY: u32 = 65534;
 /// Far beyond any refused or bounded run: reaching it means the run hung.
 const HANG: Duration = Duration::from_secs(150);
-
-fn chown(path: &Path, uid: u32) {
-    let id = Some(nix::unistd::Uid::from_raw(uid));
-    nix::unistd::chown(path, id, Some(nix::unistd::Gid::from_raw(uid))).unwrap();
-}
 
 /// A directory of nobody's own (0755), reachable by nobody: where an operator might run
 /// ansible-playbook from, say a service user's home.
@@ -34,7 +28,7 @@ fn nobodys_dir() -> TempDir {
         .tempdir()
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    chown(dir.path(), NOBODY);
+    support::give_to_nobody(dir.path());
     dir
 }
 
@@ -184,7 +178,7 @@ fn the_report_lock_cannot_hang_the_rollout(fleet: &Fleet, host: &Host) {
     std::fs::set_permissions(reports.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let theirs = reports.path().join(".theirs.json.lock");
     std::fs::write(&theirs, "").unwrap();
-    chown(&theirs, NOBODY);
+    support::give_to_nobody(&theirs);
     let report = format!(
         "holdkit_report={}",
         reports.path().join("theirs.json").display()

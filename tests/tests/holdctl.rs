@@ -3,6 +3,7 @@
 //! Cornice-like fixture. Each test checks what really happened to the host, and that no
 //! planted secret appears in any output.
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use support::pg::{
@@ -119,12 +120,12 @@ impl CorniceHost {
     }
 
     /// Everything a hibernate could touch, to prove that nothing was.
-    fn snapshot(&self) -> (String, Vec<i64>, Vec<String>) {
+    fn snapshot(&self) -> (String, BTreeMap<String, String>, Vec<String>) {
         let units = ["cornice.service", "cornice-monitor.service"]
             .iter()
             .map(|u| format!("{}/{}", self.sb.active_state(u), self.sb.unit_file_state(u)))
             .collect();
-        (self.env_text(), self.counts(&RUNTIME), units)
+        (self.env_text(), self.db.fingerprint(), units)
     }
 
     fn assert_hibernated(&self, with_monitor: bool) {
@@ -654,6 +655,24 @@ struct TwoFileHost {
     second: PathBuf,
 }
 
+impl TwoFileHost {
+    /// `holdctl --json=short ARGS` inside the sandbox, with a private lock file and state
+    /// directory, `env` added.
+    fn holdctl(&self, args: &[&str], env: &[(&str, &str)]) -> ToolRun {
+        let lock = self.dir.path().join("holdctl.lock");
+        let state = self.dir.path().join("state");
+        let mut all = vec![
+            "--json=short",
+            "--lock",
+            lock.to_str().unwrap(),
+            "--state-dir",
+            state.to_str().unwrap(),
+        ];
+        all.extend(args);
+        self.sb.run_tool("holdctl", &all, env, None)
+    }
+}
+
 fn two_file_host() -> Option<TwoFileHost> {
     let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
     require("root", support::root())?;
@@ -709,8 +728,6 @@ fn several_environment_files_are_edited_where_systemd_reads_them() {
         return;
     };
     let first_before = std::fs::read_to_string(&host.first).unwrap();
-    let lock = host.dir.path().join("holdctl.lock");
-    let state = host.dir.path().join("state");
     // The operator's shell names another database: it must not matter.
     let port = host.other.cluster.port.to_string();
     let pg_env = [
@@ -720,21 +737,7 @@ fn several_environment_files_are_edited_where_systemd_reads_them() {
         ("PGUSER", host.other.cluster.user.as_str()),
         ("PGPASSWORD", host.other.cluster.password.as_str()),
     ];
-    let run = host.sb.run_tool(
-        "holdctl",
-        &[
-            "--json=short",
-            "--lock",
-            lock.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-            "hibernate",
-            "--yes",
-            "--keep-api",
-        ],
-        &pg_env,
-        None,
-    );
+    let run = host.holdctl(&["hibernate", "--yes", "--keep-api"], &pg_env);
     run.expect_code(0);
     // Both flags are read by systemd from the second file: edited there, the first file
     // (whose HIBERNATE_MODE systemd overrides) left as it was.
@@ -773,21 +776,9 @@ fn env_files_without_database_url_stop_hibernate_before_anything_is_touched() {
         std::fs::read_to_string(&host.second).unwrap(),
         host.sb.active_state("cornice.service"),
     );
-    let lock = host.dir.path().join("holdctl.lock");
-    let state = host.dir.path().join("state");
-    let run = host.sb.run_tool(
-        "holdctl",
-        &[
-            "--json=short",
-            "--lock",
-            lock.to_str().unwrap(),
-            "--state-dir",
-            state.to_str().unwrap(),
-            "hibernate",
-            "--yes",
-        ],
+    let run = host.holdctl(
+        &["hibernate", "--yes"],
         &[("DATABASE_URL", host.other.url().as_str())],
-        None,
     );
     run.expect_code(4);
     let message = run.json["error"]["message"].as_str().unwrap();

@@ -60,11 +60,11 @@ fn preflight_failures_touch_nothing_and_write_no_record() {
     };
     let good = std::fs::read_to_string(&host.files[0]).unwrap();
     let check = |case: &str, code: i32| {
-        let before = (host.state(), host.rows());
+        let before = (host.state(), host.db.fingerprint());
         let (run, report) = host.holdctl(&["hibernate", "--yes", "--keep-api"]);
         run.expect_code(code);
         assert_eq!(
-            (host.state(), host.rows()),
+            (host.state(), host.db.fingerprint()),
             before,
             "{case}: nothing touched"
         );
@@ -170,7 +170,7 @@ fn the_first_failing_dry_run_in_the_plan_s_order_is_the_error() {
         "envpatch",
         "*' --dry-run '*) exec {real} --json=short -q --dry-run -- /nonexistent/holdkit.env HIBERNATE_MODE=true ;;",
     );
-    let before = (host.state(), host.rows());
+    let before = (host.state(), host.db.fingerprint());
     let mut cmd = host.sb.command(tools.path().join("holdctl"));
     cmd.args(host.args(&["--json=short", "hibernate", "--yes", "--keep-api"]));
     let run = support::run::run_command("holdctl", &mut cmd, None);
@@ -193,7 +193,11 @@ fn the_first_failing_dry_run_in_the_plan_s_order_is_the_error() {
     );
     let message = run.json["error"]["message"].as_str().unwrap();
     assert!(message.contains("/nonexistent"), "{message}");
-    assert_eq!((host.state(), host.rows()), before, "nothing touched");
+    assert_eq!(
+        (host.state(), host.db.fingerprint()),
+        before,
+        "nothing touched"
+    );
     assert!(!host.record_file().exists());
     std::fs::write(&host.files[0], &good).unwrap();
 }

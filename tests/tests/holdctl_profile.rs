@@ -10,15 +10,12 @@
 use reports::envelope::{decode, Envelope, ErrorKind};
 use reports::holdctl::{Report, StepName};
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use support::pg::{Cluster, TestDb, LEDGER_SQL};
-use support::require;
 use support::run::{bin, run_command, ToolRun};
 use support::systemd::Sandbox;
-use tempfile::TempDir;
+use support::{require, ProfileScene};
 
-const NOBODY: u32 = 65534;
 const API: &str = "ledger-api.service";
 const WORKER: &str = "ledger-worker.service";
 /// In the profile, never installed on the host.
@@ -76,34 +73,19 @@ fn unit_text(what: &str) -> String {
 
 /// A root-owned scene (0755): the profile directory, the env file, the state
 /// directory and the lock.
-struct Scene {
-    top: TempDir,
+struct Scene(ProfileScene);
+
+impl std::ops::Deref for Scene {
+    type Target = ProfileScene;
+
+    fn deref(&self) -> &ProfileScene {
+        &self.0
+    }
 }
 
 impl Scene {
     fn new() -> Scene {
-        let top = tempfile::Builder::new()
-            .prefix("holdkit-hprofile.")
-            .tempdir()
-            .unwrap();
-        std::fs::set_permissions(top.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::create_dir(top.path().join("profiles")).unwrap();
-        Scene { top }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.top.path().join(name)
-    }
-
-    fn profile_dir(&self) -> PathBuf {
-        self.path("profiles")
-    }
-
-    fn write(&self, name: &str, text: &str, mode: u32) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        path
+        Scene(ProfileScene::new("holdkit-hprofile."))
     }
 
     fn args(&self, args: &[&str]) -> Vec<String> {
@@ -485,15 +467,6 @@ fn refused_before_reading(scene: &Scene, profile: &Path, says: &str) {
     }
 }
 
-fn chown(path: &Path, uid: u32) {
-    nix::unistd::chown(
-        path,
-        Some(nix::unistd::Uid::from_raw(uid)),
-        Some(nix::unistd::Gid::from_raw(uid)),
-    )
-    .unwrap();
-}
-
 #[test]
 fn profiles_root_must_not_trust_are_refused_and_broken_ones_name_their_line() {
     if require("root", support::root()).is_none() {
@@ -503,14 +476,14 @@ fn profiles_root_must_not_trust_are_refused_and_broken_ones_name_their_line() {
     let env = scene.path("ledger.env");
     // Would parse: a refusal, not a usage error, shows the trust check came first.
     let owned = scene.write("owned.toml", &ledger_profile(&env), 0o644);
-    chown(&owned, NOBODY);
+    support::give_to_nobody(&owned);
     refused_before_reading(&scene, &owned, "is owned by nobody");
 
     // nobody's symlink, in nobody's directory, to root's own profile.
     let roots = scene.write("roots.toml", &ledger_profile(&env), 0o644);
     let home = scene.path("home-nobody");
     std::fs::create_dir(&home).unwrap();
-    chown(&home, NOBODY);
+    support::give_to_nobody(&home);
     let link = home.join("ledger.toml");
     let out = support::as_nobody("ln")
         .arg("-s")

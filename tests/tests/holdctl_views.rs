@@ -8,8 +8,8 @@ use holdctl_support::{host, Host, MONITOR};
 use reports::holdctl::{Report, StepName};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
-use support::bin;
 use support::pg::CORNICE_RUNTIME_TABLES as RUNTIME;
+use support::{assert_short_view, bin};
 
 #[test]
 fn a_missing_monitor_warns_and_status_reads_what_it_can() {
@@ -88,7 +88,7 @@ fn a_missing_monitor_warns_and_status_reads_what_it_can() {
 
     // An archive directory others can write, and a restore with no hold to restore,
     // are refused before anything is touched.
-    let before = (host.state(), host.rows());
+    let before = (host.state(), host.db.fingerprint());
     for (args, says) in [
         (
             &["hibernate", "--yes", "--archive=/tmp"][..],
@@ -100,7 +100,7 @@ fn a_missing_monitor_warns_and_status_reads_what_it_can() {
         run.expect_code(3);
         let message = run.json["error"]["message"].as_str().unwrap();
         assert!(message.contains(says), "{message}");
-        assert_eq!((host.state(), host.rows()), before, "{args:?}");
+        assert_eq!((host.state(), host.db.fingerprint()), before, "{args:?}");
         assert!(!host.record_file().exists());
     }
 }
@@ -162,27 +162,12 @@ fn on_terminal(host: &Host, args: &[&str], wait_for: Option<&str>, input: &str) 
     (status.code().unwrap_or(-1), text)
 }
 
-/// A short view: no JSON, at most 40 lines, the summary line last.
-fn assert_short_view(screen: &str, summary_starts: &str) {
-    let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert!(lines.len() <= 40, "{} lines:\n{screen}", lines.len());
-    assert!(
-        !screen.contains("\"tool\""),
-        "JSON on the terminal:\n{screen}"
-    );
-    let last = lines.last().copied().unwrap_or_default();
-    assert!(
-        last.starts_with(summary_starts),
-        "last line {last:?}:\n{screen}"
-    );
-}
-
 #[test]
 fn on_a_terminal_holdctl_shows_a_short_view_and_ctrl_c_at_the_question_stops_it() {
     let Some(host) = host(&["HIBERNATE_MODE=false\nINGEST_ENABLED=true\n"], true) else {
         return;
     };
-    let before = (host.state(), host.rows());
+    let before = (host.state(), host.db.fingerprint());
     let (code, screen) = on_terminal(&host, &["plan"], None, "");
     assert_eq!(code, 0, "{screen}");
     assert_short_view(&screen, "holdctl: plan: hibernate would");
@@ -196,7 +181,7 @@ fn on_a_terminal_holdctl_shows_a_short_view_and_ctrl_c_at_the_question_stops_it(
     assert_eq!(code, 3, "{screen}");
     assert!(screen.contains("interrupted"), "{screen}");
     assert_eq!(
-        (host.state(), host.rows()),
+        (host.state(), host.db.fingerprint()),
         before,
         "Ctrl-C touched nothing"
     );

@@ -1,13 +1,14 @@
 //! pgtruncate against a real PostgreSQL (scripts/sandbox/pg.sh): the Cornice fixture
 //! (scripts/sandbox/cornice.sql), the cornice preset, the cascade guard, locks, names,
 //! connections and secrets. Every failure test proves nothing was touched by comparing
-//! row counts and sequence positions before and after.
+//! every table's rows and every sequence's position before and after.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::pg::{Cluster, TestDb, CORNICE_KEPT_TABLES, CORNICE_RUNTIME_TABLES as RUNTIME};
+use support::pg::{
+    empty_home, Cluster, TestDb, CORNICE_KEPT_TABLES, CORNICE_RUNTIME_TABLES as RUNTIME,
+};
 use support::require;
 use support::run::{check_envelope, parse_one_object, run_command, ToolRun};
 
@@ -22,15 +23,7 @@ fn fixture(prefix: &str) -> Option<TestDb> {
 /// A pgtruncate command that sees none of the caller's connection settings (no
 /// DATABASE_URL, no PG* variables, a HOME without ~/.pgpass).
 fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
-    support::pg::pgtruncate_command(args, env, &empty_home())
-}
-
-/// One shared, always-empty directory (no ~/.pgpass, no ~/.postgresql/root.crt), in the
-/// build's own temp dir rather than a predictable path in /tmp that anyone could plant.
-fn empty_home() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pgtruncate-empty-home");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    support::pg::pgtruncate_command(args, env, &empty_home(env!("CARGO_TARGET_TMPDIR")))
 }
 
 #[track_caller]
@@ -38,36 +31,13 @@ fn pgt(args: &[&str], env: &[(&str, &str)]) -> ToolRun {
     run_command("pgtruncate", &mut command(args, env), None)
 }
 
-/// Row counts of every fixture table plus the position of every sequence: the state
-/// a "nothing was touched" claim is checked against.
-fn state(db: &TestDb) -> BTreeMap<String, i64> {
-    let mut client = db.client();
-    let mut out = BTreeMap::new();
-    let tables = client
-        .query(
-            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
-              WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
-            &[],
-        )
-        .unwrap();
-    for row in tables {
-        let t: String = row.get(0);
-        let n: i64 = client
-            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
-            .unwrap()
-            .get(0);
-        out.insert(t, n);
-    }
-    let seqs = client
-        .query(
-            "SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value, 0) FROM pg_sequences",
-            &[],
-        )
-        .unwrap();
-    for row in seqs {
-        out.insert(format!("seq {}", row.get::<_, String>(0)), row.get(1));
-    }
-    out
+/// `pgtruncate -d DB --preset cornice`, `flags` added: the run most tests here make.
+#[track_caller]
+fn cornice(db: &TestDb, flags: &[&str]) -> ToolRun {
+    let url = db.url();
+    let mut args = vec!["-d", url.as_str(), "--preset", "cornice"];
+    args.extend(flags);
+    pgt(&args, &[])
 }
 
 fn names(list: &serde_json::Value) -> Vec<String> {
@@ -87,8 +57,8 @@ fn the_default_preset_empties_runtime_tables_keeps_the_rest_and_a_rerun_changes_
     let Some(db) = fixture("pgt_default") else {
         return;
     };
-    let before = state(&db);
-    let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    let before = db.fingerprint();
+    let run = cornice(&db, &[]);
     run.expect_code(0);
     let j = &run.json;
     assert_eq!(j["changed"], true);
@@ -100,12 +70,10 @@ fn the_default_preset_empties_runtime_tables_keeps_the_rest_and_a_rerun_changes_
     let kept_by_default = CORNICE_KEPT_TABLES
         .into_iter()
         .chain(["opportunities", "alembic_version"]);
+    let after = db.fingerprint();
     for t in kept_by_default {
-        assert_eq!(
-            db.count(t),
-            before[&format!("public.{t}")],
-            "{t} must be intact"
-        );
+        let key = format!("public.{t}");
+        assert_eq!(after[&key], before[&key], "{t} must be intact");
     }
     // One entry per named table; the partitioned table sums its three partitions.
     let truncated = names(&j["truncated"]);
@@ -149,7 +117,7 @@ fn the_default_preset_empties_runtime_tables_keeps_the_rest_and_a_rerun_changes_
     );
     db.exec("TRUNCATE requests RESTART IDENTITY");
     // A rerun: nothing left to do, and it says so.
-    let again = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    let again = cornice(&db, &[]);
     again.expect_code(0);
     assert_eq!(again.json["changed"], false, "{}", again.stdout);
     assert_eq!(again.json["bytes_freed"], 0);
@@ -160,33 +128,14 @@ fn include_opportunities_and_include_auth_widen_the_set_as_the_runbook_says() {
     let Some(db) = fixture("pgt_groups") else {
         return;
     };
-    let run = pgt(
-        &[
-            "-d",
-            &db.url(),
-            "--preset",
-            "cornice",
-            "--include-opportunities",
-        ],
-        &[],
-    );
+    let run = cornice(&db, &["--include-opportunities"]);
     run.expect_code(0);
     assert_eq!(db.count("opportunities"), 0);
     assert_eq!(db.count("users"), 5);
     assert_eq!(db.count("markets"), 12);
 
     db.exec("CREATE TABLE app_settings (k text PRIMARY KEY, v text); INSERT INTO app_settings VALUES ('a', 'b');");
-    let all = pgt(
-        &[
-            "-d",
-            &db.url(),
-            "--preset",
-            "cornice",
-            "--include-opportunities",
-            "--include-auth",
-        ],
-        &[],
-    );
+    let all = cornice(&db, &["--include-opportunities", "--include-auth"]);
     all.expect_code(0);
     for t in [
         "users",
@@ -213,10 +162,10 @@ fn a_dry_run_reports_sizes_and_touches_nothing() {
         return;
     };
     db.exec("CREATE PUBLICATION pub_requests FOR TABLE requests");
-    let before = state(&db);
-    let run = pgt(&["-d", &db.url(), "--preset", "cornice", "--dry-run"], &[]);
+    let before = db.fingerprint();
+    let run = cornice(&db, &["--dry-run"]);
     run.expect_code(0);
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
     let j = &run.json;
     assert_eq!(j["dry_run"], true);
     assert_eq!(j["changed"], true, "a dry run says what would change");
@@ -249,10 +198,10 @@ fn the_cascade_guard_refuses_to_reach_kept_tables_and_reports_every_hop() {
          CREATE TABLE audit_digest (id serial PRIMARY KEY, audit_id int REFERENCES request_audit(id));
          INSERT INTO audit_digest (audit_id) VALUES (1), (2);",
     );
-    let before = state(&db);
-    let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    let before = db.fingerprint();
+    let run = cornice(&db, &[]);
     run.expect_code(3);
-    assert_eq!(state(&db), before, "a refusal touches nothing");
+    assert_eq!(db.fingerprint(), before, "a refusal touches nothing");
     let paths = run.json["error"]["cascade_paths"].as_array().unwrap();
     assert_eq!(paths.len(), 2, "{paths:?}");
     let audit = paths
@@ -279,26 +228,12 @@ fn the_cascade_guard_refuses_to_reach_kept_tables_and_reports_every_hop() {
     assert!(run.stderr.contains("--allow-cascade"), "{}", run.stderr);
 
     // An --except table is never reached, not even with --allow-cascade.
-    let protected = pgt(
-        &[
-            "-d",
-            &db.url(),
-            "--preset",
-            "cornice",
-            "--allow-cascade",
-            "--except",
-            "audit_digest",
-        ],
-        &[],
-    );
+    let protected = cornice(&db, &["--allow-cascade", "--except", "audit_digest"]);
     protected.expect_code(3);
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 
     // With --allow-cascade the reached tables are truncated and listed with their path.
-    let allowed = pgt(
-        &["-d", &db.url(), "--preset", "cornice", "--allow-cascade"],
-        &[],
-    );
+    let allowed = cornice(&db, &["--allow-cascade"]);
     allowed.expect_code(0);
     assert_eq!(
         names(&allowed.json["cascaded"]),
@@ -336,46 +271,15 @@ fn a_partition_can_be_truncated_alone() {
     assert_eq!(db.count("hourly_prices"), october + november);
 }
 
-/// A session like a running Cornice that left a transaction open on `requests`, and its pid.
-fn idle_in_transaction(cluster: &Cluster, db: &TestDb) -> (postgres::Client, i32) {
-    let mut client = postgres::Client::connect(
-        &format!(
-            "host={} port={} user={} dbname={} application_name=cornice",
-            cluster.socket, cluster.port, cluster.user, db.name
-        ),
-        postgres::NoTls,
-    )
-    .unwrap();
-    let pid: i32 = client
-        .query_one("SELECT pg_backend_pid()", &[])
-        .unwrap()
-        .get(0);
-    client
-        .batch_execute("BEGIN; SELECT count(*) FROM requests;")
-        .unwrap();
-    (client, pid)
-}
-
 #[test]
 fn a_lock_held_by_an_idle_transaction_is_exit_5_with_the_blocker_named() {
     let Some(db) = fixture("pgt_lock") else {
         return;
     };
-    let cluster = Cluster::from_env().unwrap();
-    let (mut blocker, blocker_pid) = idle_in_transaction(&cluster, &db);
-    let before = state(&db);
+    let (mut blocker, blocker_pid) = db.idle_in_transaction();
+    let before = db.fingerprint();
     let started = Instant::now();
-    let run = pgt(
-        &[
-            "-d",
-            &db.url(),
-            "--preset",
-            "cornice",
-            "--lock-timeout",
-            "1s",
-        ],
-        &[],
-    );
+    let run = cornice(&db, &["--lock-timeout", "1s"]);
     let took = started.elapsed();
     run.expect_code(5);
     assert!(took < Duration::from_secs(15), "it must not hang: {took:?}");
@@ -407,7 +311,7 @@ fn a_lock_held_by_an_idle_transaction_is_exit_5_with_the_blocker_named() {
     );
     assert!(message.contains("--lock-timeout"), "{message}");
     blocker.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(state(&db), before, "a lock timeout touches nothing");
+    assert_eq!(db.fingerprint(), before, "a lock timeout touches nothing");
 }
 
 #[test]
@@ -415,9 +319,8 @@ fn ctrl_c_during_a_lock_wait_cancels_rolls_back_and_exits_promptly() {
     let Some(db) = fixture("pgt_sigint") else {
         return;
     };
-    let cluster = Cluster::from_env().unwrap();
-    let (mut blocker, _) = idle_in_transaction(&cluster, &db);
-    let before = state(&db);
+    let (mut blocker, _) = db.idle_in_transaction();
+    let before = db.fingerprint();
     let mut cmd = command(
         &[
             "-d",
@@ -433,11 +336,12 @@ fn ctrl_c_during_a_lock_wait_cancels_rolls_back_and_exits_promptly() {
     let child = cmd.spawn().unwrap();
     // Wait until it really waits for the lock.
     db.wait_until(
-        "pgtruncate waiting for a lock",
-        "SELECT count(*) FROM pg_stat_activity
+        "SELECT EXISTS (SELECT FROM pg_stat_activity
           WHERE datname = current_database()
-            AND application_name = 'pgtruncate' AND wait_event_type = 'Lock'",
+            AND application_name = 'pgtruncate' AND wait_event_type = 'Lock')",
         &[],
+        Duration::from_secs(20),
+        "pgtruncate never waited for the lock",
     );
     let sent = Instant::now();
     nix::sys::signal::kill(
@@ -464,13 +368,14 @@ fn ctrl_c_during_a_lock_wait_cancels_rolls_back_and_exits_promptly() {
     // The waiting session ends (its backend exits a moment after the client) and
     // nothing changed.
     db.wait_until(
-        "pgtruncate's session gone",
-        "SELECT (count(*) = 0)::int4::int8 FROM pg_stat_activity
-          WHERE datname = current_database() AND application_name = 'pgtruncate'",
+        "SELECT NOT EXISTS (SELECT FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'pgtruncate')",
         &[],
+        Duration::from_secs(10),
+        "pgtruncate's session outlived it",
     );
     blocker.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 #[test]
@@ -562,7 +467,7 @@ fn a_preset_table_missing_from_the_database_is_reported_and_skipped() {
         return;
     };
     db.exec("DROP TABLE arb_observations");
-    let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    let run = cornice(&db, &[]);
     run.expect_code(0);
     assert_eq!(
         run.json["missing"],
@@ -577,7 +482,7 @@ fn an_unknown_table_a_view_or_a_sequence_is_exit_4_and_nothing_is_truncated() {
     let Some(db) = fixture("pgt_unknown") else {
         return;
     };
-    let before = state(&db);
+    let before = db.fingerprint();
     let run = pgt(&["-d", &db.url(), "requests", "no_such_table"], &[]);
     run.expect_code(4);
     assert_eq!(
@@ -597,12 +502,8 @@ fn an_unknown_table_a_view_or_a_sequence_is_exit_4_and_nothing_is_truncated() {
             .starts_with(&format!("public.{other} is a")));
     }
     // An --except naming nothing is not a silent no-op either.
-    pgt(
-        &["-d", &db.url(), "--preset", "cornice", "--except", "userz"],
-        &[],
-    )
-    .expect_code(4);
-    assert_eq!(state(&db), before);
+    cornice(&db, &["--except", "userz"]).expect_code(4);
+    assert_eq!(db.fingerprint(), before);
 }
 
 #[test]
@@ -618,7 +519,7 @@ fn a_role_without_truncate_privilege_is_exit_6_and_its_password_never_shows() {
          GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};
          GRANT TRUNCATE ON simulator_runs, simulator_trades TO {role};"
     ));
-    let before = state(&db);
+    let before = db.fingerprint();
     let url = db.cluster.url_as(&role, password, &db.name);
     let run = pgt(&["-d", &url, "--preset", "cornice"], &[]);
     run.expect_code(6);
@@ -635,7 +536,7 @@ fn a_role_without_truncate_privilege_is_exit_6_and_its_password_never_shows() {
         .unwrap()
         .contains("RESTART IDENTITY"));
     assert!(!seq.all_output().contains(password));
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
     db.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role};"));
 }
 
@@ -644,7 +545,7 @@ fn passwords_never_appear_in_any_output_error_paths_included() {
     let Some(db) = fixture("pgt_secret") else {
         return;
     };
-    let before = state(&db);
+    let before = db.fingerprint();
     // A wrong password: exit 6, the planted value nowhere.
     let wrong = "planted-wrong-pw-93kd";
     let url = db.cluster.url_as("postgres", wrong, &db.name);
@@ -691,7 +592,7 @@ fn passwords_never_appear_in_any_output_error_paths_included() {
         .as_str()
         .unwrap()
         .contains("127.0.0.1:1/nowhere"));
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 #[test]
@@ -743,7 +644,7 @@ fn tls_with_sslmode_require_and_certificate_verification() {
     let Some(db) = fixture("pgt_tls") else {
         return;
     };
-    let before = state(&db);
+    let before = db.fingerprint();
     // The sandbox's self-signed server certificate doubles as its own CA.
     let cert =
         PathBuf::from(std::env::var("HOLD_PG_DIR").unwrap_or_default()).join("data/server.crt");
@@ -764,7 +665,7 @@ fn tls_with_sslmode_require_and_certificate_verification() {
         let m = mismatch.json["error"]["message"].as_str().unwrap();
         assert!(m.contains("could not be verified"), "{m}");
         assert!(!mismatch.all_output().contains(&db.cluster.password));
-        assert_eq!(state(&db), before);
+        assert_eq!(db.fingerprint(), before);
         // verify-ca checks the chain only: it connects.
         pgt(
             &[
@@ -790,7 +691,7 @@ fn tls_with_sslmode_require_and_certificate_verification() {
         .as_str()
         .unwrap()
         .contains("root.crt"));
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
     // require: encrypted, not verified (the driver fails rather than fall back to
     // plaintext when the server declines TLS, so success means TLS).
     let run = pgt(&["-d", &url_with(&db, "sslmode=require"), "requests"], &[]);
@@ -875,15 +776,15 @@ fn a_database_owner_cannot_plant_functions_or_operators_that_run_as_the_operator
         .unwrap();
     drop(owner);
     assert!(!is_superuser(&db, &app));
-    let before = state(&db);
+    let before = db.fingerprint();
 
     // A dry run, a run whose URL also asks for the owner's search_path, and a real run.
-    pgt(&["-d", &db.url(), "--preset", "cornice", "--dry-run"], &[]).expect_code(0);
+    cornice(&db, &["--dry-run"]).expect_code(0);
     assert!(
         !is_superuser(&db, &app),
         "a dry run made the owner superuser"
     );
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
     let with_options = url_with(&db, "options=-c%20search_path%3Devil%2Cpg_catalog");
     pgt(
         &["-d", &with_options, "--preset", "cornice", "--dry-run"],
@@ -891,7 +792,7 @@ fn a_database_owner_cannot_plant_functions_or_operators_that_run_as_the_operator
     )
     .expect_code(0);
     assert!(!is_superuser(&db, &app), "the URL's search_path won");
-    pgt(&["-d", &db.url(), "--preset", "cornice"], &[]).expect_code(0);
+    cornice(&db, &[]).expect_code(0);
     assert!(!is_superuser(&db, &app), "a run made the owner superuser");
     for t in RUNTIME {
         assert_eq!(db.count(t), 0, "{t} should be empty");
@@ -936,7 +837,7 @@ fn a_user_defined_on_truncate_trigger_is_refused_unless_allowed() {
          CREATE TRIGGER requests_truncated AFTER TRUNCATE ON requests
            FOR EACH STATEMENT EXECUTE FUNCTION log_truncate();",
     );
-    let before = state(&db);
+    let before = db.fingerprint();
     let url = db.url();
     for dry in [false, true] {
         let mut args = vec!["-d", url.as_str(), "--preset", "cornice"];
@@ -957,13 +858,10 @@ fn a_user_defined_on_truncate_trigger_is_refused_unless_allowed() {
         );
         let message = run.json["error"]["message"].as_str().unwrap();
         assert!(message.contains("--allow-triggers"), "{message}");
-        assert_eq!(state(&db), before, "a refused run touches nothing");
+        assert_eq!(db.fingerprint(), before, "a refused run touches nothing");
     }
     // Allowed: the trigger fires once, and the run says it had triggers.
-    let run = pgt(
-        &["-d", &db.url(), "--preset", "cornice", "--allow-triggers"],
-        &[],
-    );
+    let run = cornice(&db, &["--allow-triggers"]);
     run.expect_code(0);
     assert!(
         run.json["warnings"]
@@ -987,8 +885,8 @@ fn an_inheritance_child_is_refused_with_its_path_unless_allow_cascade() {
         "CREATE TABLE requests_archive () INHERITS (requests);
          INSERT INTO requests_archive SELECT * FROM ONLY requests LIMIT 50;",
     );
-    let before = state(&db);
-    let run = pgt(&["-d", &db.url(), "--preset", "cornice"], &[]);
+    let before = db.fingerprint();
+    let run = cornice(&db, &[]);
     run.expect_code(3);
     let paths = run.json["error"]["cascade_paths"].as_array().unwrap();
     let archive = paths
@@ -1003,13 +901,10 @@ fn an_inheritance_child_is_refused_with_its_path_unless_allow_cascade() {
         .as_str()
         .unwrap()
         .starts_with("unclassified"));
-    assert_eq!(state(&db), before, "a refused run touches nothing");
+    assert_eq!(db.fingerprint(), before, "a refused run touches nothing");
     assert_eq!(db.count("ONLY requests_archive"), 50);
 
-    let run = pgt(
-        &["-d", &db.url(), "--preset", "cornice", "--allow-cascade"],
-        &[],
-    );
+    let run = cornice(&db, &["--allow-cascade"]);
     run.expect_code(0);
     assert!(names(&run.json["cascaded"]).contains(&"public.requests_archive".to_string()));
     assert!(!names(&run.json["kept"]).contains(&"public.requests_archive".to_string()));
@@ -1034,18 +929,7 @@ fn a_preset_never_reaches_a_system_schema_or_an_extensions_table() {
         "pg_toast",
         "pg_anything",
     ] {
-        let run = pgt(
-            &[
-                "-d",
-                &db.url(),
-                "--preset",
-                "cornice",
-                "--include-auth",
-                "--schema",
-                schema,
-            ],
-            &[],
-        );
+        let run = cornice(&db, &["--include-auth", "--schema", schema]);
         run.expect_code(3);
         assert!(
             run.json["error"]["message"]
@@ -1077,10 +961,7 @@ fn a_preset_never_reaches_a_system_schema_or_an_extensions_table() {
          INSERT INTO spatial_ref_sys VALUES (4326, 'EPSG'), (3857, 'EPSG');
          ALTER EXTENSION {extension} ADD TABLE spatial_ref_sys;"
     ));
-    let run = pgt(
-        &["-d", &db.url(), "--preset", "cornice", "--include-auth"],
-        &[],
-    );
+    let run = cornice(&db, &["--include-auth"]);
     run.expect_code(0);
     assert_eq!(db.count("spatial_ref_sys"), 2);
     assert_eq!(db.count("users"), 0, "the run itself went ahead");
@@ -1102,15 +983,7 @@ fn a_blockers_query_text_never_carries_its_string_literals() {
     let Some(db) = fixture("pgt_literals") else {
         return;
     };
-    let cluster = Cluster::from_env().unwrap();
-    let mut blocker = postgres::Client::connect(
-        &format!(
-            "host={} port={} user={} dbname={} application_name=cornice",
-            cluster.socket, cluster.port, cluster.user, db.name
-        ),
-        postgres::NoTls,
-    )
-    .unwrap();
+    let mut blocker = db.cluster.connect_as_app(&db.name, "cornice");
     // The last query: literals of every kind, the last one cut by the 160-character cut.
     let mut query = String::from(
         "BEGIN; SELECT count(*) FROM requests WHERE 'planted-plain-pw' <> $t$planted-dollar-pw$t$ \
@@ -1121,18 +994,8 @@ fn a_blockers_query_text_never_carries_its_string_literals() {
     }
     query.push_str(" OR 'planted-cut-pw-which-goes-on-past-the-cut' = ''; ");
     blocker.batch_execute(&query).unwrap();
-    let before = state(&db);
-    let run = pgt(
-        &[
-            "-d",
-            &db.url(),
-            "--preset",
-            "cornice",
-            "--lock-timeout",
-            "1s",
-        ],
-        &[],
-    );
+    let before = db.fingerprint();
+    let run = cornice(&db, &["--lock-timeout", "1s"]);
     run.expect_code(5);
     let blockers = run.json["error"]["blockers"].as_array().unwrap();
     let text = blockers
@@ -1147,7 +1010,7 @@ fn a_blockers_query_text_never_carries_its_string_literals() {
         run.all_output()
     );
     blocker.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 /// A TCP server that accepts connections and never says a word, and its port.
@@ -1328,13 +1191,15 @@ fn go_on_stdin_truncates_only_when_told_go() {
 
 /// Waits until pgtruncate's session has written (the statement ran: a transaction id is
 /// assigned only then) and sits idle in its transaction, waiting for `go`.
+#[track_caller]
 fn wait_until_statement_ran_uncommitted(db: &TestDb) {
     db.wait_until(
-        "pgtruncate's statement run, uncommitted",
-        "SELECT count(*) FROM pg_stat_activity
+        "SELECT EXISTS (SELECT FROM pg_stat_activity
           WHERE datname = current_database() AND application_name = 'pgtruncate'
-            AND state = 'idle in transaction' AND backend_xid IS NOT NULL",
+            AND state = 'idle in transaction' AND backend_xid IS NOT NULL)",
         &[],
+        Duration::from_secs(30),
+        "pgtruncate never ran its statement",
     );
 }
 

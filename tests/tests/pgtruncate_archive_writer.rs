@@ -4,12 +4,10 @@
 //! statement emptied). Deterministic: a holder keeps pgtruncate queued until the writer
 //! is queued behind it, as the test sees in `pg_locks`.
 
-use reports::pgtruncate::Report;
-use std::path::PathBuf;
 use std::process::Command;
-use support::pg::{Cluster, TestDb};
+use support::pg::{empty_home, pgtruncate_report, Cluster, TestDb};
 use support::require;
-use support::run::{run_command, ToolRun};
+use support::run::run_command;
 
 const OLD_ROWS: u64 = 500;
 const WRITTEN: &str = "written while the hold was taken";
@@ -18,23 +16,6 @@ fn database(prefix: &str) -> Option<TestDb> {
     require("root", support::root())?;
     let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
     Some(cluster.create_database(prefix))
-}
-
-/// One shared, always-empty HOME (no ~/.pgpass), in the build's own temp dir.
-fn empty_home() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pgtruncate-empty-home");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The report, decoded (the envelope's own fields left out).
-fn report(run: &ToolRun) -> Report {
-    let mut value = run.json.clone();
-    let object = value.as_object_mut().expect("a JSON object");
-    for field in reports::ENVELOPE_FIELDS {
-        object.remove(field);
-    }
-    serde_json::from_value(value).unwrap_or_else(|e| panic!("report: {e}\n{}", run.stdout))
 }
 
 #[test]
@@ -70,7 +51,7 @@ fn a_writer_during_the_archive_waits_and_its_row_is_never_lost() {
             "events",
         ],
         &[],
-        &empty_home(),
+        &empty_home(env!("CARGO_TARGET_TMPDIR")),
     );
     let truncate = std::thread::spawn(move || run_command("pgtruncate", &mut cmd, None));
     db.wait_for_lock_request(
@@ -94,7 +75,7 @@ fn a_writer_during_the_archive_waits_and_its_row_is_never_lost() {
     writer.join().unwrap().expect("the writer's INSERT");
 
     // The archive holds exactly the rows that were emptied.
-    let archive = report(&run)
+    let archive = pgtruncate_report(&run)
         .archive
         .expect("the report names the archive it wrote");
     let archived: Vec<(String, u64)> = archive

@@ -3,7 +3,6 @@
 //! fall-back to another database, root's credentials kept from targets another user
 //! names, and the target shown in full but for its password.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -11,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::pg::{Cluster, TestDb};
+use support::pg::{pgtruncate_command, run_pgtruncate, Cluster, TestDb};
 use support::require;
 use support::run::{run_command, ToolRun};
 
@@ -31,26 +30,14 @@ fn cluster() -> Option<Cluster> {
     require("PostgreSQL test cluster", Cluster::from_env())
 }
 
-/// Row counts and sequence positions: what "nothing was touched" is checked against.
-fn state(db: &TestDb) -> BTreeMap<String, i64> {
-    let mut out = BTreeMap::new();
-    for t in ["requests", "executions"] {
-        out.insert(t.to_string(), db.count(t));
-    }
-    out.insert(
-        "seq".into(),
-        db.query_i64("SELECT coalesce(last_value, 0) FROM pg_sequences WHERE sequencename = 'requests_id_seq'"),
-    );
-    out
-}
-
-fn command(args: &[&str], env: &[(&str, &str)], home: &Path) -> Command {
-    support::pg::pgtruncate_command(args, env, home)
-}
-
+/// pgtruncate on `requests` of the database that `file`'s DATABASE_URL names, `flags`
+/// added: how most tests here run it.
 #[track_caller]
-fn pgt(args: &[&str], env: &[(&str, &str)], home: &Path) -> ToolRun {
-    run_command("pgtruncate", &mut command(args, env, home), None)
+fn run_env_file(file: &Path, flags: &[&str], env: &[(&str, &str)], home: &Path) -> ToolRun {
+    let mut args = vec!["--env-file", file.to_str().unwrap()];
+    args.extend(flags);
+    args.push("requests");
+    run_pgtruncate(&args, env, home)
 }
 
 fn write_env(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -74,7 +61,7 @@ fn a_named_env_file_without_database_url_is_exit_4_and_no_other_database_is_empt
     let Some(c) = cluster() else { return };
     let app = small_db(&c, "pgtc_app");
     let other = small_db(&c, "pgtc_otherdb");
-    let (app_before, other_before) = (state(&app), state(&other));
+    let (app_before, other_before) = (app.fingerprint(), other.fingerprint());
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     let port = c.port.to_string();
@@ -97,7 +84,7 @@ fn a_named_env_file_without_database_url_is_exit_4_and_no_other_database_is_empt
         let file = write_env(dir.path(), name, text);
         let shown = file.to_str().unwrap();
         for env in [&shell[..], &with_url[..]] {
-            let run = pgt(&["--env-file", shown, "requests"], env, home.path());
+            let run = run_env_file(&file, &[], env, home.path());
             run.expect_code(4);
             let message = run.json["error"]["message"].as_str().unwrap();
             assert!(message.contains(shown), "{message}");
@@ -106,11 +93,11 @@ fn a_named_env_file_without_database_url_is_exit_4_and_no_other_database_is_empt
         }
     }
     assert_eq!(
-        state(&other),
+        other.fingerprint(),
         other_before,
         "the other database was touched"
     );
-    assert_eq!(state(&app), app_before);
+    assert_eq!(app.fingerprint(), app_before);
 }
 
 #[test]
@@ -142,11 +129,7 @@ fn the_env_file_is_read_as_python_dotenv_reads_it() {
         ),
     ] {
         let file = write_env(dir.path(), file, &text);
-        let run = pgt(
-            &["--env-file", file.to_str().unwrap(), "--dry-run", "requests"],
-            &[],
-            home.path(),
-        );
+        let run = run_env_file(&file, &["--dry-run"], &[], home.path());
         run.expect_code(0);
         let database = run.json["database"].as_str().unwrap();
         assert!(
@@ -174,16 +157,11 @@ fn a_fifo_or_a_directory_as_env_file_is_a_usage_error_not_a_hang() {
     std::os::unix::fs::symlink(&real, &link).unwrap();
     // The caller's own symlink is followed like any path root made (another user's is
     // refused: tests/trust_files.rs): it leads to the real file's URL, port 1, refused.
-    pgt(
-        &["--env-file", link.to_str().unwrap(), "requests"],
-        &[],
-        home.path(),
-    )
-    .expect_code(1);
+    run_env_file(&link, &[], &[], home.path()).expect_code(1);
     for path in [&fifo, &dir.path().to_path_buf()] {
         // Under timeout(1): a pgtruncate stuck opening the FIFO is killed and the test
         // fails on its missing report instead of hanging.
-        let inner = command(
+        let inner = pgtruncate_command(
             &["--env-file", path.to_str().unwrap(), "requests"],
             &[],
             home.path(),
@@ -206,12 +184,7 @@ fn a_fifo_or_a_directory_as_env_file_is_a_usage_error_not_a_hang() {
         assert!(message.contains(path.to_str().unwrap()), "{message}");
     }
     let missing = dir.path().join("missing.env");
-    pgt(
-        &["--env-file", missing.to_str().unwrap(), "requests"],
-        &[],
-        home.path(),
-    )
-    .expect_code(4);
+    run_env_file(&missing, &[], &[], home.path()).expect_code(4);
 }
 
 /// What a fake server on 127.0.0.1 received: it declines TLS, takes the startup packet,
@@ -299,7 +272,7 @@ fn roots_credentials_never_reach_a_server_named_by_a_file_another_user_can_write
     };
     let Some(c) = cluster() else { return };
     let db = small_db(&c, "pgtc_trust");
-    let before = state(&db);
+    let before = db.fingerprint();
     let pgpass_secret = "pgpass-root-secret-81x";
     let env_secret = "pgpassword-root-secret-27q";
     let home = home_with_pgpass(&format!("*:*:*:postgres:{pgpass_secret}"));
@@ -327,11 +300,7 @@ fn roots_credentials_never_reach_a_server_named_by_a_file_another_user_can_write
             nix::unistd::chown(&file, Some(uid), None).unwrap();
         }
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
-        let run = pgt(
-            &["--env-file", file.to_str().unwrap(), "requests"],
-            &[("PGPASSWORD", env_secret)],
-            home.path(),
-        );
+        let run = run_env_file(&file, &[], &[("PGPASSWORD", env_secret)], home.path());
         let received = server.finish();
         let text = String::from_utf8_lossy(&received);
         assert!(
@@ -373,16 +342,7 @@ fn roots_credentials_never_reach_a_server_named_by_a_file_another_user_can_write
             c.user, c.host, c.port, db.name
         ),
     );
-    let run = pgt(
-        &[
-            "--env-file",
-            file.to_str().unwrap(),
-            "--dry-run",
-            "requests",
-        ],
-        &[],
-        home.path(),
-    );
+    let run = run_env_file(&file, &["--dry-run"], &[], home.path());
     run.expect_code(0);
     assert!(
         !run.stderr.contains("credentials it carries itself"),
@@ -390,23 +350,23 @@ fn roots_credentials_never_reach_a_server_named_by_a_file_another_user_can_write
         run.stderr
     );
     assert!(!run.all_output().contains(&c.password));
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 #[test]
 fn the_report_and_errors_show_user_host_port_and_database_but_no_password() {
     let Some(c) = cluster() else { return };
     let db = small_db(&c, "pgtc_shown");
-    let before = state(&db);
+    let before = db.fingerprint();
     let home = home_with_pgpass(&format!("*:*:*:{}:{}", c.user, c.password));
     // No password in the URL (it comes from ~/.pgpass): nothing of it is secret.
     let url = format!("postgresql://{}@{}:{}/{}", c.user, c.host, c.port, db.name);
-    let run = pgt(&["-d", &url, "--dry-run", "requests"], &[], home.path());
+    let run = run_pgtruncate(&["-d", &url, "--dry-run", "requests"], &[], home.path());
     run.expect_code(0);
     assert_eq!(run.json["database"], format!("{url}?sslmode=prefer"));
     assert!(!run.all_output().contains(&c.password));
     // An unreachable server: the message names it in full.
-    let run = pgt(
+    let run = run_pgtruncate(
         &[
             "-d",
             "postgresql://cornice@127.0.0.1:1/cornice",
@@ -424,7 +384,7 @@ fn the_report_and_errors_show_user_host_port_and_database_but_no_password() {
     let message = run.json["error"]["message"].as_str().unwrap();
     assert!(message.contains("cornice@127.0.0.1:1/cornice"), "{message}");
     // A bare scheme hides nothing either.
-    let run = pgt(
+    let run = run_pgtruncate(
         &["-d", "postgresql://", "--dry-run", "requests"],
         &[],
         home.path(),
@@ -441,14 +401,14 @@ fn the_report_and_errors_show_user_host_port_and_database_but_no_password() {
         "{}",
         run.stdout
     );
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 #[test]
 fn a_password_holding_hash_question_mark_colon_or_at_appears_in_no_output() {
     let Some(c) = cluster() else { return };
     let db = small_db(&c, "pgtc_hash");
-    let before = state(&db);
+    let before = db.fingerprint();
     let home = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (password, code) in [
@@ -464,7 +424,7 @@ fn a_password_holding_hash_question_mark_colon_or_at_appears_in_no_output() {
         );
         let plain = password.replace("%23", "#").replace("%40", "@");
         let head = &password[..10];
-        let run = pgt(&["-d", &url, "requests"], &[], home.path());
+        let run = run_pgtruncate(&["-d", &url, "requests"], &[], home.path());
         run.expect_code(code);
         for s in [password, plain.as_str(), head] {
             assert!(!run.all_output().contains(s), "{s}: {}", run.all_output());
@@ -480,11 +440,7 @@ fn a_password_holding_hash_question_mark_colon_or_at_appears_in_no_output() {
             "hash.env",
             &format!("DATABASE_URL=\"postgresql://app:{password}@127.0.0.1:1/db\"\n"),
         );
-        let run = pgt(
-            &["--env-file", file.to_str().unwrap(), "requests"],
-            &[],
-            home.path(),
-        );
+        let run = run_env_file(&file, &[], &[], home.path());
         run.expect_code(1);
         for s in [password, plain.as_str(), head] {
             assert!(!run.all_output().contains(s), "{s}: {}", run.all_output());
@@ -494,7 +450,7 @@ fn a_password_holding_hash_question_mark_colon_or_at_appears_in_no_output() {
             .unwrap()
             .contains("app@127.0.0.1:1/db"));
     }
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 #[test]
@@ -537,7 +493,7 @@ fn what_libpq_refuses_is_a_usage_error_before_any_connection() {
             "invalid URI query parameter",
         ),
     ] {
-        let run = pgt(&["-d", &url, "--dry-run", "requests"], &[], home.path());
+        let run = run_pgtruncate(&["-d", &url, "--dry-run", "requests"], &[], home.path());
         run.expect_code(2);
         let message = run.json["error"]["message"].as_str().unwrap();
         assert!(message.contains(says), "{url}: {message}");
@@ -632,7 +588,7 @@ fn a_file_nobody_owns_never_reaches_the_server_over_a_unix_socket() {
     };
     let Some(c) = cluster() else { return };
     let db = small_db(&c, "pgtc_socket");
-    let before = state(&db);
+    let before = db.fingerprint();
     let home = tempfile::tempdir().unwrap();
     let dir = env_dir();
     let _default = DefaultSocketLink::new(&c);
@@ -654,44 +610,21 @@ fn a_file_nobody_owns_never_reaches_the_server_over_a_unix_socket() {
     for url in &urls {
         let file = nobody_env(dir.path(), "socket.env", url);
         // A real run, not a dry run: had it connected, the tables would be empty.
-        let run = pgt(
-            &["--env-file", file.to_str().unwrap(), "requests"],
-            &[],
-            home.path(),
-        );
+        let run = run_env_file(&file, &[], &[], home.path());
         assert_refused(&run, &file, "host");
         let message = decode(&run).error.unwrap().message;
         assert!(message.contains("--allow-socket"), "{message}");
-        assert_eq!(state(&db), before, "{url}: the server was reached");
+        assert_eq!(db.fingerprint(), before, "{url}: the server was reached");
     }
     for url in &urls {
         // The operator's explicit say-so lets it connect; a root-owned file needs none.
         let file = nobody_env(dir.path(), "socket.env", url);
-        let allowed = pgt(
-            &[
-                "--env-file",
-                file.to_str().unwrap(),
-                "--allow-socket",
-                "--dry-run",
-                "requests",
-            ],
-            &[],
-            home.path(),
-        );
+        let allowed = run_env_file(&file, &["--allow-socket", "--dry-run"], &[], home.path());
         allowed.expect_code(0);
         let report = decode(&allowed).report.unwrap();
         assert_eq!(report.truncated[0].table, "public.requests");
         let root_file = write_env(dir.path(), "root.env", &format!("DATABASE_URL='{url}'\n"));
-        let run = pgt(
-            &[
-                "--env-file",
-                root_file.to_str().unwrap(),
-                "--dry-run",
-                "requests",
-            ],
-            &[],
-            home.path(),
-        );
+        let run = run_env_file(&root_file, &["--dry-run"], &[], home.path());
         run.expect_code(0);
         assert!(decode(&run)
             .report
@@ -700,7 +633,7 @@ fn a_file_nobody_owns_never_reaches_the_server_over_a_unix_socket() {
             .unwrap()
             .contains(&format!(":{port}/")));
     }
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 #[test]
@@ -710,7 +643,7 @@ fn server_options_from_a_file_nobody_owns_never_reach_the_session_even_in_a_dry_
     };
     let Some(c) = cluster() else { return };
     let db = small_db(&c, "pgtc_options");
-    let before = state(&db);
+    let before = db.fingerprint();
     let home = tempfile::tempdir().unwrap();
     let dir = env_dir();
     // A library that is not there: a session that got the option fails loudly (FATAL)
@@ -732,10 +665,7 @@ fn server_options_from_a_file_nobody_owns_never_reach_the_session_even_in_a_dry_
         (&tcp, &["--dry-run"][..]),
     ] {
         let file = nobody_env(dir.path(), "options.env", url);
-        let mut args = vec!["--env-file", file.to_str().unwrap()];
-        args.extend(flags);
-        args.push("requests");
-        let run = pgt(&args, &[], home.path());
+        let run = run_env_file(&file, flags, &[], home.path());
         assert_refused(&run, &file, "options");
         assert!(!run.all_output().contains(&c.password));
     }
@@ -745,32 +675,19 @@ fn server_options_from_a_file_nobody_owns_never_reach_the_session_even_in_a_dry_
         c.user, c.password, c.host, c.port, db.name
     );
     let file = nobody_env(dir.path(), "options.env", &tcp_name);
-    let run = pgt(
-        &["--env-file", file.to_str().unwrap(), "requests"],
-        &[],
-        home.path(),
-    );
+    let run = run_env_file(&file, &[], &[], home.path());
     assert_refused(&run, &file, "options");
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
     // The operator's own file keeps today's behaviour: options reach the server.
     let root_file = write_env(dir.path(), "root.env", &format!("DATABASE_URL='{tcp}'\n"));
-    let run = pgt(
-        &[
-            "--env-file",
-            root_file.to_str().unwrap(),
-            "--dry-run",
-            "requests",
-        ],
-        &[],
-        home.path(),
-    );
+    let run = run_env_file(&root_file, &["--dry-run"], &[], home.path());
     run.expect_code(1);
     assert!(
         decode(&run).error.unwrap().message.contains(&planted),
         "{}",
         run.all_output()
     );
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }
 
 /// A directory only root can enter, holding a client certificate and key, a pgpass file
@@ -829,7 +746,7 @@ fn root_only_files_tickets_and_name_are_refused_to_a_file_nobody_owns() {
     };
     let Some(c) = cluster() else { return };
     let db = small_db(&c, "pgtc_rootfiles");
-    let before = state(&db);
+    let before = db.fingerprint();
     let f = root_files(&c);
     // ~/.postgresql/root.crt is what verify-full reads when no sslrootcert is given.
     let home = tempfile::tempdir().unwrap();
@@ -863,14 +780,14 @@ fn root_only_files_tickets_and_name_are_refused_to_a_file_nobody_owns() {
     ];
     for (url, keyword) in &cases {
         let file = nobody_env(dir.path(), "files.env", url);
-        let run = pgt(
-            &["--env-file", file.to_str().unwrap(), "requests"],
-            &[],
-            home.path(),
-        );
+        let run = run_env_file(&file, &[], &[], home.path());
         assert_refused(&run, &file, keyword);
         assert!(!run.all_output().contains(&c.password));
-        assert_eq!(state(&db), before, "{keyword}: the server was reached");
+        assert_eq!(
+            db.fingerprint(),
+            before,
+            "{keyword}: the server was reached"
+        );
     }
     for (url, keyword) in [
         (format!("{with_pw}?sslcrl={}", f.cert), "sslcrl"),
@@ -888,32 +805,19 @@ fn root_only_files_tickets_and_name_are_refused_to_a_file_nobody_owns() {
         ),
     ] {
         let file = nobody_env(dir.path(), "files.env", &url);
-        let run = pgt(
-            &["--env-file", file.to_str().unwrap(), "requests"],
-            &[],
-            home.path(),
-        );
+        let run = run_env_file(&file, &[], &[], home.path());
         assert_refused(&run, &file, keyword);
         assert!(!run.all_output().contains(&c.password));
         assert!(!run.all_output().contains("key-pass"));
     }
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
     // The same URLs from a file only root can write are root's own choice.
     for (url, keyword) in &cases {
         let file = write_env(dir.path(), "root.env", &format!("DATABASE_URL='{url}'\n"));
-        let run = pgt(
-            &[
-                "--env-file",
-                file.to_str().unwrap(),
-                "--dry-run",
-                "requests",
-            ],
-            &[],
-            home.path(),
-        );
+        let run = run_env_file(&file, &["--dry-run"], &[], home.path());
         run.expect_code(0);
         assert!(decode(&run).error.is_none(), "{keyword}");
         assert!(!run.all_output().contains(&c.password));
     }
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }

@@ -9,14 +9,10 @@
 use reports::envelope::{decode, Envelope, ErrorKind};
 use reports::pgtruncate::Report;
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use support::pg::{Cluster, TestDb, LEDGER_SQL};
-use support::require;
-use support::run::{run_command, ToolRun};
-use tempfile::TempDir;
-
-const NOBODY: u32 = 65534;
+use support::pg::{empty_home, run_pgtruncate, Cluster, TestDb, LEDGER_SQL};
+use support::run::ToolRun;
+use support::{require, ProfileScene};
 
 fn cornice_db(prefix: &str) -> Option<TestDb> {
     let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
@@ -55,99 +51,21 @@ fn ledger_db(prefix: &str) -> Option<TestDb> {
     Some(db)
 }
 
-/// Row counts of every table and every sequence's position: what "nothing was touched"
-/// is checked against.
-fn state(db: &TestDb) -> BTreeMap<String, i64> {
-    let mut client = db.client();
-    let mut out = BTreeMap::new();
-    let tables = client
-        .query(
-            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
-              WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
-            &[],
-        )
-        .unwrap();
-    for row in tables {
-        let t: String = row.get(0);
-        let n: i64 = client
-            .query_one(&format!("SELECT count(*) FROM {t}"), &[])
-            .unwrap()
-            .get(0);
-        out.insert(t, n);
+/// A directory owned by `nobody` in the scene, as a service user owns its home.
+fn attacker_dir(files: &ProfileScene) -> PathBuf {
+    let dir = files.path("home-nobody");
+    if !dir.exists() {
+        std::fs::create_dir(&dir).unwrap();
+        support::give_to_nobody(&dir);
     }
-    for row in client
-        .query(
-            "SELECT format('%I.%I', schemaname, sequencename), coalesce(last_value, 0) FROM pg_sequences",
-            &[],
-        )
-        .unwrap()
-    {
-        out.insert(format!("seq {}", row.get::<_, String>(0)), row.get(1));
-    }
-    out
-}
-
-/// A root-owned scene directory (0755) for profile files, and an empty profile
-/// directory so that no /etc/holdkit/profiles of the machine steers a run.
-struct Files {
-    top: TempDir,
-}
-
-impl Files {
-    fn new() -> Files {
-        let top = tempfile::Builder::new()
-            .prefix("holdkit-profile.")
-            .tempdir()
-            .unwrap();
-        std::fs::set_permissions(top.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::create_dir(top.path().join("profiles")).unwrap();
-        Files { top }
-    }
-
-    fn profile_dir(&self) -> PathBuf {
-        self.top.path().join("profiles")
-    }
-
-    /// Writes `name` in the scene directory, mode `mode`, owned by root.
-    fn write(&self, name: &str, text: &str, mode: u32) -> PathBuf {
-        let path = self.top.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        path
-    }
-
-    /// A directory owned by `nobody`, as a service user owns its home.
-    fn attacker_dir(&self) -> PathBuf {
-        let dir = self.top.path().join("home-nobody");
-        if !dir.exists() {
-            std::fs::create_dir(&dir).unwrap();
-            chown(&dir, NOBODY);
-        }
-        dir
-    }
-}
-
-fn chown(path: &Path, uid: u32) {
-    nix::unistd::chown(
-        path,
-        Some(nix::unistd::Uid::from_raw(uid)),
-        Some(nix::unistd::Gid::from_raw(uid)),
-    )
-    .unwrap();
-}
-
-fn empty_home() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pgtruncate-profile-home");
-    std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 #[track_caller]
-fn pgt(files: &Files, args: &[&str]) -> ToolRun {
+fn pgt(files: &ProfileScene, args: &[&str]) -> ToolRun {
     let dir = files.profile_dir();
     let env = [("HOLDKIT_PROFILE_DIR", dir.to_str().unwrap())];
-    let mut cmd = support::pg::pgtruncate_command(args, &env, &empty_home());
-    run_command("pgtruncate", &mut cmd, None)
+    run_pgtruncate(args, &env, &empty_home(env!("CARGO_TARGET_TMPDIR")))
 }
 
 fn report(run: &ToolRun) -> Envelope<Report> {
@@ -185,7 +103,7 @@ fn the_built_in_cornice_profile_and_its_text_in_a_file_plan_and_do_the_same() {
     if require("root", support::root()).is_none() {
         return;
     }
-    let files = Files::new();
+    let files = ProfileScene::new("holdkit-profile.");
     let text = std::fs::read_to_string(support::repo_root().join("profile/profiles/cornice.toml"))
         .unwrap();
     // Outside the profile directory, under the same name: the plans must be identical,
@@ -207,7 +125,7 @@ fn the_built_in_cornice_profile_and_its_text_in_a_file_plan_and_do_the_same() {
         y.expect_code(0);
         let (rx, ry) = (report(&x).report.unwrap(), report(&y).report.unwrap());
         assert_eq!(plan_of(&rx), plan_of(&ry), "{extra:?}");
-        assert_eq!(state(&a), state(&b), "{extra:?}");
+        assert_eq!(a.counts(), b.counts(), "{extra:?}");
         let (px, py) = (rx.profile.unwrap(), ry.profile.unwrap());
         assert_eq!(px.source, "built-in");
         assert_eq!(py.source, file.display().to_string());
@@ -228,16 +146,16 @@ fn a_second_applications_profile_is_planned_and_truncated_in_its_own_schema() {
     if require("root", support::root()).is_none() {
         return;
     }
-    let files = Files::new();
+    let files = ProfileScene::new("holdkit-profile.");
     std::fs::write(files.profile_dir().join("ledger.toml"), LEDGER_PROFILE).unwrap();
-    let before = state(&db);
+    let before = db.fingerprint();
 
     let dry = pgt(
         &files,
         &["-d", &db.url(), "--preset", "ledger", "--dry-run"],
     );
     dry.expect_code(0);
-    assert_eq!(state(&db), before, "a dry run touches nothing");
+    assert_eq!(db.fingerprint(), before, "a dry run touches nothing");
     let r = report(&dry).report.unwrap();
     assert_eq!(r.preset.as_deref(), Some("ledger"));
     assert_eq!(r.groups, ["runtime"]);
@@ -286,13 +204,14 @@ fn a_second_applications_profile_is_planned_and_truncated_in_its_own_schema() {
     ] {
         assert_eq!(db.count(t), 0, "{t}");
     }
+    let after = db.fingerprint();
     for t in [
         "ledger.accounts",
         "ledger.postings_archive",
         "ledger.schema_migrations",
         "public.events",
     ] {
-        assert_eq!(db.count(t), before[t], "{t} must be intact");
+        assert_eq!(after[t], before[t], "{t} must be intact");
     }
     let r = report(&run).report.unwrap();
     assert!(r
@@ -330,9 +249,9 @@ fn includes_a_profile_does_not_define_are_usage_errors_touching_nothing() {
     if require("root", support::root()).is_none() {
         return;
     }
-    let files = Files::new();
+    let files = ProfileScene::new("holdkit-profile.");
     let file = files.write("ledger.toml", LEDGER_PROFILE, 0o644);
-    let before = state(&db);
+    let before = db.fingerprint();
     for (extra, says) in [
         (
             "--include-auth",
@@ -360,7 +279,7 @@ fn includes_a_profile_does_not_define_are_usage_errors_touching_nothing() {
         );
         // The profile's names, not Cornice's.
         assert!(!err.message.contains("catalogs"), "{}", err.message);
-        assert_eq!(state(&db), before);
+        assert_eq!(db.fingerprint(), before);
     }
 }
 
@@ -373,8 +292,8 @@ fn greedy_profile() -> String {
 }
 
 #[track_caller]
-fn expect_refused(files: &Files, db: &TestDb, preset: &Path, says: &str) {
-    let before = state(db);
+fn expect_refused(files: &ProfileScene, db: &TestDb, preset: &Path, says: &str) {
+    let before = db.fingerprint();
     let run = pgt(
         files,
         &["-d", &db.url(), "--preset", preset.to_str().unwrap()],
@@ -385,7 +304,7 @@ fn expect_refused(files: &Files, db: &TestDb, preset: &Path, says: &str) {
     assert_eq!(err.kind, ErrorKind::Refused);
     assert!(err.message.contains(says), "{}", err.message);
     assert!(env.report.unwrap().database.is_none(), "not even connected");
-    assert_eq!(state(db), before, "nothing was touched");
+    assert_eq!(db.fingerprint(), before, "nothing was touched");
 }
 
 #[test]
@@ -396,11 +315,11 @@ fn profiles_root_must_not_trust_are_refused_before_they_are_read() {
     if require("root", support::root()).is_none() {
         return;
     }
-    let files = Files::new();
+    let files = ProfileScene::new("holdkit-profile.");
     // Each would parse: a refusal, not a usage error naming a line, shows the trust
     // check came first. And one is not even TOML, to show no byte of it was parsed.
     let owned = files.write("owned.toml", &greedy_profile(), 0o644);
-    chown(&owned, NOBODY);
+    support::give_to_nobody(&owned);
     expect_refused(&files, &db, &owned, "is owned by nobody");
 
     let group = files.write("group.toml", &greedy_profile(), 0o664);
@@ -410,7 +329,7 @@ fn profiles_root_must_not_trust_are_refused_before_they_are_read() {
 
     // nobody's symlink, in nobody's directory, to root's own profile.
     let roots = files.write("roots.toml", &greedy_profile(), 0o644);
-    let link = files.attacker_dir().join("ledger.toml");
+    let link = attacker_dir(&files).join("ledger.toml");
     let out = support::as_nobody("ln")
         .arg("-s")
         .arg(&roots)
@@ -424,8 +343,8 @@ fn profiles_root_must_not_trust_are_refused_before_they_are_read() {
     // never passed over for the built-in profile of the same name.
     let named = files.profile_dir().join("cornice.toml");
     std::fs::write(&named, greedy_profile()).unwrap();
-    chown(&named, NOBODY);
-    let before = state(&db);
+    support::give_to_nobody(&named);
+    let before = db.fingerprint();
     let run = pgt(&files, &["-d", &db.url(), "--preset", "cornice"]);
     run.expect_code(3);
     let err = report(&run).error.unwrap();
@@ -434,11 +353,11 @@ fn profiles_root_must_not_trust_are_refused_before_they_are_read() {
         "{}",
         err.message
     );
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 
     // A hard link to root's profile in nobody's directory (made here by root: the
     // kernel's protected_hardlinks may or may not stop nobody, the tool must not care).
-    let hard = files.attacker_dir().join("hard.toml");
+    let hard = attacker_dir(&files).join("hard.toml");
     std::fs::hard_link(&roots, &hard).unwrap();
     expect_refused(&files, &db, &hard, "has 2 hard links");
 }
@@ -451,8 +370,8 @@ fn broken_profiles_are_usage_errors_naming_the_file_and_line() {
     if require("root", support::root()).is_none() {
         return;
     }
-    let files = Files::new();
-    let before = state(&db);
+    let files = ProfileScene::new("holdkit-profile.");
+    let before = db.fingerprint();
     let two_groups = LEDGER_PROFILE.replace(
         "history = [\"postings_archive\"]",
         "history = [\"postings_archive\", \"cache_entries\"]",
@@ -480,16 +399,16 @@ fn broken_profiles_are_usage_errors_naming_the_file_and_line() {
         let at = format!("{} line {line}", file.display());
         assert!(err.message.contains(&at), "{at}: {}", err.message);
         assert!(err.message.contains(says), "{}", err.message);
-        assert_eq!(state(&db), before);
+        assert_eq!(db.fingerprint(), before);
     }
     // A name with no file and no built-in, and a path that is not there.
     let run = pgt(&files, &["-d", &db.url(), "--preset", "ledger"]);
     run.expect_code(2);
-    let missing = files.top.path().join("missing.toml");
+    let missing = files.path("missing.toml");
     let run = pgt(
         &files,
         &["-d", &db.url(), "--preset", missing.to_str().unwrap()],
     );
     run.expect_code(4);
-    assert_eq!(state(&db), before);
+    assert_eq!(db.fingerprint(), before);
 }

@@ -10,9 +10,8 @@
 use reports::envelope::{decode, Envelope, ErrorKind};
 use reports::pgtruncate::Report;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Stdio;
-use support::pg::{Cluster, TestDb};
+use support::pg::{empty_home, Cluster, TestDb};
 use support::require;
 use support::run::{check_envelope, parse_one_object};
 
@@ -124,37 +123,15 @@ impl Scene {
 
     /// Rows of every table and the position of every sequence, by OID (an attack may
     /// rename them).
-    fn state(&self) -> BTreeMap<String, i64> {
-        let mut client = self.db.client();
-        let mut out = BTreeMap::new();
-        let tables = client
-            .query(
-                "SELECT c.oid, format('%I.%I', n.nspname, c.relname) FROM pg_class c
-                   JOIN pg_namespace n ON n.oid = c.relnamespace
-                  WHERE c.relkind = 'r' AND n.nspname = 'public'",
-                &[],
-            )
-            .unwrap();
-        for row in tables {
-            let (oid, name): (u32, String) = (row.get(0), row.get(1));
-            let n: i64 = client
-                .query_one(&format!("SELECT count(*) FROM ONLY {name}"), &[])
-                .unwrap()
-                .get(0);
-            out.insert(format!("table {oid}"), n);
-        }
-        let seqs = client
-            .query(
-                "SELECT c.oid, coalesce(pg_sequence_last_value(c.oid), 0) FROM pg_class c
-                  WHERE c.relkind = 'S'",
-                &[],
-            )
-            .unwrap();
-        for row in seqs {
-            out.insert(format!("seq {}", row.get::<_, u32>(0)), row.get(1));
-        }
-        assert!(out.values().any(|&n| n > 0), "the fixture holds rows");
-        out
+    fn state(&self) -> BTreeMap<String, String> {
+        let print = self.db.fingerprint_by_oid();
+        assert!(
+            print
+                .iter()
+                .any(|(k, v)| !k.starts_with("seq ") && !v.starts_with("0 ")),
+            "the fixture holds rows"
+        );
+        print
     }
 
     /// Runs pgtruncate as the superuser on [`TARGETS`] while the owner holds `hold` in
@@ -166,7 +143,8 @@ impl Scene {
         let url = self.db.url();
         let mut args = vec!["-d", url.as_str(), "--lock-timeout", "60s"];
         args.extend(TARGETS);
-        let mut cmd = support::pg::pgtruncate_command(&args, &[], &empty_home());
+        let mut cmd =
+            support::pg::pgtruncate_command(&args, &[], &empty_home(env!("CARGO_TARGET_TMPDIR")));
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let child = cmd.spawn().unwrap();
         // A session already holding a lock is queued ahead of this waiter.
@@ -181,7 +159,7 @@ impl Scene {
     /// Checks a refusal of an attack: exit 3 naming `what`, every row and sequence as
     /// `before`, the owner no superuser.
     #[track_caller]
-    fn assert_refused(&self, run: &Run, before: &BTreeMap<String, i64>, what: &str) {
+    fn assert_refused(&self, run: &Run, before: &BTreeMap<String, String>, what: &str) {
         assert!(
             !self.is_superuser(),
             "the owner became superuser: {}",
@@ -203,13 +181,6 @@ impl Scene {
         );
         assert_eq!(&self.state(), before, "nothing may be emptied or reset");
     }
-}
-
-/// One shared, always-empty HOME (no ~/.pgpass), in the build's own temp dir.
-fn empty_home() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pgtruncate-recheck-home");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A finished run, its report decoded.
@@ -402,7 +373,7 @@ fn a_sequence_a_kept_table_draws_on_is_not_reset_and_its_ids_are_not_reused() {
     let mut args = vec!["-d", url.as_str()];
     args.extend(TARGETS);
     args.push("plain");
-    let out = support::pg::pgtruncate_command(&args, &[], &empty_home())
+    let out = support::pg::pgtruncate_command(&args, &[], &empty_home(env!("CARGO_TARGET_TMPDIR")))
         .output()
         .unwrap();
     let run = Run::new(out);
@@ -530,7 +501,7 @@ fn a_foreign_table_partition_is_refused_before_anything_is_locked() {
     let mut args = vec!["-d", url.as_str()];
     args.extend(TARGETS);
     let run = Run::new(
-        support::pg::pgtruncate_command(&args, &[], &empty_home())
+        support::pg::pgtruncate_command(&args, &[], &empty_home(env!("CARGO_TARGET_TMPDIR")))
             .output()
             .unwrap(),
     );

@@ -11,10 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::as_nobody;
 use support::run::run_command;
-use support::{bin, require, run_tool, ToolRun};
+use support::{bin, listing, require, run_tool, ToolRun, NOBODY};
 use tempfile::TempDir;
-
-const NOBODY: u32 = 65534;
 
 /// A scene: a root-only directory holding the victim (a stand-in for /etc/shadow), and
 /// a directory owned by `nobody`, as the service user owns its own.
@@ -43,7 +41,7 @@ fn scene() -> Option<Scene> {
     std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o640)).unwrap();
     let attacker_dir = top.path().join("home-cornice");
     std::fs::create_dir(&attacker_dir).unwrap();
-    chown(&attacker_dir, NOBODY);
+    support::give_to_nobody(&attacker_dir);
     Some(Scene {
         _top: top,
         victim,
@@ -66,15 +64,6 @@ impl Scene {
     }
 }
 
-fn chown(path: &Path, uid: u32) {
-    nix::unistd::chown(
-        path,
-        Some(nix::unistd::Uid::from_raw(uid)),
-        Some(nix::unistd::Gid::from_raw(uid)),
-    )
-    .unwrap();
-}
-
 #[track_caller]
 fn nobody_runs(program: &str, args: &[&str]) {
     let out = as_nobody(program).args(args).output().unwrap();
@@ -82,15 +71,6 @@ fn nobody_runs(program: &str, args: &[&str]) {
         out.status.success(),
         "{program} {args:?} as nobody: {out:?}"
     );
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 fn p(path: &Path) -> &str {
@@ -245,7 +225,7 @@ fn links_that_grant_nothing_new_are_followed() {
     // nobody's link to nobody's own file: following it gives root nothing nobody lacked.
     let real = s.attacker_dir.join("real.env");
     std::fs::write(&real, "A=1\n").unwrap();
-    chown(&real, NOBODY);
+    support::give_to_nobody(&real);
     let link = s.attacker_dir.join("cornice.env");
     nobody_runs("ln", &["-s", "real.env", p(&link)]);
     envpatch(&[p(&link), "A=2"]).expect_code(0);
@@ -391,7 +371,7 @@ fn a_lock_file_planted_by_another_user_is_refused_or_named() {
     );
     // When the env file is nobody's own, nobody may hold its lock (it may write the file
     // anyway): root waits, then says who holds it.
-    chown(&file, NOBODY);
+    support::give_to_nobody(&file);
     let run = envpatch(&["--lock-timeout=200ms", p(&file), "HIBERNATE_MODE=true"]);
     run.expect_code(5);
     let holder_pid = run.json["error"]["holder_pid"].as_u64().unwrap();
@@ -503,7 +483,7 @@ fn an_attribute_that_cannot_be_copied_fails_the_edit_and_keeps_the_file() {
     // of that attribute fails, so the edit must fail with the old file in place.
     let file = s.attacker_dir.join("cornice.env");
     std::fs::write(&file, "HIBERNATE_MODE=false\n").unwrap();
-    chown(&file, NOBODY);
+    support::give_to_nobody(&file);
     let out = Command::new("setcap")
         .args(["cap_net_raw+ep", p(&file)])
         .output()

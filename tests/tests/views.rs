@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use support::pg::{Cluster, TestDb, CORNICE_RUNTIME_TABLES as RUNTIME};
 use support::systemd::{service_unit, Sandbox};
-use support::{bin, require};
+use support::{assert_short_view, bin, require};
 
 /// `script` runs a command on a pseudo-terminal of its own: stdout is a terminal.
 fn have_script() -> bool {
@@ -62,22 +62,6 @@ fn args(tool: &str, rest: &[&str]) -> Vec<String> {
     std::iter::once(bin(tool).display().to_string())
         .chain(rest.iter().map(|s| s.to_string()))
         .collect()
-}
-
-/// A short view: no JSON, at most 40 lines, `last` starting the last line.
-#[track_caller]
-fn assert_short_view(screen: &str, last: &str) {
-    let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert!(lines.len() <= 40, "{} lines:\n{screen}", lines.len());
-    assert!(
-        !screen.contains("\"tool\"") && !lines.iter().any(|l| l.starts_with('{')),
-        "JSON on the terminal:\n{screen}"
-    );
-    let end = lines.last().copied().unwrap_or_default();
-    assert!(
-        end.starts_with(last),
-        "last line {end:?}, not {last:?}:\n{screen}"
-    );
 }
 
 #[track_caller]
@@ -374,45 +358,64 @@ fn svcctl_on_a_terminal_shows_one_line_per_unit() {
     assert!(screen.contains("error (failed, exit 1)"), "{screen}");
 }
 
-/// A database of its own with the Cornice fixture, and an env file of root's (mode 0600)
-/// naming it with the cluster's real password.
-fn pg_fixture(dir: &Path) -> Option<(TestDb, String)> {
-    use std::os::unix::fs::PermissionsExt;
-    let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
-    let db = cluster.create_database("views");
-    db.load_cornice_fixture(200);
-    let env_file = dir.join("cornice.env");
-    std::fs::write(&env_file, format!("DATABASE_URL={}\n", db.url())).unwrap();
-    std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    Some((db, env_file.display().to_string()))
+/// A wrong password a test plants in a URL: no screen may show it.
+const WRONG_SECRET: &str = "Planted-Wrong-Secret-9191";
+
+/// What the pgtruncate terminal tests stand on: `script`, a database of their own with the
+/// Cornice fixture, an env file of root's (mode 0600) naming it with the cluster's real
+/// password, and a directory for it that is also pgtruncate's HOME.
+struct PgScene {
+    dir: tempfile::TempDir,
+    db: TestDb,
+    env_file: String,
 }
 
-fn pgtruncate_on_terminal(home: &Path, rest: &[&str]) -> (i32, String) {
-    let mut script = Command::new("script");
-    support::pg::without_connection_env(&mut script, home);
-    on_terminal(script, &args("pgtruncate", rest))
+impl PgScene {
+    fn new() -> Option<PgScene> {
+        use std::os::unix::fs::PermissionsExt;
+        if !have_script() {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = require("PostgreSQL test cluster", Cluster::from_env())?;
+        let db = cluster.create_database("views");
+        db.load_cornice_fixture(200);
+        let env_file = dir.path().join("cornice.env");
+        std::fs::write(&env_file, format!("DATABASE_URL={}\n", db.url())).unwrap();
+        std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let env_file = env_file.display().to_string();
+        Some(PgScene { dir, db, env_file })
+    }
+
+    /// pgtruncate on a terminal, with none of the caller's connection settings.
+    fn pgtruncate(&self, rest: &[&str]) -> (i32, String) {
+        let mut script = Command::new("script");
+        support::pg::without_connection_env(&mut script, self.dir.path());
+        on_terminal(script, &args("pgtruncate", rest))
+    }
+
+    /// What no screen may show.
+    fn secrets(&self) -> [&str; 2] {
+        [self.db.cluster.password.as_str(), WRONG_SECRET]
+    }
+
+    fn runtime_rows(&self) -> Vec<i64> {
+        RUNTIME.iter().map(|t| self.db.count(t)).collect()
+    }
 }
 
 #[test]
 fn pgtruncate_on_a_terminal_shows_the_tables_and_the_bytes() {
-    if !have_script() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let Some((db, env_file)) = pg_fixture(dir.path()) else {
+    let Some(scene) = PgScene::new() else {
         return;
     };
-    let home = dir.path();
-    let password = db.cluster.password.clone();
-    let secrets = [password.as_str(), "Planted-Wrong-Secret-9191"];
-    let counts = || -> Vec<i64> { RUNTIME.iter().map(|t| db.count(t)).collect() };
-    let before = counts();
-    assert!(before.iter().all(|&n| n > 0));
+    let (db, env_file) = (&scene.db, scene.env_file.as_str());
+    let secrets = scene.secrets();
+    let before = db.fingerprint();
+    assert!(scene.runtime_rows().iter().all(|&n| n > 0));
 
-    let (code, screen) = pgtruncate_on_terminal(
-        home,
-        &["--env-file", &env_file, "--preset", "cornice", "--dry-run"],
-    );
+    let (code, screen) =
+        scene.pgtruncate(&["--env-file", env_file, "--preset", "cornice", "--dry-run"]);
     assert_eq!(code, 0, "{screen}");
     assert_short_view(&screen, "pgtruncate: would empty 13 table(s)");
     assert!(screen.contains("would empty 13 table(s):"), "{screen}");
@@ -426,19 +429,16 @@ fn pgtruncate_on_a_terminal_shows_the_tables_and_the_bytes() {
     assert!(screen.contains("would reset "), "{screen}");
     assert!(screen.contains("total: "), "{screen}");
     assert_no_secret(&screen, &secrets);
-    assert_eq!(counts(), before);
+    assert_eq!(db.fingerprint(), before);
 
-    let (code, screen) = pgtruncate_on_terminal(
-        home,
-        &[
-            "--json=short",
-            "--env-file",
-            &env_file,
-            "--preset",
-            "cornice",
-            "--dry-run",
-        ],
-    );
+    let (code, screen) = scene.pgtruncate(&[
+        "--json=short",
+        "--env-file",
+        env_file,
+        "--preset",
+        "cornice",
+        "--dry-run",
+    ]);
     assert_eq!(code, 0, "{screen}");
     let run = decode::<reports::pgtruncate::Report>(json_on_terminal("pgtruncate", code, &screen))
         .unwrap();
@@ -446,10 +446,8 @@ fn pgtruncate_on_a_terminal_shows_the_tables_and_the_bytes() {
     assert_no_secret(&screen, &secrets);
 
     // The tables a cascade reaches, each with its path, the list cut short.
-    let (code, screen) = pgtruncate_on_terminal(
-        home,
-        &["-d", &db.url(), "users", "--allow-cascade", "--dry-run"],
-    );
+    let (code, screen) =
+        scene.pgtruncate(&["-d", &db.url(), "users", "--allow-cascade", "--dry-run"]);
     assert_eq!(code, 0, "{screen}");
     assert_short_view(&screen, "pgtruncate: would empty 13 table(s)");
     assert!(
@@ -461,18 +459,18 @@ fn pgtruncate_on_a_terminal_shows_the_tables_and_the_bytes() {
         "{screen}"
     );
     assert!(screen.contains("  ... and 8 more"), "{screen}");
-    assert_eq!(counts(), before);
+    assert_eq!(db.fingerprint(), before);
 
-    let (code, screen) = pgtruncate_on_terminal(home, &["-d", &db.url(), "--preset", "cornice"]);
+    let (code, screen) = scene.pgtruncate(&["-d", &db.url(), "--preset", "cornice"]);
     assert_eq!(code, 0, "{screen}");
     assert_short_view(&screen, "pgtruncate: emptied 13 table(s)");
     assert!(screen.contains("emptied 13 table(s):"), "{screen}");
     assert!(screen.contains(" freed in "), "{screen}");
     assert_no_secret(&screen, &secrets);
-    assert!(counts().iter().all(|&n| n == 0));
+    assert!(scene.runtime_rows().iter().all(|&n| n == 0));
 
     // Again: nothing to do, and the view does not claim it emptied anything.
-    let (code, screen) = pgtruncate_on_terminal(home, &["-d", &db.url(), "--preset", "cornice"]);
+    let (code, screen) = scene.pgtruncate(&["-d", &db.url(), "--preset", "cornice"]);
     assert_eq!(code, 0, "{screen}");
     assert_short_view(&screen, "pgtruncate: 13 table(s) in ");
     assert!(
@@ -484,21 +482,15 @@ fn pgtruncate_on_a_terminal_shows_the_tables_and_the_bytes() {
 
 #[test]
 fn pgtruncate_on_a_terminal_shows_what_stands_in_the_way() {
-    if !have_script() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let Some((db, _)) = pg_fixture(dir.path()) else {
+    let Some(scene) = PgScene::new() else {
         return;
     };
-    let home = dir.path();
-    let password = db.cluster.password.clone();
-    let secrets = [password.as_str(), "Planted-Wrong-Secret-9191"];
-    let counts = || -> Vec<i64> { RUNTIME.iter().map(|t| db.count(t)).collect() };
-    let before = counts();
+    let db = &scene.db;
+    let secrets = scene.secrets();
+    let before = db.fingerprint();
 
     // A refusal: the cascade paths, one a line, cut short.
-    let (code, screen) = pgtruncate_on_terminal(home, &["-d", &db.url(), "users"]);
+    let (code, screen) = scene.pgtruncate(&["-d", &db.url(), "users"]);
     assert_eq!(code, 3, "{screen}");
     assert_short_view(&screen, "pgtruncate: error: TRUNCATE would cascade");
     assert!(
@@ -514,32 +506,15 @@ fn pgtruncate_on_a_terminal_shows_what_stands_in_the_way() {
     assert_no_secret(&screen, &secrets);
 
     // A lock timeout: each session holding a lock on a line.
-    let mut blocker = postgres::Client::connect(
-        &format!(
-            "host={} port={} user={} dbname={} application_name=cornice",
-            db.cluster.socket, db.cluster.port, db.cluster.user, db.name
-        ),
-        postgres::NoTls,
-    )
-    .unwrap();
-    let blocker_pid: i32 = blocker
-        .query_one("SELECT pg_backend_pid()", &[])
-        .unwrap()
-        .get(0);
-    blocker
-        .batch_execute("BEGIN; SELECT count(*) FROM requests;")
-        .unwrap();
-    let (code, screen) = pgtruncate_on_terminal(
-        home,
-        &[
-            "-d",
-            &db.url(),
-            "--preset",
-            "cornice",
-            "--lock-timeout",
-            "1s",
-        ],
-    );
+    let (mut blocker, blocker_pid) = db.idle_in_transaction();
+    let (code, screen) = scene.pgtruncate(&[
+        "-d",
+        &db.url(),
+        "--preset",
+        "cornice",
+        "--lock-timeout",
+        "1s",
+    ]);
     assert_eq!(code, 5, "{screen}");
     assert_short_view(
         &screen,
@@ -562,16 +537,14 @@ fn pgtruncate_on_a_terminal_shows_what_stands_in_the_way() {
     );
     assert_no_secret(&screen, &secrets);
     blocker.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(counts(), before);
+    assert_eq!(db.fingerprint(), before);
 
     // A wrong password: the error in words, the password nowhere.
-    let wrong = db
-        .cluster
-        .url_as(&db.cluster.user, "Planted-Wrong-Secret-9191", &db.name);
-    let (code, screen) = pgtruncate_on_terminal(home, &["-d", &wrong, "--preset", "cornice"]);
+    let wrong = db.cluster.url_as(&db.cluster.user, WRONG_SECRET, &db.name);
+    let (code, screen) = scene.pgtruncate(&["-d", &wrong, "--preset", "cornice"]);
     assert_ne!(code, 0, "{screen}");
     assert_short_view(&screen, "pgtruncate: error: ");
     assert!(screen.contains("error ("), "{screen}");
     assert_no_secret(&screen, &secrets);
-    assert_eq!(counts(), before);
+    assert_eq!(db.fingerprint(), before);
 }

@@ -365,7 +365,10 @@ fn flags_split_across_env_files_and_keep_api_come_back_exactly() {
 }
 
 /// Tools that run the real ones, then SIGKILL holdctl (their parent) after the K-th
-/// step that changes something (dry runs and reads do not count).
+/// step that changes something (dry runs and reads do not count). The count is taken
+/// under a lock: the truncate's pgtruncate runs beside the other steps (and ends early
+/// when the tables are already empty, as on every round after the first), and two
+/// wrappers counting at once must not lose a step.
 fn killing_tools(kill_at: usize) -> TempDir {
     let tools = tempfile::Builder::new()
         .prefix("holdkit-kill.")
@@ -380,7 +383,8 @@ fn killing_tools(kill_at: usize) -> TempDir {
             format!(
                 "#!/bin/sh\n{real} \"$@\"\ncode=$?\n\
                  case \" $* \" in *' --dry-run '*|*' --get '*|*' status '*) exit $code ;; esac\n\
-                 n=$(( $(cat {counter} 2>/dev/null || echo 0) + 1 ))\necho $n > {counter}\n\
+                 exec 9>>{counter}.lock\nflock 9\n\
+                 n=$(( $(cat {counter} 2>/dev/null || echo 0) + 1 ))\necho $n > {counter}\nflock -u 9\n\
                  [ $n -ge {kill_at} ] && kill -KILL $PPID\nexit $code\n",
                 real = bin(tool).display(),
                 counter = counter.display(),

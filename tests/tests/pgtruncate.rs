@@ -1189,26 +1189,10 @@ fn go_on_stdin_truncates_only_when_told_go() {
     }
 }
 
-/// Waits until pgtruncate's session has written (the statement ran: a transaction id is
-/// assigned only then) and sits idle in its transaction, waiting for `go`.
-#[track_caller]
-fn wait_until_statement_ran_uncommitted(db: &TestDb) {
-    db.wait_until(
-        "SELECT EXISTS (SELECT FROM pg_stat_activity
-          WHERE datname = current_database() AND application_name = 'pgtruncate'
-            AND state = 'idle in transaction' AND backend_xid IS NOT NULL)",
-        &[],
-        Duration::from_secs(30),
-        "pgtruncate never ran its statement",
-    );
-}
-
-#[test]
-fn after_lock_the_rows_stay_until_go_and_a_killed_run_empties_nothing() {
-    let Some(db) = fixture("gatekill") else {
-        return;
-    };
-    let before = db.fingerprint();
+/// pgtruncate on the cornice preset with `--go-on-stdin`, told `lock`, once its session
+/// has written (the statement ran: a transaction id is assigned only then) and sits idle
+/// in its transaction, waiting for `go`; with its input, still open.
+fn locked_and_waiting_for_go(db: &TestDb) -> (std::process::Child, std::process::ChildStdin) {
     let url = db.url();
     let args = ["-d", url.as_str(), "--preset", "cornice", "--go-on-stdin"];
     let mut child = command(&args, &[])
@@ -1219,7 +1203,24 @@ fn after_lock_the_rows_stay_until_go_and_a_killed_run_empties_nothing() {
         .unwrap();
     let mut input = child.stdin.take().unwrap();
     std::io::Write::write_all(&mut input, b"lock\n").unwrap();
-    wait_until_statement_ran_uncommitted(&db);
+    db.wait_until(
+        "SELECT EXISTS (SELECT FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'pgtruncate'
+            AND state = 'idle in transaction' AND backend_xid IS NOT NULL)",
+        &[],
+        Duration::from_secs(30),
+        "pgtruncate never ran its statement",
+    );
+    (child, input)
+}
+
+#[test]
+fn after_lock_the_rows_stay_until_go_and_a_killed_run_empties_nothing() {
+    let Some(db) = fixture("gatekill") else {
+        return;
+    };
+    let before = db.fingerprint();
+    let (mut child, input) = locked_and_waiting_for_go(&db);
     // The statement ran and holds its locks: another session waits rather than reads.
     let mut other = db.client();
     other.batch_execute("SET lock_timeout = '100ms'").unwrap();
@@ -1247,17 +1248,7 @@ fn a_server_idle_in_transaction_timeout_does_not_end_the_wait_for_go() {
         "ALTER DATABASE \"{}\" SET idle_in_transaction_session_timeout = '100ms'",
         db.name
     ));
-    let url = db.url();
-    let args = ["-d", url.as_str(), "--preset", "cornice", "--go-on-stdin"];
-    let mut child = command(&args, &[])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    std::io::Write::write_all(&mut input, b"lock\n").unwrap();
-    wait_until_statement_ran_uncommitted(&db);
+    let (child, mut input) = locked_and_waiting_for_go(&db);
     // Five times the server's timeout, idle in the transaction.
     std::thread::sleep(Duration::from_millis(500));
     std::io::Write::write_all(&mut input, b"go\n").unwrap();

@@ -155,9 +155,10 @@ pub struct Finish<'a> {
 
 /// Runs `before` (the archive) and the statement in the transaction [`lock`] opened,
 /// checks the statement locked (so touched) exactly the planned tables and sequences,
-/// waits for `before_commit` when there is one, and commits. On any error it has been rolled back: nothing was touched, and what `before`
-/// wrote is undone, unless the connection was lost while the COMMIT was on its way (its
-/// outcome is then unknown, and the archive is kept).
+/// waits for `before_commit` when there is one, and commits. On any error it has been
+/// rolled back: nothing was touched, and what `before` wrote is undone, unless the
+/// connection was lost while the COMMIT was on its way (its outcome is then unknown, and
+/// the archive is kept).
 pub(crate) fn finish(
     conn: &mut Connection,
     f: &Finish<'_>,

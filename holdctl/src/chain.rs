@@ -6,11 +6,9 @@ use reports::holdctl::StepName;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// A step whose child [`Chain::run_all_starting_early`] starts before its turn.
+/// A step whose child [`Chain::run_all_starting_early`] starts with the first step.
 pub struct Early {
     pub step: StepName,
-    /// The step at whose beginning it is started.
-    pub start_with: StepName,
     /// The step after whose success it may take its locks and run its statement.
     pub lock_after: StepName,
 }
@@ -93,29 +91,30 @@ impl Chain {
     }
 
     /// Runs the steps in order like [`Chain::run_all`], except that the child of the
-    /// step `early.step` (a pgtruncate) is started when the step `early.start_with`
-    /// begins, with `--go-on-stdin`: it connects and plans while the steps between run.
+    /// step `early.step` (a pgtruncate) is started with the first step, with
+    /// `--go-on-stdin`: it connects and plans while the steps before its own run.
     /// Once `early.lock_after` has succeeded it is told `lock` (it takes its locks and
     /// runs its statement, uncommitted), and when its turn comes, every step before it
     /// having succeeded, `go` (it commits). Otherwise its input is closed: it rolls back
     /// and ends with nothing emptied, and the step is reported as not run.
     pub fn run_all_starting_early(&mut self, steps: &[Invocation], early: Early) {
         let total = steps.len();
-        let mut started: Option<(Invocation, Running)> = None;
+        // One that cannot be started runs, and fails, at its turn.
+        let mut started: Option<(Invocation, Running)> = steps
+            .iter()
+            .find(|s| s.name == early.step)
+            .filter(|_| self.error.is_none())
+            .and_then(|target| {
+                let mut gated = target.clone();
+                gated.args.push("--go-on-stdin".into());
+                start(&gated, &self.child_flags, &self.out, true)
+                    .ok()
+                    .map(|running| (gated, running))
+            });
         for (i, step) in steps.iter().enumerate() {
             if self.error.is_some() {
                 self.not_run.push(step.name);
                 continue;
-            }
-            if step.name == early.start_with && started.is_none() {
-                if let Some(target) = steps.iter().find(|s| s.name == early.step) {
-                    let mut gated = target.clone();
-                    gated.args.push("--go-on-stdin".into());
-                    // One that cannot be started runs, and fails, at its turn.
-                    started = start(&gated, &self.child_flags, &self.out, true)
-                        .ok()
-                        .map(|running| (gated, running));
-                }
             }
             match started.take() {
                 Some((gated, mut running)) if step.name == early.step => {

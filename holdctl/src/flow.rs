@@ -509,7 +509,6 @@ fn hibernate(
         &plan,
         Early {
             step: StepName::Truncate,
-            start_with: StepName::SetFlags,
             lock_after: StepName::StopUnits,
         },
     );

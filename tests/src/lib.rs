@@ -9,7 +9,7 @@ pub mod pg;
 pub mod run;
 pub mod systemd;
 
-pub use run::{bin, bin_dir, run_tool, ToolRun};
+pub use run::{bin, bin_dir, holdctl_with_wrappers, run_tool, ToolRun};
 
 use std::path::PathBuf;
 

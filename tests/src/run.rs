@@ -34,6 +34,29 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// A directory holding a copy of holdctl and its three siblings, to watch or change what
+/// holdctl's children do: a tool for which `script` gives a shell script gets that script
+/// (the real binary is [`bin`]`(tool)`), the others are links to the real binaries.
+pub fn holdctl_with_wrappers(
+    prefix: &str,
+    script: impl Fn(&str) -> Option<String>,
+) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let tools = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    std::fs::copy(bin("holdctl"), tools.path().join("holdctl")).unwrap();
+    for tool in ["envpatch", "svcctl", "pgtruncate"] {
+        let path = tools.path().join(tool);
+        match script(tool) {
+            Some(text) => {
+                std::fs::write(&path, text).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            None => std::os::unix::fs::symlink(bin(tool), &path).unwrap(),
+        }
+    }
+    tools
+}
+
 /// One finished run of a tool.
 #[derive(Debug, Clone)]
 pub struct ToolRun {

@@ -834,26 +834,14 @@ fn a_database_url_given_on_the_command_line_leaves_argv_at_once() {
     };
     // holdctl with siblings that record their parent's command line before running the
     // real tool: the parent is holdctl, after it moved the URL out of its argv.
-    let tools = tempfile::Builder::new()
-        .prefix("holdkit-argv.")
-        .tempdir()
-        .unwrap();
-    std::fs::copy(support::bin("holdctl"), tools.path().join("holdctl")).unwrap();
+    let tools = support::holdctl_with_wrappers("holdkit-argv.", |tool| {
+        Some(format!(
+            "#!/bin/sh\nrecord=\"$(dirname \"$0\")/parents.txt\"\n\
+             tr '\\0' ' ' < /proc/$PPID/cmdline >> \"$record\"\necho >> \"$record\"\nexec {} \"$@\"\n",
+            support::bin(tool).display()
+        ))
+    });
     let record = tools.path().join("parents.txt");
-    for tool in ["envpatch", "svcctl", "pgtruncate"] {
-        let wrapper = tools.path().join(tool);
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\ntr '\\0' ' ' < /proc/$PPID/cmdline >> {}\necho >> {}\nexec {} \"$@\"\n",
-                record.display(),
-                record.display(),
-                support::bin(tool).display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
     let url = host.db.url();
     let lock = host.lock();
     let state = host.state_dir();

@@ -129,29 +129,15 @@ fn preflight_failures_touch_nothing_and_write_no_record() {
 /// arguments when its own match `case_arms` (sh `case` arms; `{real}` is the real tool)
 /// and as given otherwise.
 fn tools_with_one_changed(tool: &str, case_arms: &str) -> TempDir {
-    let tools = tempfile::Builder::new()
-        .prefix("holdkit-tools.")
-        .tempdir()
-        .unwrap();
-    std::fs::copy(bin("holdctl"), tools.path().join("holdctl")).unwrap();
-    for other in ["envpatch", "svcctl", "pgtruncate"]
-        .into_iter()
-        .filter(|t| *t != tool)
-    {
-        std::os::unix::fs::symlink(bin(other), tools.path().join(other)).unwrap();
-    }
-    let real = bin(tool).display().to_string();
-    let wrapper = tools.path().join(tool);
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\ncase \" $* \" in {} esac\nexec {real} \"$@\"\n",
-            case_arms.replace("{real}", &real)
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    tools
+    support::holdctl_with_wrappers("holdkit-tools.", |t| {
+        let real = bin(t).display().to_string();
+        (t == tool).then(|| {
+            format!(
+                "#!/bin/sh\ncase \" $* \" in {} esac\nexec {real} \"$@\"\n",
+                case_arms.replace("{real}", &real)
+            )
+        })
+    })
 }
 
 /// The dry runs of the preflight run at once, but the report reads as if one ran after
@@ -370,30 +356,17 @@ fn flags_split_across_env_files_and_keep_api_come_back_exactly() {
 /// when the tables are already empty, as on every round after the first), and two
 /// wrappers counting at once must not lose a step.
 fn killing_tools(kill_at: usize) -> TempDir {
-    let tools = tempfile::Builder::new()
-        .prefix("holdkit-kill.")
-        .tempdir()
-        .unwrap();
-    std::fs::copy(bin("holdctl"), tools.path().join("holdctl")).unwrap();
-    let counter = tools.path().join("count");
-    for tool in ["envpatch", "svcctl", "pgtruncate"] {
-        let wrapper = tools.path().join(tool);
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\n{real} \"$@\"\ncode=$?\n\
-                 case \" $* \" in *' --dry-run '*|*' --get '*|*' status '*) exit $code ;; esac\n\
-                 exec 9>>{counter}.lock\nflock 9\n\
-                 n=$(( $(cat {counter} 2>/dev/null || echo 0) + 1 ))\necho $n > {counter}\nflock -u 9\n\
-                 [ $n -ge {kill_at} ] && kill -KILL $PPID\nexit $code\n",
-                real = bin(tool).display(),
-                counter = counter.display(),
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    tools
+    // The count lives beside the wrappers.
+    support::holdctl_with_wrappers("holdkit-kill.", |tool| {
+        Some(format!(
+            "#!/bin/sh\n{real} \"$@\"\ncode=$?\n\
+             case \" $* \" in *' --dry-run '*|*' --get '*|*' status '*) exit $code ;; esac\n\
+             count=\"$(dirname \"$0\")/count\"\nexec 9>>\"$count.lock\"\nflock 9\n\
+             n=$(( $(cat \"$count\" 2>/dev/null || echo 0) + 1 ))\necho $n > \"$count\"\nflock -u 9\n\
+             [ $n -ge {kill_at} ] && kill -KILL $PPID\nexit $code\n",
+            real = bin(tool).display(),
+        ))
+    })
 }
 
 #[test]

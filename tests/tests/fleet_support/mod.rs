@@ -35,7 +35,10 @@ pub struct HostState {
 #[derive(Debug)]
 pub struct AnsibleRun {
     pub code: i32,
+    /// stdout then stderr, as a person would read them.
     pub output: String,
+    /// stdout alone: what a command prints as data (Python's warnings go to stderr).
+    pub stdout: String,
 }
 
 impl AnsibleRun {
@@ -157,15 +160,13 @@ impl Fleet {
 
     fn finish(&self, mut cmd: Command) -> AnsibleRun {
         let out = cmd.output().expect("run ansible");
-        let output = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let output = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
         self.outputs.borrow_mut().push(output.clone());
         AnsibleRun {
             code: out.status.code().unwrap_or(-1),
             output,
+            stdout,
         }
     }
 
@@ -280,7 +281,9 @@ impl Fleet {
         cmd.arg("--json").args(args);
         let run = self.finish(cmd);
         assert_eq!(run.code, 0, "{}", run.output);
-        serde_json::from_str(run.output.trim()).unwrap_or_else(|e| panic!("{e}: {}", run.output))
+        // stdout only: a Python warning on stderr (cryptography's deprecations, printed when
+        // ansible-core imports it) is not part of the document.
+        serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", run.output))
     }
 
     /// The collection tarball `ansible-galaxy collection build` made.
